@@ -1,0 +1,18 @@
+"""Keeping third-party chatter out of the user's terminal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+
+def quiet_libraries() -> None:
+    # The packaged models are local folders, so nothing here needs the hub; HF_HUB_OFFLINE is left
+    # to the user, who may well be online and asking for a hub id.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    for name in ("chromadb", "sentence_transformers", "transformers", "httpx", "bm25s"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")

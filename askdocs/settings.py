@@ -1,0 +1,102 @@
+"""One typed settings object, read from ``ASKDOCS_*`` environment variables.
+
+``ASKDOCS_DATA_DIR`` moves every piece of state (Chroma, BM25 files, the
+model cache, logs), so a test or a second user can isolate all of it with one
+variable. Model settings take either one of the packaged offline models
+(``pkg:NAME``, see ``askdocs.models``) or an ordinary Hugging Face id or local
+path for users who are online.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".askdocs")
+    # Converted model weights; defaults to DATA_DIR/models. Tests share one across throwaway data dirs.
+    model_cache: Path | None = None
+    default_collection: str = "default"
+
+    # Models
+    embedder: str = "pkg:all-minilm-l6-v2"
+    embed_batch_size: int = Field(32, ge=1)
+    generator_backend: Literal["local", "openai"] = "local"
+    generator_model: str = "pkg:qwen2.5-coder-0.5b-instruct"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    reranker: str = ""  # empty: no reranking stage
+
+    # OpenAI-compatible API backend
+    api_base_url: str = "http://127.0.0.1:8000/v1"
+    api_model: str = "default"
+    api_key: SecretStr = SecretStr("not-needed")
+    api_timeout_s: float = Field(60.0, gt=0)
+    api_retries: int = Field(2, ge=0)
+
+    # Chunking, in the embedder's tokens
+    chunk_tokens: int = Field(200, ge=16)
+    chunk_overlap_tokens: int = Field(30, ge=0)
+
+    # Retrieval
+    bm25_candidates: int = Field(30, ge=1)
+    dense_candidates: int = Field(30, ge=1)
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    rrf_k: int = Field(60, ge=1)
+    rerank_candidates: int = Field(20, ge=1)
+    top_k: int = Field(4, ge=1)
+    # Best dense cosine similarity below which the app answers "not in the documents".
+    abstain_below: float = 0.2
+
+    # Generation
+    max_answer_tokens: int = Field(256, ge=1)
+    context_window: int = Field(0, ge=0)  # 0: the generator's own
+    temperature: float = Field(0.0, ge=0)
+
+    # Storage
+    chroma_mode: Literal["embedded", "server"] = "embedded"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8001
+
+    # Upload limits; parsing runs in a child process held to these.
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_pages: int = Field(2000, ge=1)
+    parse_timeout_s: float = Field(60.0, gt=0)
+    parse_memory_mb: int = Field(1536, ge=64)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "Settings":
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("ASKDOCS_CHUNK_OVERLAP_TOKENS must be smaller than ASKDOCS_CHUNK_TOKENS")
+        return self
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.data_dir / "bm25"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache or self.data_dir / "models"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,78 @@
+"""Command line: ``python -m generation ask "QUESTION" [--collection NAME] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from askdocs.quiet import quiet_libraries
+from askdocs.settings import load_settings
+from askdocs.types import Answer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m generation", description="Ask the indexed documents.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser("ask", help="answer a question with cited sources")
+    ask.add_argument("question")
+    ask.add_argument("--collection", help="collection to search (default: ASKDOCS_DEFAULT_COLLECTION)")
+    ask.add_argument("--json", action="store_true", help="print the whole Answer as JSON instead of streaming")
+    args = parser.parse_args(argv)
+
+    quiet_libraries()
+    settings = load_settings()
+    from generation.backends import GeneratorUnavailable, generator_from_settings
+    from generation.pipeline import AnswerPipeline
+    from retrieval.factory import open_retrieval
+    from retrieval.store import StoreLocked
+
+    try:
+        stack = open_retrieval(settings)
+    except StoreLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        collection = args.collection or settings.default_collection
+        if collection not in stack.store.collections():
+            print(f"error: no collection {collection!r}; index documents first: python -m ingest PATH", file=sys.stderr)
+            return 2
+        pipeline = AnswerPipeline(stack.retriever, generator_from_settings(settings), settings)
+        answer, streamed = None, []
+        for event in pipeline.stream(args.question, collection):
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                streamed.append(event)
+                if not args.json:
+                    print(event, end="", flush=True)
+    except GeneratorUnavailable as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 3
+    finally:
+        stack.close()
+    assert answer is not None
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print("\n")
+    if answer.text != "".join(streamed).strip():
+        print(f"with citations checked: {answer.text}")
+    for c in answer.citations:
+        pages = f"p. {c.page_start}" if c.page_start == c.page_end else f"pp. {c.page_start}-{c.page_end}"
+        print(f"[{c.number}] {c.source}, {pages}: \"{c.snippet}\"")
+    if not answer.citations and not answer.abstained:
+        print("(no source supports this answer)")
+    for sentence in answer.unsupported_sentences:
+        print(f"unsupported: {sentence}")
+    t = answer.timings
+    print(
+        f"retrieval {t.get('retrieve', 0):.2f}s, first token {t.get('first_token', 0):.2f}s, "
+        f"total {t.get('total', 0):.2f}s, {answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens"
+        f" ({answer.backend})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""Generator backends: a local transformers model, or any OpenAI-compatible API.
+
+Both stream text pieces as they are produced and can be stopped mid-answer
+through a ``threading.Event``. The local model is shared by every session of
+the process, so generation is serialised with a lock: one answer at a time
+uses the model (two at once would only share the same two cores anyway).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from askdocs.models import resolve_generator
+from askdocs.settings import Settings
+
+Messages = Sequence[dict[str, str]]
+DEFAULT_API_CONTEXT = 4096  # used when the API's model does not say, and ASKDOCS_CONTEXT_WINDOW is unset
+
+
+class Generator(Protocol):
+    name: str
+    context_window: int
+
+    def count_tokens(self, text: str) -> int: ...
+    def prompt_tokens(self, messages: Messages) -> int: ...
+    def stream(
+        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+    ) -> Iterator[str]: ...
+
+
+class GeneratorUnavailable(RuntimeError):
+    """The backend cannot answer: the server is down, the model is missing, the key is wrong."""
+
+
+class TransformersGenerator:
+    """A :class:`Generator` running a causal LM with transformers, on CUDA when present, else CPU."""
+
+    def __init__(self, spec: str, cache_dir, device: str = "auto", context_window: int = 0) -> None:  # noqa: ANN001
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from retrieval.embedder import pick_device
+
+        self.device = pick_device(device)
+        path = resolve_generator(spec, cache_dir)
+        self.name = f"local:{spec}"
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        dtype = torch.float16 if self.device == "cuda" else torch.float32
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        model_context = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        self.context_window = min(model_context, context_window) if context_window else model_context
+        # Re-entrant, so the thread that is streaming may still count tokens.
+        self._lock = threading.RLock()
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _encode_chat(self, messages: Messages):  # noqa: ANN202 - a BatchEncoding
+        return self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+
+    def prompt_tokens(self, messages: Messages) -> int:
+        with self._lock:
+            return int(self._encode_chat(messages)["input_ids"].shape[-1])
+
+    def stream(
+        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stop = stop or threading.Event()
+
+        class _StopOnEvent(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:  # noqa: ANN001, ANN003
+                return stop.is_set()
+
+        with self._lock:
+            inputs = self._encode_chat(messages).to(self.device)
+            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            failure: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    self.model.generate(
+                        **inputs, max_new_tokens=max_tokens, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_StopOnEvent()]),
+                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling,
+                    )
+                except BaseException as error:  # surfaced to the caller below
+                    failure.append(error)
+                    streamer.end()
+
+            worker = threading.Thread(target=run, name="generate", daemon=True)
+            worker.start()
+            try:
+                for piece in streamer:
+                    if piece:
+                        yield piece
+            finally:
+                stop.set()  # the consumer left early (stop button, closed session): end generation now
+                worker.join()
+            if failure:
+                raise GeneratorUnavailable(f"local generation failed: {failure[0]}") from failure[0]
+
+
+class OpenAICompatibleGenerator:
+    """A :class:`Generator` for any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI)."""
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str, timeout_s: float, retries: int, context_window: int = 0
+    ) -> None:
+        import openai
+
+        self.name = f"api:{model}@{base_url}"
+        self.model = model
+        self.context_window = context_window or DEFAULT_API_CONTEXT
+        self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=retries)
+
+    def count_tokens(self, text: str) -> int:
+        # The server's tokenizer is unknown here; ~3 characters a token over-counts English
+        # (≈4 for BPE vocabularies), which keeps prompts inside the budget.
+        return max(1, -(-len(text) // 3))
+
+    def prompt_tokens(self, messages: Messages) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+
+    def stream(
+        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        import openai
+
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model, messages=list(messages), max_tokens=max_tokens,
+                temperature=temperature, stream=True,
+            )
+        except openai.OpenAIError as error:
+            raise GeneratorUnavailable(f"the API at {self._client.base_url} did not answer: {error}") from error
+        try:
+            for event in response:
+                if stop is not None and stop.is_set():
+                    break
+                if event.choices and event.choices[0].delta and event.choices[0].delta.content:
+                    yield event.choices[0].delta.content
+        except openai.OpenAIError as error:
+            raise GeneratorUnavailable(f"the API stream broke off: {error}") from error
+        finally:
+            response.close()
+
+
+def generator_from_settings(settings: Settings) -> Generator:
+    if settings.generator_backend == "openai":
+        return OpenAICompatibleGenerator(
+            settings.api_base_url, settings.api_model, settings.api_key.get_secret_value(),
+            settings.api_timeout_s, settings.api_retries, settings.context_window,
+        )
+    return TransformersGenerator(
+        settings.generator_model, settings.model_cache_dir, settings.device, settings.context_window
+    )

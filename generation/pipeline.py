@@ -1,0 +1,138 @@
+"""From a question to a checked, cited answer.
+
+question (+history) -> standalone query -> retrieve -> abstain if nothing is
+close enough -> prompt within the token budget -> stream the answer -> check
+its citations -> one :class:`Answer` with sources, timings and token counts.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from askdocs.settings import Settings
+from askdocs.types import Answer, Citation, RetrievedChunk
+from generation.backends import Generator
+from generation.citations import check_citations
+from generation.prompt import NOT_FOUND, build_prompt
+from retrieval.bm25 import tokenize
+from retrieval.hybrid import Retriever
+
+DEFAULT_PROMPT_CAP = 3072  # tokens; CPU prefill time grows with the prompt, and top-k passages rarely need more
+_FOLLOW_UP = re.compile(r"\b(it|its|that|this|those|these|they|them|their|he|she|one|ones|above|previous)\b", re.I)
+SNIPPET_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+
+
+def standalone_query(question: str, history: Sequence[Turn]) -> str:
+    """The text to search with: the question, plus the previous one when this one leans on it.
+
+    A rule, not a model call: it is instant and predictable, and the UI shows the query it searched.
+    """
+    if not history:
+        return question.strip()
+    short = len(question.split()) <= 12
+    if short and _FOLLOW_UP.search(question):
+        return f"{history[-1].question.strip()} {question.strip()}"
+    return question.strip()
+
+
+def quote(passage: str, answer: str) -> str:
+    """The sentence of ``passage`` sharing most words with ``answer``, with context up to ~300 characters."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", " ".join(passage.split())) if s]
+    if not sentences:
+        return ""
+    wanted = set(tokenize(answer))
+    best = max(range(len(sentences)), key=lambda i: len(wanted & set(tokenize(sentences[i]))))
+    text = sentences[best]
+    after = best + 1
+    while after < len(sentences) and len(text) + len(sentences[after]) < SNIPPET_CHARS:
+        text = f"{text} {sentences[after]}"
+        after += 1
+    if len(text) > SNIPPET_CHARS:
+        text = text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return text
+
+
+class AnswerPipeline:
+    """Answers questions over one store with one generator.
+
+    Example:
+        >>> pipeline = AnswerPipeline(retriever, generator, settings)  # doctest: +SKIP
+        >>> pipeline.ask("What does list.sort() return?").citations[0].source  # doctest: +SKIP
+        'python_sorting_howto.pdf'
+    """
+
+    def __init__(self, retriever: Retriever, generator: Generator, settings: Settings) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.settings = settings
+
+    def stream(
+        self,
+        question: str,
+        collection: str | None = None,
+        history: Sequence[Turn] = (),
+        doc_ids: Sequence[str] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text pieces as they come, then the final :class:`Answer`."""
+        if not question.strip():
+            raise ValueError("the question is empty")
+        s = self.settings
+        started = time.perf_counter()
+        query = standalone_query(question, history)
+        retrieval = self.retriever.retrieve(query, collection or s.default_collection, doc_ids=doc_ids)
+        timings = {f"retrieve_{k}": v for k, v in retrieval.timings.items()}
+        timings["retrieve"] = time.perf_counter() - started
+        confident = retrieval.hits and (
+            retrieval.best_dense_similarity is None or retrieval.best_dense_similarity >= s.abstain_below
+        )
+        if not confident:
+            yield NOT_FOUND
+            timings["total"] = time.perf_counter() - started
+            yield Answer(question, query, NOT_FOUND, (), retrieval.hits, True, (), timings, 0, 0, "none")
+            return
+
+        gen = self.generator
+        budget = min(gen.context_window - s.max_answer_tokens, DEFAULT_PROMPT_CAP)
+        prompt = build_prompt(question, retrieval.hits, gen.count_tokens, budget)
+        timings["prompt"] = time.perf_counter() - started - timings["retrieve"]
+        pieces: list[str] = []
+        generate_started = time.perf_counter()
+        for piece in gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop):
+            if not pieces:
+                timings["first_token"] = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        timings["generate"] = time.perf_counter() - generate_started
+        raw = "".join(pieces)
+        checked = check_citations(raw, [h.chunk.text for h in prompt.sources])
+        citations = tuple(_citation(n, prompt.sources[n - 1], checked.text) for n in checked.cited)
+        timings["total"] = time.perf_counter() - started
+        yield Answer(
+            question=question, query=query, text=checked.text, citations=citations, sources=prompt.sources,
+            abstained=checked.abstained or not raw.strip(), unsupported_sentences=checked.unsupported,
+            timings=timings, prompt_tokens=gen.prompt_tokens(prompt.messages),
+            completion_tokens=gen.count_tokens(raw) if raw else 0, backend=gen.name,
+        )
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """The final answer without streaming."""
+        for event in self.stream(question, **kwargs):  # type: ignore[arg-type]
+            if isinstance(event, Answer):
+                return event
+        raise RuntimeError("the pipeline ended without an answer")  # unreachable unless stream() is broken
+
+
+def _citation(number: int, hit: RetrievedChunk, answer: str) -> Citation:
+    c = hit.chunk
+    return Citation(number, c.chunk_id, c.source, c.page_start, c.page_end, quote(c.text, answer))

@@ -1,0 +1,70 @@
+"""Command line: ``python -m ingest PATH... [--collection NAME] [--delete DOC] [--list]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from askdocs.quiet import quiet_libraries
+from askdocs.settings import load_settings
+from retrieval.store import StoreLocked
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Add, list or delete documents.")
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest")
+    parser.add_argument("--collection", help="collection name (default: ASKDOCS_DEFAULT_COLLECTION)")
+    parser.add_argument("--delete", metavar="DOC", action="append", default=[], help="delete a document by name or id")
+    parser.add_argument("--list", action="store_true", help="list the stored documents")
+    args = parser.parse_args(argv)
+    if not (args.paths or args.delete or args.list):
+        parser.error("give files or folders to ingest, --delete DOC or --list")
+
+    quiet_libraries()
+    settings = load_settings()
+    collection = args.collection or settings.default_collection
+    from ingest.pipeline import Ingestor
+    from retrieval.factory import open_retrieval
+
+    try:
+        stack = open_retrieval(settings)
+    except StoreLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+        failed = False
+        for name in args.delete:
+            outcome = ingestor.delete(collection, name)
+            print(outcome.line())
+            failed |= outcome.status == "not found"
+        if args.paths:
+            missing = [p for p in args.paths if not p.exists()]
+            for path in missing:
+                print(f"{'refused':>9}  {path}  (no such file or folder)")
+            outcomes = ingestor.ingest_paths(
+                [p for p in args.paths if p.exists()], collection,
+                on_outcome=lambda o: print(o.line(), flush=True), progress=sys.stderr.isatty(),
+            )
+            counts = {s: sum(o.status == s for o in outcomes) for s in ("ingested", "updated", "unchanged", "refused")}
+            print("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" (collection {collection!r})")
+            failed |= bool(missing) or (bool(outcomes) and counts["refused"] == len(outcomes))
+        if args.list:
+            _print_documents(stack.store, [collection] if args.collection else stack.store.collections())
+        return 1 if failed else 0
+    finally:
+        stack.close()
+
+
+def _print_documents(store, collections: list[str]) -> None:  # noqa: ANN001 - a VectorStore
+    print(f"{'document':40} {'collection':12} {'pages':>5} {'chunks':>6}  ingested")
+    for collection in collections:
+        for d in store.documents(collection):
+            when = dt.datetime.fromtimestamp(d.ingested_at).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{d.source:40} {d.collection:12} {d.pages:>5} {d.chunks:>6}  {when}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

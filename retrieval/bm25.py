@@ -1,0 +1,162 @@
+"""Keyword search with bm25s, persisted as versioned folders without pickle.
+
+Design choices:
+- bm25s over rank-bm25: ~10x faster queries and ~4x less memory at 100k
+  documents, measured here (see DESIGN.md). rank-bm25 stays in the tests as
+  the reference our ranking is checked against, on the same tokens.
+- Tokens are lowercased Unicode words, English stop words dropped, Snowball
+  stemmed; ``tokenize`` is the one place that decides this, for indexing,
+  querying and the reference check alike.
+- An index is rebuilt from the store (the source of truth) after each change
+  and written to ``<bm25_dir>/<collection>/v<N>/``; a ``CURRENT`` file naming
+  the live version is swapped with ``os.replace``, so readers see the old
+  index or the new one, never a half-written one. Readers reload when
+  ``CURRENT`` changes, which is also how other replicas pick up new versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+_stemmer = Stemmer.Stemmer("english")
+_stem_lock = threading.Lock()  # PyStemmer objects are not documented as thread-safe
+_KEEP_OLD_VERSIONS = 2
+
+
+def tokenize(text: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    with _stem_lock:
+        return _stemmer.stemWords(words)
+
+
+@dataclass(frozen=True)
+class BM25Hit:
+    chunk_id: str
+    score: float
+
+
+class BM25Index:
+    """An in-memory bm25s index over chunk ids, for one collection."""
+
+    def __init__(self, model: bm25s.BM25 | None, chunk_ids: Sequence[str], doc_ids: Sequence[str], version: int):
+        self._model = model
+        self.chunk_ids = list(chunk_ids)
+        self.doc_ids = np.asarray(doc_ids, dtype=object)
+        self.version = version
+
+    @classmethod
+    def build(cls, rows: Iterable[tuple[str, str, str]], version: int = 0, method: str = "lucene") -> "BM25Index":
+        """Index ``(chunk_id, doc_id, text)`` rows.
+
+        ``method`` is bm25s's scoring variant. Lucene's idf, log(1 + (N - df + .5) / (df + .5)), never goes
+        negative, unlike Robertson's; the tests switch to "robertson" to compare with rank-bm25's BM25Okapi.
+        """
+        chunk_ids, doc_ids, tokens = [], [], []
+        for chunk_id, doc_id, text in rows:
+            chunk_ids.append(chunk_id)
+            doc_ids.append(doc_id)
+            tokens.append(tokenize(text))
+        model = None
+        if chunk_ids:
+            model = bm25s.BM25(method=method)
+            model.index(tokens, show_progress=False)
+        return cls(model, chunk_ids, doc_ids, version)
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    def search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[BM25Hit]:
+        """Best ``k`` chunks with a positive score, optionally only from ``doc_ids``."""
+        terms = tokenize(query)
+        if self._model is None or not terms or k <= 0:
+            return []
+        mask = None
+        if doc_ids:
+            mask = np.isin(self.doc_ids, list(doc_ids)).astype(np.float32)
+            if not mask.any():
+                return []
+        k = min(k, len(self.chunk_ids))
+        indices, scores = self._model.retrieve(
+            [terms], k=k, show_progress=False, weight_mask=mask, n_threads=1
+        )
+        return [
+            BM25Hit(self.chunk_ids[int(i)], float(s)) for i, s in zip(indices[0], scores[0]) if s > 0
+        ]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._model is not None:
+            self._model.save(str(folder), show_progress=False)
+        (folder / "ids.json").write_text(json.dumps({"chunk_ids": self.chunk_ids, "doc_ids": list(self.doc_ids)}))
+
+    @classmethod
+    def load(cls, folder: Path, version: int) -> "BM25Index":
+        ids = json.loads((folder / "ids.json").read_text())
+        model = bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if ids["chunk_ids"] else None
+        return cls(model, ids["chunk_ids"], ids["doc_ids"], version)
+
+
+class BM25Directory:
+    """The versioned BM25 files of every collection under one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._loaded: dict[str, BM25Index] = {}
+        self._lock = threading.Lock()
+
+    def current_version(self, collection: str) -> int:
+        try:
+            return int((self.root / collection / "CURRENT").read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def publish(self, collection: str, rows: Iterable[tuple[str, str, str]]) -> BM25Index:
+        """Build a new version from ``rows``, write it, and make it current atomically."""
+        base = self.root / collection
+        version = self.current_version(collection) + 1
+        index = BM25Index.build(rows, version)
+        final = base / f"v{version}"
+        staging = base / f".v{version}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)  # a leftover from a crash before CURRENT moved
+        index.save(staging)
+        os.replace(staging, final)
+        pointer = base / ".CURRENT.tmp"
+        pointer.write_text(str(version))
+        os.replace(pointer, base / "CURRENT")
+        for old in base.glob("v*"):
+            if old.name[1:].isdigit() and int(old.name[1:]) <= version - _KEEP_OLD_VERSIONS:
+                shutil.rmtree(old, ignore_errors=True)
+        with self._lock:
+            self._loaded[collection] = index
+        return index
+
+    def get(self, collection: str) -> BM25Index:
+        """The current index of ``collection`` (empty when none was built yet)."""
+        version = self.current_version(collection)
+        with self._lock:
+            cached = self._loaded.get(collection)
+            if cached is not None and cached.version == version:
+                return cached
+        index = (
+            BM25Index.load(self.root / collection / f"v{version}", version)
+            if version
+            else BM25Index(None, [], [], 0)
+        )
+        with self._lock:
+            self._loaded[collection] = index
+        return index

@@ -1,0 +1,37 @@
+"""Building the retrieval parts from settings, once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from askdocs.settings import Settings
+from retrieval.bm25 import BM25Directory
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.hybrid import HybridConfig, HybridRetriever
+from retrieval.rerank import CrossEncoderReranker
+from retrieval.store import ChromaStore
+
+
+@dataclass(frozen=True)
+class RetrievalStack:
+    store: ChromaStore
+    embedder: SentenceTransformerEmbedder
+    bm25: BM25Directory
+    retriever: HybridRetriever
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_retrieval(settings: Settings, embedder: SentenceTransformerEmbedder | None = None) -> RetrievalStack:
+    """Open the store (taking the embedded lock first, before loading any model) and the models."""
+    store = ChromaStore.from_settings(settings)
+    try:
+        embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
+        reranker = CrossEncoderReranker(settings.reranker, settings.device) if settings.reranker else None
+    except BaseException:
+        store.close()
+        raise
+    bm25 = BM25Directory(settings.bm25_dir)
+    retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker)
+    return RetrievalStack(store, embedder, bm25, retriever)

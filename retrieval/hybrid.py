@@ -1,0 +1,157 @@
+"""The hybrid retriever: BM25 and dense candidates, fused, optionally reranked.
+
+Every returned chunk keeps its rank and score at each stage it went through
+(``bm25``, ``dense``, ``fused``, ``rerank``), so a user can see why it was
+retrieved and the evaluation suite can score each stage alone. A ranker with
+weight 0 is not run at all, which is how "BM25 only" and "dense only" are
+configured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from askdocs.settings import Settings
+from askdocs.types import Chunk, RetrievedChunk, StageScore
+from retrieval.bm25 import BM25Directory
+from retrieval.embedder import Embedder
+from retrieval.fusion import weighted_rrf
+from retrieval.rerank import Reranker
+from retrieval.store import VectorStore
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The outcome of one search."""
+
+    query: str
+    hits: tuple[RetrievedChunk, ...]
+    # Best cosine similarity among dense candidates: the confidence signal for abstaining.
+    best_dense_similarity: float | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever(Protocol):
+    def retrieve(
+        self, query: str, collection: str, k: int | None = None, doc_ids: Sequence[str] | None = None
+    ) -> Retrieval: ...
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    bm25_candidates: int = 30
+    dense_candidates: int = 30
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    rrf_k: int = 60
+    rerank_candidates: int = 20
+    top_k: int = 4
+
+    def __post_init__(self) -> None:
+        if self.bm25_weight <= 0 and self.dense_weight <= 0:
+            raise ValueError("at least one of the BM25 and dense weights must be positive")
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "HybridConfig":
+        return cls(
+            s.bm25_candidates, s.dense_candidates, s.bm25_weight, s.dense_weight, s.rrf_k,
+            s.rerank_candidates, s.top_k,
+        )
+
+
+class HybridRetriever:
+    """A :class:`Retriever` fusing bm25s and Chroma results with weighted RRF.
+
+    Example:
+        >>> retriever = HybridRetriever(store, embedder, bm25, HybridConfig())  # doctest: +SKIP
+        >>> [h.chunk.source for h in retriever.retrieve("how do I sort?", "default").hits]  # doctest: +SKIP
+        ['python_sorting_howto.pdf', ...]
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        bm25: BM25Directory,
+        config: HybridConfig,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.bm25 = bm25
+        self.config = config
+        self.reranker = reranker
+
+    def retrieve(
+        self, query: str, collection: str, k: int | None = None, doc_ids: Sequence[str] | None = None
+    ) -> Retrieval:
+        cfg = self.config
+        k = k or cfg.top_k
+        timings: dict[str, float] = {}
+        rankings: dict[str, list[str]] = {}
+        stage_scores: dict[str, dict[str, StageScore]] = {}
+        chunks: dict[str, Chunk] = {}
+        best_similarity: float | None = None
+
+        if cfg.bm25_weight > 0:
+            started = time.perf_counter()
+            hits = self.bm25.get(collection).search(query, cfg.bm25_candidates, doc_ids)
+            rankings["bm25"] = [h.chunk_id for h in hits]
+            stage_scores["bm25"] = {
+                h.chunk_id: StageScore("bm25", rank, h.score) for rank, h in enumerate(hits, 1)
+            }
+            timings["bm25"] = time.perf_counter() - started
+
+        if cfg.dense_weight > 0:
+            started = time.perf_counter()
+            vector = self.embedder.embed([query])[0]
+            timings["embed_query"] = time.perf_counter() - started
+            started = time.perf_counter()
+            dense = self.store.query(collection, vector, cfg.dense_candidates, doc_ids)
+            rankings["dense"] = [c.chunk_id for c, _ in dense]
+            stage_scores["dense"] = {
+                c.chunk_id: StageScore("dense", rank, sim) for rank, (c, sim) in enumerate(dense, 1)
+            }
+            chunks.update({c.chunk_id: c for c, _ in dense})
+            best_similarity = max((sim for _, sim in dense), default=None)
+            timings["dense"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        fused = weighted_rrf(rankings, {"bm25": cfg.bm25_weight, "dense": cfg.dense_weight}, cfg.rrf_k)
+        depth = cfg.rerank_candidates if self.reranker else k
+        fused = fused[: max(depth, k)]
+        missing = [cid for cid, _ in fused if cid not in chunks]
+        chunks.update({c.chunk_id: c for c in self.store.get_chunks(collection, missing)})
+        # A chunk deleted between the BM25 rebuild and now is simply dropped.
+        fused = [(cid, score) for cid, score in fused if cid in chunks]
+        candidates = [
+            RetrievedChunk(
+                chunk=chunks[cid],
+                score=score,
+                stages=tuple(
+                    stage_scores[name][cid] for name in ("bm25", "dense") if cid in stage_scores.get(name, {})
+                )
+                + (StageScore("fused", rank, score),),
+            )
+            for rank, (cid, score) in enumerate(fused, 1)
+        ]
+        timings["fuse"] = time.perf_counter() - started
+
+        if self.reranker and candidates:
+            started = time.perf_counter()
+            scores = self.reranker.score(query, [c.chunk.text for c in candidates])
+            order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+            candidates = [
+                RetrievedChunk(
+                    chunk=candidates[i].chunk,
+                    score=scores[i],
+                    stages=candidates[i].stages + (StageScore("rerank", rank, scores[i]),),
+                )
+                for rank, i in enumerate(order, 1)
+            ]
+            timings["rerank"] = time.perf_counter() - started
+
+        return Retrieval(query, tuple(candidates[:k]), best_similarity, timings)

@@ -1,0 +1,260 @@
+"""The vector store: chunks, their embeddings and the catalogue of documents, in Chroma.
+
+Design choices:
+- Chroma never embeds: collections are created with ``embedding_function=None``
+  and every write and query passes vectors computed by our embedder (Chroma's
+  default function downloads a model at run time, which fails offline).
+- Each askdocs collection is two Chroma collections: its chunks (cosine HNSW)
+  and a small catalogue with one record per document. Keeping the catalogue
+  in Chroma too means a Chroma server shared by several replicas is the one
+  source of truth; nothing lives in a local side file.
+- Chroma is thread-safe but not process-safe on one local path, so the
+  embedded store takes an exclusive lock on its folder; a second process gets
+  a clear error telling it to use server mode instead of corrupting the data.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from askdocs.settings import Settings
+from askdocs.types import Chunk, DocumentRecord
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_PAGE = 500  # rows per Chroma get(), so huge collections stream instead of loading at once
+
+
+class StoreLocked(RuntimeError):
+    """Another process already owns the embedded Chroma folder."""
+
+
+class VectorStore(Protocol):
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None: ...
+    def delete_document(self, collection: str, doc_id: str, keep_version: str | None = None) -> None: ...
+    def query(
+        self, collection: str, embedding: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[Chunk, float]]: ...
+    def get_chunks(self, collection: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
+    def iter_chunks(self, collection: str) -> Iterator[Chunk]: ...
+    def put_document(self, record: DocumentRecord) -> None: ...
+    def documents(self, collection: str) -> list[DocumentRecord]: ...
+    def collections(self) -> list[str]: ...
+    def count(self, collection: str) -> int: ...
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise ValueError(
+            f"invalid collection name {name!r}: use 1-63 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return name
+
+
+def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    return {
+        "doc_id": chunk.doc_id,
+        "source": chunk.source,
+        "collection": chunk.collection,
+        "version": chunk.version,
+        "position": chunk.position,
+        "page_start": chunk.page_start,
+        "page_end": chunk.page_end,
+    }
+
+
+def _chunk_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        source=str(meta["source"]),
+        collection=str(meta["collection"]),
+        version=str(meta["version"]),
+        position=int(meta["position"]),
+        text=text,
+        page_start=int(meta["page_start"]),
+        page_end=int(meta["page_end"]),
+    )
+
+
+class ChromaStore:
+    """A :class:`VectorStore` on Chroma, embedded (one folder) or a ``chroma run`` server.
+
+    Example:
+        >>> store = ChromaStore.from_settings(load_settings())  # doctest: +SKIP
+        >>> store.collections()  # doctest: +SKIP
+        ['default']
+    """
+
+    def __init__(self, client: chromadb.api.ClientAPI, lock_fd: int | None = None) -> None:
+        self._client = client
+        self._lock_fd = lock_fd
+        self._cache: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ChromaStore":
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if settings.chroma_mode == "server":
+            client = chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+            return cls(client)
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock_folder(settings.chroma_dir)
+        return cls(chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings), lock_fd)
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    # -- collections ---------------------------------------------------------------------------
+    def _chroma(self, collection: str, role: str, create: bool = True) -> Any | None:
+        key = f"{role}:{collection}"
+        if key not in self._cache:
+            name = f"{check_collection_name(collection)}__{role}"
+            if create:
+                self._cache[key] = self._client.get_or_create_collection(
+                    name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"askdocs_collection": collection, "askdocs_role": role},
+                )
+            else:
+                try:
+                    self._cache[key] = self._client.get_collection(name, embedding_function=None)
+                except Exception:  # Chroma raises different types for "not found" across versions
+                    return None
+        return self._cache[key]
+
+    def collections(self) -> list[str]:
+        names = []
+        for col in self._client.list_collections():
+            meta = col.metadata or {}
+            if meta.get("askdocs_role") == "chunks":
+                names.append(str(meta["askdocs_collection"]))
+        return sorted(names)
+
+    def create_collection(self, collection: str) -> None:
+        self._chroma(collection, "chunks")
+        self._chroma(collection, "docs")
+
+    def count(self, collection: str) -> int:
+        chunks = self._chroma(collection, "chunks", create=False)
+        return 0 if chunks is None else int(chunks.count())
+
+    # -- chunks ----------------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        if not chunks:
+            return
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        by_collection: dict[str, list[int]] = {}
+        for i, chunk in enumerate(chunks):
+            by_collection.setdefault(chunk.collection, []).append(i)
+        for collection, rows in by_collection.items():
+            target = self._chroma(collection, "chunks")
+            for start in range(0, len(rows), _PAGE):
+                part = rows[start : start + _PAGE]
+                target.upsert(
+                    ids=[chunks[i].chunk_id for i in part],
+                    embeddings=np.asarray(embeddings[part], dtype=np.float32),
+                    documents=[chunks[i].text for i in part],
+                    metadatas=[_chunk_metadata(chunks[i]) for i in part],
+                )
+
+    def delete_document(self, collection: str, doc_id: str, keep_version: str | None = None) -> None:
+        """Delete a document's chunks, or only those of versions other than ``keep_version``."""
+        chunks = self._chroma(collection, "chunks", create=False)
+        if chunks is not None:
+            where: dict[str, Any] = {"doc_id": doc_id}
+            if keep_version is not None:
+                where = {"$and": [{"doc_id": doc_id}, {"version": {"$ne": keep_version}}]}
+            chunks.delete(where=where)
+        if keep_version is None:
+            docs = self._chroma(collection, "docs", create=False)
+            if docs is not None:
+                docs.delete(ids=[doc_id])
+
+    def query(
+        self, collection: str, embedding: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """Nearest chunks with their cosine similarity (1 - Chroma's cosine distance)."""
+        chunks = self._chroma(collection, "chunks", create=False)
+        if chunks is None or k <= 0:
+            return []
+        where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
+        found = chunks.query(
+            query_embeddings=np.asarray([embedding], dtype=np.float32),
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (_chunk_from(cid, text, meta), 1.0 - float(dist))
+            for cid, text, meta, dist in zip(
+                found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0]
+            )
+        ]
+
+    def get_chunks(self, collection: str, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """Chunks by id, in the order asked; ids no longer stored are left out."""
+        chunks = self._chroma(collection, "chunks", create=False)
+        if chunks is None or not chunk_ids:
+            return []
+        found = chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        by_id = {
+            cid: _chunk_from(cid, text, meta)
+            for cid, text, meta in zip(found["ids"], found["documents"], found["metadatas"])
+        }
+        return [by_id[cid] for cid in chunk_ids if cid in by_id]
+
+    def iter_chunks(self, collection: str) -> Iterator[Chunk]:
+        chunks = self._chroma(collection, "chunks", create=False)
+        if chunks is None:
+            return
+        offset = 0
+        while True:
+            page = chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+            if not page["ids"]:
+                return
+            for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
+                yield _chunk_from(cid, text, meta)
+            offset += len(page["ids"])
+
+    # -- catalogue -----------------------------------------------------------------------------
+    def put_document(self, record: DocumentRecord) -> None:
+        docs = self._chroma(record.collection, "docs")
+        meta = {k: v for k, v in record.__dict__.items() if k != "doc_id"}
+        # The catalogue is looked up by id only; a constant vector keeps Chroma's schema happy.
+        docs.upsert(ids=[record.doc_id], embeddings=[[1.0]], metadatas=[meta])
+
+    def documents(self, collection: str) -> list[DocumentRecord]:
+        docs = self._chroma(collection, "docs", create=False)
+        if docs is None:
+            return []
+        found = docs.get(include=["metadatas"])
+        records = [DocumentRecord(doc_id=i, **m) for i, m in zip(found["ids"], found["metadatas"])]
+        return sorted(records, key=lambda r: r.source)
+
+
+def _lock_folder(folder: Path) -> int:
+    fd = os.open(folder / ".askdocs.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLocked(
+            f"another askdocs process is using the embedded store at {folder}. "
+            "Stop it, or run Chroma as a server (chroma run --path ...) and set ASKDOCS_CHROMA_MODE=server "
+            "so several processes can share it."
+        ) from None
+    return fd

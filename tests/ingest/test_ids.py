@@ -1,0 +1,17 @@
+import pytest
+
+from ingest.ids import chunk_id, content_version, document_id
+
+pytestmark = pytest.mark.unit
+
+
+def test_ids_are_stable_and_content_addressed():
+    assert content_version(b"abc") == content_version(b"abc") != content_version(b"abd")
+    assert chunk_id("v1", 0, "text") == chunk_id("v1", 0, "text")
+    assert len({chunk_id("v1", 0, "text"), chunk_id("v2", 0, "text"), chunk_id("v1", 1, "text"),
+                chunk_id("v1", 0, "other")}) == 4
+
+
+def test_parts_cannot_run_into_each_other():
+    assert document_id("ab", "c") != document_id("a", "bc")
+    assert document_id("default", "a.pdf") != document_id("other", "a.pdf")

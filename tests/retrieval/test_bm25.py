@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from retrieval.bm25 import BM25Directory, BM25Index, tokenize
+
+pytestmark = pytest.mark.unit
+
+SAMPLE = Path(__file__).parents[2] / "sample_docs" / "documents"
+
+
+def _paragraphs() -> list[str]:
+    texts = []
+    for path in sorted(SAMPLE.glob("*.md")) + sorted(SAMPLE.glob("*.txt")):
+        texts += [p for p in path.read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 5]
+    return texts
+
+
+def test_tokenize_lowercases_stems_and_drops_stop_words():
+    assert tokenize("The Sorting of Lists, and sorted()") == ["sort", "list", "sort"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["compression level dictionary", "ip address network", "zstd speed benchmark", "ipv6 interface", "sort key"],
+)
+def test_ranking_matches_rank_bm25_on_the_same_tokens(query):
+    texts = _paragraphs()
+    rows = [(f"c{i}", f"d{i % 7}", t) for i, t in enumerate(texts)]
+    ours = BM25Index.build(rows, method="robertson")
+    reference = BM25Okapi([tokenize(t) for t in texts])
+    ref_scores = reference.get_scores(tokenize(query))
+    hits = ours.search(query, k=10)
+    expected = [f"c{i}" for i in np.argsort(-ref_scores, kind="stable")[: len(hits)]]
+    assert [h.chunk_id for h in hits] == expected
+    ratios = [h.score / ref_scores[int(h.chunk_id[1:])] for h in hits]
+    # bm25s keeps Robertson's (k1 + 1) factor out of the term weight; rankings are what must agree.
+    assert max(ratios) == pytest.approx(min(ratios), rel=1e-4)
+
+
+def test_search_respects_the_document_filter_and_drops_zero_scores():
+    index = BM25Index.build([("a", "d1", "zstd compresses fast"), ("b", "d2", "zstd has levels"), ("c", "d2", "other")])
+    assert {h.chunk_id for h in index.search("zstd", 10)} == {"a", "b"}
+    assert [h.chunk_id for h in index.search("zstd", 10, doc_ids=["d2"])] == ["b"]
+    assert index.search("zstd", 10, doc_ids=["nope"]) == []
+    assert index.search("the and of", 10) == []  # only stop words
+
+
+def test_empty_index_answers_nothing():
+    assert BM25Index.build([]).search("anything", 5) == []
+
+
+def test_publish_swaps_versions_atomically_and_keeps_one_old(tmp_path):
+    directory = BM25Directory(tmp_path)
+    assert directory.current_version("docs") == 0
+    for n in range(1, 5):
+        directory.publish("docs", [(f"c{n}", "d", f"text number {n} zstd")])
+    assert directory.current_version("docs") == 4
+    assert sorted(p.name for p in (tmp_path / "docs").glob("v*")) == ["v3", "v4"]
+    fresh = BM25Directory(tmp_path)  # another process: reads what is on disk
+    assert [h.chunk_id for h in fresh.get("docs").search("zstd", 5)] == ["c4"]
+
+
+def test_reader_reloads_when_another_writer_publishes(tmp_path):
+    reader, writer = BM25Directory(tmp_path), BM25Directory(tmp_path)
+    writer.publish("docs", [("old", "d", "alpha")])
+    assert [h.chunk_id for h in reader.get("docs").search("alpha", 5)] == ["old"]
+    writer.publish("docs", [("new", "d", "alpha")])
+    assert [h.chunk_id for h in reader.get("docs").search("alpha", 5)] == ["new"]
