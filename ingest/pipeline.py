@@ -73,18 +73,18 @@ class Ingestor:
         """Ingest one upload; refusals come back as an outcome, never as an exception."""
         started = time.perf_counter()
         source = sanitize_filename(name)
-        try:
-            upload = parse_untrusted(name, data, self.settings)
-        except RefusedInput as refused:
-            return IngestOutcome(source, "refused", refused.reason, seconds=time.perf_counter() - started)
         doc_id = document_id(collection, source)
         version = content_version(data)
-        known = {d.doc_id: d for d in self.store.documents(collection)}.get(doc_id)
-        if known is not None and known.version == version:
+        known = self.store.document(collection, doc_id)
+        if known is not None and known.version == version:  # checked before parsing: re-runs cost a hash
             return IngestOutcome(
                 source, "unchanged", "same content as stored", known.pages, known.chunks,
                 time.perf_counter() - started,
             )
+        try:
+            upload = parse_untrusted(name, data, self.settings)
+        except RefusedInput as refused:
+            return IngestOutcome(source, "refused", refused.reason, seconds=time.perf_counter() - started)
         pieces = self.chunker.split(upload.document)
         if not pieces:
             return IngestOutcome(source, "refused", "no text to index", seconds=time.perf_counter() - started)

@@ -46,6 +46,13 @@ class VectorStore(Protocol):
     def get_chunks(self, collection: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
     def iter_chunks(self, collection: str) -> Iterator[Chunk]: ...
     def put_document(self, record: DocumentRecord) -> None: ...
+    def document(self, collection: str, doc_id: str) -> DocumentRecord | None:
+        docs = self._chroma(collection, "docs", create=False)
+        if docs is None:
+            return None
+        found = docs.get(ids=[doc_id], include=["metadatas"])
+        return DocumentRecord(doc_id=doc_id, **found["metadatas"][0]) if found["ids"] else None
+
     def documents(self, collection: str) -> list[DocumentRecord]: ...
     def collections(self) -> list[str]: ...
     def count(self, collection: str) -> int: ...
@@ -236,6 +243,13 @@ class ChromaStore:
         meta = {k: v for k, v in record.__dict__.items() if k != "doc_id"}
         # The catalogue is looked up by id only; a constant vector keeps Chroma's schema happy.
         docs.upsert(ids=[record.doc_id], embeddings=[[1.0]], metadatas=[meta])
+
+    def document(self, collection: str, doc_id: str) -> DocumentRecord | None:
+        docs = self._chroma(collection, "docs", create=False)
+        if docs is None:
+            return None
+        found = docs.get(ids=[doc_id], include=["metadatas"])
+        return DocumentRecord(doc_id=doc_id, **found["metadatas"][0]) if found["ids"] else None
 
     def documents(self, collection: str) -> list[DocumentRecord]:
         docs = self._chroma(collection, "docs", create=False)

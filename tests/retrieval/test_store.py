@@ -1,0 +1,108 @@
+"""One contract, run against every VectorStore: embedded Chroma and a real `chroma run` server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from askdocs.types import Chunk, DocumentRecord
+from retrieval.store import ChromaStore, StoreLocked, check_collection_name
+from tests.conftest import make_settings
+
+DIM = 8
+
+
+def chunk(doc: str, version: str, position: int, text: str, collection: str = "docs") -> Chunk:
+    return Chunk(f"{doc}-{version}-{position}", doc, f"{doc}.pdf", collection, version, position, text, position + 1,
+                 position + 1)
+
+
+def vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.integration)])
+def store(request, tmp_path):
+    if request.param == "server":
+        host, port = request.getfixturevalue("chroma_server")
+        settings = make_settings(tmp_path, chroma_mode="server", chroma_host=host, chroma_port=port)
+    else:
+        settings = make_settings(tmp_path)
+    store = ChromaStore.from_settings(settings)
+    collection = f"c{abs(hash(request.node.name)) % 10**8}"  # the server outlives each test
+    yield store, collection
+    store.close()
+
+
+def test_upsert_query_and_get_round_trip(store):
+    store, col = store
+    chunks = [chunk("a", "v1", i, f"text {i}", col) for i in range(3)]
+    vecs = vectors(3)
+    store.upsert(chunks, vecs)
+    assert store.count(col) == 3
+    found = store.query(col, vecs[1], k=2)
+    assert found[0][0] == chunks[1] and found[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert store.get_chunks(col, [chunks[2].chunk_id, "missing", chunks[0].chunk_id]) == [chunks[2], chunks[0]]
+    assert sorted(c.chunk_id for c in store.iter_chunks(col)) == sorted(c.chunk_id for c in chunks)
+    assert col in store.collections()
+
+
+def test_upsert_is_idempotent(store):
+    store, col = store
+    chunks = [chunk("a", "v1", i, f"text {i}", col) for i in range(3)]
+    store.upsert(chunks, vectors(3))
+    store.upsert(chunks, vectors(3))
+    assert store.count(col) == 3
+
+
+def test_delete_old_versions_keeps_the_new_one(store):
+    store, col = store
+    store.upsert([chunk("a", "v1", 0, "old", col), chunk("b", "v1", 0, "other", col)], vectors(2))
+    store.upsert([chunk("a", "v2", 0, "new", col)], vectors(1, seed=1))
+    store.delete_document(col, "a", keep_version="v2")
+    assert sorted(c.text for c in store.iter_chunks(col)) == ["new", "other"]
+    store.delete_document(col, "a")
+    assert [c.text for c in store.iter_chunks(col)] == ["other"]
+
+
+def test_query_filters_by_document(store):
+    store, col = store
+    chunks = [chunk("a", "v", 0, "x", col), chunk("b", "v", 0, "y", col)]
+    vecs = vectors(2)
+    store.upsert(chunks, vecs)
+    assert [c.doc_id for c, _ in store.query(col, vecs[0], k=5, doc_ids=["b"])] == ["b"]
+
+
+def test_catalogue_records(store):
+    store, col = store
+    record = DocumentRecord("a", "a.pdf", col, "v1", 3, 7, 1234, 1.5, "pdf")
+    store.put_document(record)
+    assert store.documents(col) == [record]
+    assert store.document(col, "a") == record and store.document(col, "zz") is None
+    store.delete_document(col, "a")
+    assert store.documents(col) == []
+
+
+def test_unknown_collection_is_empty_not_an_error(store):
+    store, _ = store
+    assert store.count("nothing-here") == 0
+    assert store.query("nothing-here", vectors(1)[0], 3) == []
+    assert store.documents("nothing-here") == []
+
+
+def test_second_writer_on_the_embedded_path_gets_a_clear_error(tmp_path):
+    settings = make_settings(tmp_path)
+    first = ChromaStore.from_settings(settings)
+    try:
+        with pytest.raises(StoreLocked, match="ASKDOCS_CHROMA_MODE=server"):
+            ChromaStore.from_settings(settings)
+    finally:
+        first.close()
+    ChromaStore.from_settings(settings).close()  # free again once the first one is closed
+
+
+@pytest.mark.parametrize("name", ["", "-x", "a b", "a/b", "x" * 64, "é"])
+def test_bad_collection_names_are_refused(name):
+    with pytest.raises(ValueError):
+        check_collection_name(name)
