@@ -1,0 +1,100 @@
+"""Both generator backends for real: transformers on SmolLM2, and the OpenAI client against llama.cpp's server."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+
+from askdocs.models import packaged_gguf
+from generation.backends import GeneratorUnavailable, OpenAICompatibleGenerator, TransformersGenerator
+from tests.conftest import MODEL_CACHE, free_port, start_server, stop_server
+
+pytestmark = pytest.mark.integration
+
+SMOLLM = "pkg:smollm2-135m-instruct"
+MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Write three sentences about the sea."},
+]
+
+
+@pytest.fixture(scope="module")
+def local():
+    return TransformersGenerator(SMOLLM, MODEL_CACHE, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] comes with requirements-dev.txt")
+    folder = tmp_path_factory.mktemp("llama")
+    port = free_port()
+    model = packaged_gguf(SMOLLM, MODEL_CACHE)
+    process = start_server(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
+        port, folder / "server.log", timeout=120,
+    )
+    yield f"http://127.0.0.1:{port}/v1"
+    stop_server(process)
+
+
+def test_local_backend_streams_in_pieces(local):
+    pieces = list(local.stream(MESSAGES, max_tokens=40))
+    assert len(pieces) >= 3 and len("".join(pieces).split()) >= 5
+    assert local.prompt_tokens(MESSAGES) > local.count_tokens(MESSAGES[1]["content"])
+    assert local.context_window >= 2048
+
+
+def test_local_backend_stops_when_asked(local):
+    stop = threading.Event()
+    pieces = []
+    for piece in local.stream(MESSAGES, max_tokens=200, stop=stop):
+        pieces.append(piece)
+        if len(pieces) == 2:
+            stop.set()
+    assert 2 <= len(pieces) <= 4  # a piece or two may already be in flight
+    assert list(local.stream(MESSAGES, max_tokens=5))  # the model's lock was released
+
+
+def test_local_backend_is_safe_from_several_threads(local):
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            results.append("".join(local.stream(MESSAGES, max_tokens=8)))
+            local.count_tokens("counting while another thread generates")
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and len(results) == 3 and all(results)
+
+
+def test_api_backend_streams_from_a_real_openai_compatible_server(llama_server):
+    api = OpenAICompatibleGenerator(llama_server, "smollm2", "none", timeout_s=60, retries=0)
+    pieces = list(api.stream(MESSAGES, max_tokens=40))
+    assert len(pieces) >= 3 and len("".join(pieces).split()) >= 5
+
+
+def test_api_backend_stops_when_asked(llama_server):
+    api = OpenAICompatibleGenerator(llama_server, "smollm2", "none", timeout_s=60, retries=0)
+    stop = threading.Event()
+    pieces = []
+    for piece in api.stream(MESSAGES, max_tokens=200, stop=stop):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            stop.set()
+    assert len(pieces) == 3
+
+
+def test_api_backend_down_is_a_clear_error():
+    api = OpenAICompatibleGenerator(f"http://127.0.0.1:{free_port()}/v1", "m", "k", timeout_s=2, retries=0)
+    with pytest.raises(GeneratorUnavailable, match="did not answer"):
+        list(api.stream(MESSAGES, max_tokens=5))
