@@ -21,7 +21,6 @@ from generation.prompt import NOT_FOUND, build_prompt
 from retrieval.bm25 import tokenize
 from retrieval.hybrid import Retriever
 
-DEFAULT_PROMPT_CAP = 3072  # tokens; CPU prefill time grows with the prompt, and top-k passages rarely need more
 _FOLLOW_UP = re.compile(r"\b(it|its|that|this|those|these|they|them|their|he|she|one|ones|above|previous)\b", re.I)
 SNIPPET_CHARS = 300
 
@@ -103,7 +102,7 @@ class AnswerPipeline:
             return
 
         gen = self.generator
-        budget = min(gen.context_window - s.max_answer_tokens, DEFAULT_PROMPT_CAP)
+        budget = min(gen.context_window - s.max_answer_tokens, s.max_prompt_tokens)
         prompt = build_prompt(question, retrieval.hits, gen.count_tokens, budget)
         timings["prompt"] = time.perf_counter() - started - timings["retrieve"]
         pieces: list[str] = []

