@@ -34,7 +34,7 @@ def test_ingest_twice_then_list_and_delete(data_dir, tmp_path):
     listed = run(["-m", "ingest", "--list"], data_dir).stdout
     second = run(["-m", "ingest", str(SAMPLE_DOCS), "--list"], data_dir)
     assert second.stdout.count("unchanged ") == 5
-    assert listed.splitlines()[1:] == second.stdout.split("summary:")[1].splitlines()[1:]  # same rows, same counts
+    assert listed.splitlines()[1:] == second.stdout.split("summary:")[1].splitlines()[2:]  # same rows, same counts
     assert "python_sorting_howto.pdf" in listed and "     4 " in listed  # 4 pages
 
     bad = tmp_path / "upload"

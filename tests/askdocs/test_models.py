@@ -204,10 +204,11 @@ def test_smollm2_converts_and_generates(smollm_folder: tuple[Path, Path]) -> Non
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("ASKDOCS_TEST_QWEN") != "1",
-                    reason="converting Qwen takes ~75-95 s on 2 cores; set ASKDOCS_TEST_QWEN=1")
-def test_qwen_converts_and_generates(tmp_path: Path) -> None:
-    folder = Path(models.resolve_generator("pkg:qwen2.5-coder-0.5b-instruct", tmp_path))
+def test_qwen_converts_and_generates() -> None:
+    # The suite's shared cache: converted here (~75-95 s on 2 cores) or by whichever test needs it first.
+    from tests.conftest import MODEL_CACHE
+
+    folder = Path(models.resolve_generator("pkg:qwen2.5-coder-0.5b-instruct", MODEL_CACHE))
     assert "Paris" in _ask(folder, "What is the capital of France?")
 
 
@@ -216,9 +217,7 @@ def test_qwen_converts_and_generates(tmp_path: Path) -> None:
 def test_second_resolve_does_not_convert_again(smollm_folder: tuple[Path, Path]) -> None:
     folder, cache = smollm_folder
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    t = time.perf_counter()
     assert models.resolve_generator("pkg:smollm2-135m-instruct", cache) == str(folder)
-    assert time.perf_counter() - t < 1.0
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
     assert [p.name for p in folder.parent.iterdir() if ".tmp-" in p.name] == []
 
