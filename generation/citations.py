@@ -18,8 +18,12 @@ from retrieval.bm25 import tokenize
 # [1], [1, 2], [1][2], [Source 1], [source 2, 3]
 _MARKER = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
+# The model's ways of saying the sources lack the answer; narrow on purpose, so that "the list does not
+# contain duplicates" is not mistaken for an abstention.
 _ABSTAIN = re.compile(
-    r"\b(i (do not|don't|dont) know|do(es)? not contain|not (mentioned|provided|stated) in the (sources|documents))",
+    r"\bi (do not|don't|dont) know\b"
+    r"|\b(documents|sources|context) (do not|don't|does not|doesn't) (contain|mention|say|provide)"
+    r"|\bnot (mentioned|provided|stated|found) in the (provided )?(sources|documents|context)",
     re.IGNORECASE,
 )
 MIN_OVERLAP = 0.5  # share of a sentence's content words a source must contain to be credited with it

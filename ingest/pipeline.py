@@ -21,7 +21,7 @@ from askdocs.types import DocumentRecord
 from ingest.chunking import Chunker, TokenChunker, make_chunks
 from ingest.ids import content_version, document_id
 from ingest.sandbox import parse_untrusted
-from ingest.validate import RefusedInput, sanitize_filename
+from ingest.validate import RefusedInput, sanitize_source
 from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder
 from retrieval.store import ChromaStore, check_collection_name
@@ -70,9 +70,12 @@ class Ingestor:
 
     # -- one document --------------------------------------------------------------------------
     def ingest_bytes(self, name: str, data: bytes, collection: str) -> IngestOutcome:
-        """Ingest one upload; refusals come back as an outcome, never as an exception."""
+        """Ingest one upload; refusals come back as an outcome, never as an exception.
+
+        ``name`` is the upload's file name, or a path relative to an ingested folder.
+        """
         started = time.perf_counter()
-        source = sanitize_filename(name)
+        source = sanitize_source(name)
         doc_id = document_id(collection, source)
         version = content_version(data)
         known = self.store.document(collection, doc_id)

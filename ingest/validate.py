@@ -72,6 +72,20 @@ class RefusedInput(Exception):
         self.reason = reason
 
 
+def sanitize_source(relative_path: str) -> str:
+    """A document key for a file found under a folder: each part sanitised, "." and ".." dropped.
+
+    Keeps sub-folders apart, so ``a/notes.md`` and ``b/notes.md`` stay two documents.
+
+    Example:
+        >>> sanitize_source("guides/../intro\\notes.md")
+        'guides/intro/notes.md'
+    """
+    parts = unicodedata.normalize("NFKC", str(relative_path)).replace("\\", "/").split("/")
+    kept = [sanitize_filename(p) for p in parts if p.strip() not in ("", ".", "..")]
+    return "/".join(kept) or "document"
+
+
 def sanitize_filename(name: str) -> str:
     """A safe display/key name: last path part, NFKC, no controls, bounded length, never empty."""
     name = unicodedata.normalize("NFKC", str(name))  # fullwidth "／" becomes "/" before the split

@@ -44,3 +44,16 @@ def test_no_sources_means_every_claim_is_unsupported():
     checked = check_citations("Sorting returns None [1].", [])
     assert checked.cited == () and checked.removed_markers == 1
     assert checked.unsupported == ("Sorting returns None.",)
+
+
+@pytest.mark.parametrize(
+    "text,abstained",
+    [
+        ("The sources do not contain this information.", True),
+        ("This is not mentioned in the provided documents.", True),
+        ("The sort method does not contain a key by default [1].", False),
+        ("A set does not contain duplicates [1].", False),
+    ],
+)
+def test_only_real_abstentions_count(text, abstained):
+    assert check_citations(text, SOURCES).abstained is abstained

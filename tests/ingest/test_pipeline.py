@@ -125,3 +125,12 @@ def bad_files(tmp_path) -> dict[str, Path]:
     empty = folder / "empty.txt"
     empty.write_bytes(b"")
     return {"zip_as_pdf": zip_path, "encrypted": encrypted, "truncated": truncated, "empty": empty}
+
+
+def test_files_with_the_same_name_in_different_folders_stay_apart(stack, ingestor, tmp_path):
+    for folder, text in (("a", "Lighthouses guide ships at night."), ("b", "Windmills grind grain.")):
+        (tmp_path / "docs" / folder).mkdir(parents=True)
+        (tmp_path / "docs" / folder / "notes.md").write_text(text)
+    outcomes = ingestor.ingest_paths([tmp_path / "docs"])
+    assert [(o.source, o.status) for o in outcomes] == [("a/notes.md", "ingested"), ("b/notes.md", "ingested")]
+    assert {d.source for d in stack.store.documents("default")} == {"a/notes.md", "b/notes.md"}
