@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
-QUESTION ?= What does the list.sort() method return?
+QUESTION ?= Which module provides the itemgetter() and attrgetter() functions used for sorting?
 
 .PHONY: run test setup setup-dev bench clean
 

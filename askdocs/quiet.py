@@ -16,5 +16,12 @@ def quiet_libraries() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     for name in ("chromadb", "sentence_transformers", "transformers", "httpx", "bm25s"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Our own progress notes (e.g. the one-time model conversion) reach the terminal.
+    ours = logging.getLogger("askdocs")
+    if not ours.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("askdocs: %(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")

@@ -4,6 +4,6 @@
 set -e
 python -m ingest sample_docs/documents
 if [ "$#" -eq 0 ]; then
-    exec python -m generation ask "What does the list.sort() method return?"
+    exec python -m generation ask "Which module provides the itemgetter() and attrgetter() functions used for sorting?"
 fi
 exec "$@"
