@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from askdocs.localserver import free_port, running_server
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings
 
@@ -41,52 +39,12 @@ def embedder():
     return SentenceTransformerEmbedder("pkg:all-minilm-l6-v2", device="cpu")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server did not listen on {port} within {timeout}s:\n{log.read_text()[-2000:]}")
-
-
-def start_server(args: list[str], port: int, log: Path, timeout: float = 60) -> subprocess.Popen:
-    handle = log.open("w")
-    process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
-    wait_for_port(port, process, timeout, log)
-    return process
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A real ``chroma run`` on loopback, started and stopped by the suite."""
     folder = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
     chroma = Path(sys.executable).with_name("chroma")
-    process = start_server(
-        [str(chroma), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        port, folder / "server.log",
-    )
-    try:
+    args = [str(chroma), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(args, port, folder / "server.log"):
         yield "127.0.0.1", port
-    finally:
-        stop_server(process)

@@ -9,7 +9,8 @@ import pytest
 
 from askdocs.models import packaged_gguf
 from generation.backends import GeneratorUnavailable, OpenAICompatibleGenerator, TransformersGenerator
-from tests.conftest import MODEL_CACHE, free_port, start_server, stop_server
+from askdocs.localserver import free_port, running_server
+from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +32,10 @@ def llama_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("llama")
     port = free_port()
     model = packaged_gguf(SMOLLM, MODEL_CACHE)
-    process = start_server(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-        port, folder / "server.log", timeout=120,
-    )
-    yield f"http://127.0.0.1:{port}/v1"
-    stop_server(process)
+    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+            "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"]
+    with running_server(args, port, folder / "server.log", timeout_s=120):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def test_local_backend_streams_in_pieces(local):
