@@ -120,3 +120,16 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a signed-in user (with groups) or an anonymous visitor; admins read everything."""
+
+    name: str | None
+    groups: tuple[str, ...] = ()
+    is_admin: bool = False
+
+    @classmethod
+    def anonymous(cls) -> "Principal":
+        return cls(None)

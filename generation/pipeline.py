@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from askdocs.settings import Settings
-from askdocs.types import Answer, Citation, RetrievedChunk
+from askdocs.types import Answer, Citation, Principal, RetrievedChunk
 from generation.backends import Generator
 from generation.citations import check_citations
 from generation.prompt import NOT_FOUND, build_prompt
@@ -82,6 +82,7 @@ class AnswerPipeline:
         history: Sequence[Turn] = (),
         doc_ids: Sequence[str] | None = None,
         stop: threading.Event | None = None,
+        principal: Principal | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text pieces as they come, then the final :class:`Answer`."""
         if not question.strip():
@@ -89,7 +90,9 @@ class AnswerPipeline:
         s = self.settings
         started = time.perf_counter()
         query = standalone_query(question, history)
-        retrieval = self.retriever.retrieve(query, collection or s.default_collection, doc_ids=doc_ids)
+        retrieval = self.retriever.retrieve(
+            query, collection or s.default_collection, doc_ids=doc_ids, principal=principal
+        )
         timings = {f"retrieve_{k}": v for k, v in retrieval.timings.items()}
         timings["retrieve"] = time.perf_counter() - started
         confident = retrieval.hits and (

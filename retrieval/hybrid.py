@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from askdocs.settings import Settings
-from askdocs.types import Chunk, RetrievedChunk, StageScore
+from askdocs.types import Chunk, Principal, RetrievedChunk, StageScore
+from retrieval.access import AccessDenied
 from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder
 from retrieval.fusion import weighted_rrf
@@ -36,7 +37,12 @@ class Retrieval:
 
 class Retriever(Protocol):
     def retrieve(
-        self, query: str, collection: str, k: int | None = None, doc_ids: Sequence[str] | None = None
+        self,
+        query: str,
+        collection: str,
+        k: int | None = None,
+        doc_ids: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> Retrieval: ...
 
 
@@ -86,8 +92,20 @@ class HybridRetriever:
         self.reranker = reranker
 
     def retrieve(
-        self, query: str, collection: str, k: int | None = None, doc_ids: Sequence[str] | None = None
+        self,
+        query: str,
+        collection: str,
+        k: int | None = None,
+        doc_ids: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> Retrieval:
+        """Search ``collection`` as ``principal`` (``None``: the trusted local operator).
+
+        Raises:
+            AccessDenied: the collection is restricted and ``principal`` is not among its readers.
+        """
+        if not self.store.policy(collection).allows(principal):
+            raise AccessDenied(f"you do not have access to the collection {collection!r}")
         cfg = self.config
         k = k or cfg.top_k
         timings: dict[str, float] = {}

@@ -28,6 +28,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from askdocs.settings import Settings
 from askdocs.types import Chunk, DocumentRecord
+from retrieval.access import CollectionPolicy
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _PAGE = 500  # rows per Chroma get(), so huge collections stream instead of loading at once
@@ -56,6 +57,7 @@ class VectorStore(Protocol):
     def documents(self, collection: str) -> list[DocumentRecord]: ...
     def collections(self) -> list[str]: ...
     def count(self, collection: str) -> int: ...
+    def policy(self, collection: str) -> CollectionPolicy: ...
 
 
 def check_collection_name(name: str) -> str:
@@ -157,6 +159,18 @@ class ChromaStore:
     def count(self, collection: str) -> int:
         chunks = self._chroma(collection, "chunks", create=False)
         return 0 if chunks is None else int(chunks.count())
+
+    def policy(self, collection: str) -> CollectionPolicy:
+        """Read fresh from Chroma on every call, so a change made by another replica applies at once."""
+        try:
+            metadata = self._client.get_collection(f"{check_collection_name(collection)}__chunks").metadata
+        except Exception:  # not found: nothing to protect, and nothing will be found either
+            return CollectionPolicy()
+        return CollectionPolicy.from_metadata(metadata)
+
+    def set_policy(self, collection: str, policy: CollectionPolicy) -> None:
+        chunks = self._chroma(collection, "chunks")
+        chunks.modify(metadata={**(chunks.metadata or {}), **policy.to_metadata()})
 
     # -- chunks ----------------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:

@@ -26,7 +26,7 @@ class FixedRetriever:
         self.similarity = similarity
         self.queries: list[str] = []
 
-    def retrieve(self, query, collection, k=None, doc_ids=None) -> Retrieval:  # noqa: ANN001
+    def retrieve(self, query, collection, k=None, doc_ids=None, principal=None) -> Retrieval:  # noqa: ANN001
         self.queries.append(query)
         hits = tuple(
             RetrievedChunk(Chunk(f"c{i}", f"d{i}", src, collection, "v", 0, text, page, page), 1.0 / (i + 1))
