@@ -7,15 +7,22 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
+# The browser tests drive Debian's chromium; Playwright's own browser download cannot work offline.
+CHROMIUM := /usr/bin/chromium
 QUESTION ?= Which module provides the itemgetter() and attrgetter() functions used for sorting?
 
-.PHONY: run test setup setup-dev bench clean
+.PHONY: run app test setup setup-dev bench clean
 
 run: $(RUNTIME)
 	$(PY) -m ingest sample_docs/documents
 	$(PY) -m generation ask "$(QUESTION)"
 
-test: $(DEV)
+# The web app on the embedded defaults, with the sample documents indexed (http://localhost:8501).
+app: $(RUNTIME)
+	$(PY) -m ingest sample_docs/documents
+	$(PY) -m streamlit run app/main.py
+
+test: $(DEV) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest
 
 bench: $(DEV)
@@ -36,6 +43,10 @@ $(RUNTIME): requirements.txt requirements-nodeps.txt
 $(DEV): $(RUNTIME) requirements-dev.txt
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -r requirements-dev.txt
 	touch $@
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -117,6 +117,7 @@ class BM25Directory:
         self.root = root
         self._loaded: dict[str, BM25Index] = {}
         self._lock = threading.Lock()
+        self._publishing = threading.Lock()  # two threads of one writer must not take the same version
 
     def current_version(self, collection: str) -> int:
         try:
@@ -126,6 +127,10 @@ class BM25Directory:
 
     def publish(self, collection: str, rows: Iterable[tuple[str, str, str]]) -> BM25Index:
         """Build a new version from ``rows``, write it, and make it current atomically."""
+        with self._publishing:
+            return self._publish(collection, rows)
+
+    def _publish(self, collection: str, rows: Iterable[tuple[str, str, str]]) -> BM25Index:
         base = self.root / collection
         version = self.current_version(collection) + 1
         index = BM25Index.build(rows, version)

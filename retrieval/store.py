@@ -238,6 +238,18 @@ class ChromaStore:
         }
         return [by_id[cid] for cid in chunk_ids if cid in by_id]
 
+    def chunks_on_page(self, collection: str, doc_id: str, page: int) -> list[Chunk]:
+        """A document's chunks covering ``page``, in reading order: the passage's surrounding context."""
+        chunks = self._chroma(collection, "chunks", create=False)
+        if chunks is None:
+            return []
+        where = {"$and": [{"doc_id": doc_id}, {"page_start": {"$lte": page}}, {"page_end": {"$gte": page}}]}
+        found = chunks.get(where=where, include=["documents", "metadatas"])
+        return sorted(
+            (_chunk_from(c, t, m) for c, t, m in zip(found["ids"], found["documents"], found["metadatas"])),
+            key=lambda c: c.position,
+        )
+
     def iter_chunks(self, collection: str) -> Iterator[Chunk]:
         chunks = self._chroma(collection, "chunks", create=False)
         if chunks is None:

@@ -66,6 +66,15 @@ def test_delete_old_versions_keeps_the_new_one(store):
     assert [c.text for c in store.iter_chunks(col)] == ["other"]
 
 
+def test_chunks_on_a_page_come_in_reading_order(store):
+    store, col = store
+    chunks = [chunk("a", "v", i, f"text {i}", col) for i in (2, 0, 1)] + [chunk("b", "v", 0, "other", col)]
+    store.upsert(chunks, vectors(4))
+    # chunk() puts position p on page p + 1
+    assert [c.text for c in store.chunks_on_page(col, "a", 2)] == ["text 1"]
+    assert store.chunks_on_page(col, "a", 9) == [] and store.chunks_on_page("missing", "a", 1) == []
+
+
 def test_query_filters_by_document(store):
     store, col = store
     chunks = [chunk("a", "v", 0, "x", col), chunk("b", "v", 0, "y", col)]

@@ -1,0 +1,36 @@
+"""askdocs web app: ``streamlit run app/main.py``.
+
+This script only decides who the visitor is and which pages they get; each
+page lives in ``app/pages``. A page an account may not use is not registered
+at all, so its URL does not resolve for that account, and the Documents page
+checks the role again itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# `streamlit run app/main.py` puts app/ on sys.path, not the project root the packages live in.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app.session import current_principal, sign_in_sidebar  # noqa: E402
+
+st.set_page_config(page_title="askdocs", page_icon=":material/description:", layout="wide")
+
+principal = current_principal()
+sign_in_sidebar(principal)
+
+pages = [st.Page(str(ROOT / "app" / "pages" / "ask.py"), title="Ask", icon=":material/chat:", default=True)]
+if principal.is_admin:
+    pages.append(st.Page(str(ROOT / "app" / "pages" / "documents.py"), title="Documents", icon=":material/folder:"))
+pages.append(st.Page(str(ROOT / "app" / "pages" / "status.py"), title="About / status", icon=":material/monitor_heart:"))
+st.navigation(pages).run()
+
+if os.environ.get("ASKDOCS_APP_DEBUG_PRINCIPAL"):  # read by the browser tests only
+    st.caption(f"principal: {principal.name} admin={principal.is_admin}")

@@ -1,0 +1,115 @@
+"""Documents (admins): upload, list, delete, re-index, create and restrict collections.
+
+Ingestion runs on the ingestion queue's background thread, so this page only
+submits jobs and shows their progress; users can keep asking meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from app.services import services
+from app.session import current_principal
+from retrieval.access import CollectionPolicy
+from retrieval.store import check_collection_name
+
+if not current_principal().is_admin:  # the page is not registered for users; this is the second lock
+    st.error("This page is for admins.")
+    st.stop()
+
+svc = services()
+store = svc.stack.store
+st.title("Documents")
+
+with st.sidebar:
+    with st.form("new-collection", clear_on_submit=True):
+        name = st.text_input("New collection", placeholder="e.g. handbook")
+        if st.form_submit_button("Create") and name:
+            try:
+                store.create_collection(check_collection_name(name.strip()))
+                st.session_state.admin_collection = name.strip()
+                st.success(f"Created {name.strip()!r}.")
+            except ValueError as error:
+                st.error(str(error))
+
+collections = store.collections() or [svc.settings.default_collection]
+chosen = st.session_state.get("admin_collection", svc.settings.default_collection)
+collection = st.selectbox("Collection", collections, index=collections.index(chosen) if chosen in collections else 0)
+st.session_state.admin_collection = collection
+
+st.subheader("Upload")
+limit = svc.settings.max_upload_mb
+round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader after a submit
+uploads = st.file_uploader(
+    f"PDF, HTML, Markdown or text files (up to {limit:g} MB each)", accept_multiple_files=True,
+    key=f"uploads-{round_}",
+)
+if st.button("Ingest", type="primary", disabled=not uploads):
+    files = []
+    for upload in uploads or []:
+        data = upload.getvalue()
+        files.append((upload.name, data))
+    st.session_state.setdefault("my_jobs", []).append(svc.jobs.submit(files, collection))
+    st.session_state.upload_round = round_ + 1
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def show_jobs() -> None:
+    """This session's jobs, redrawn every second while any is running."""
+    for job_id in reversed(st.session_state.get("my_jobs", [])):
+        job = svc.jobs.job(job_id)
+        label = "re-index" if job.kind == "reindex" else f"{len(job.files)} file(s)"
+        st.markdown(f"**Job {job.id[:5]}** — {label} into `{job.collection}` — {'done' if job.finished else 'running'}")
+        for f in job.files:
+            if f.outcome is None:
+                st.progress(0.5 if f.state == "working" else 0.0, text=f"{f.name}: {f.state}")
+            else:
+                icon = {"ingested": "✅", "updated": "✅", "unchanged": "➖", "refused": "⛔"}.get(f.outcome.status, "•")
+                st.markdown(f"{icon} `{f.name}` — **{f.outcome.status}** ({f.outcome.detail})")
+        if job.detail:
+            st.caption(job.detail)
+
+
+show_jobs()
+
+st.subheader(f"Documents in `{collection}`")
+documents = store.documents(collection)
+if documents:
+    st.dataframe(
+        [
+            {
+                "document": d.source,
+                "pages": d.pages,
+                "chunks": d.chunks,
+                "size (KB)": round(d.size_bytes / 1024, 1),
+                "ingested": dt.datetime.fromtimestamp(d.ingested_at).strftime("%Y-%m-%d %H:%M"),
+                "type": d.kind,
+            }
+            for d in documents
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    doomed = st.selectbox("Document to delete", [d.source for d in documents], index=None)
+    if st.button("Delete", disabled=doomed is None):
+        outcome = svc.ingestor.delete(collection, doomed)
+        st.toast(f"{outcome.status}: {outcome.source} ({outcome.detail})")
+        st.rerun()
+else:
+    st.info("No documents in this collection yet.")
+
+if st.button("Re-index (rebuild the keyword index)"):
+    st.session_state.setdefault("my_jobs", []).append(svc.jobs.submit_reindex(collection))
+    st.rerun()
+
+st.subheader("Who may read this collection")
+policy = store.policy(collection)
+with st.form("policy"):
+    users = st.text_input("Users (comma-separated; empty: everyone)", ", ".join(sorted(policy.users)))
+    groups = st.text_input("Groups (comma-separated)", ", ".join(sorted(policy.groups)))
+    if st.form_submit_button("Save"):
+        store.set_policy(collection, CollectionPolicy.restricted_to(users.split(","), groups.split(",")))
+        st.success("Saved. The restriction applies to every search from now on.")

@@ -1,0 +1,70 @@
+"""About / status: what is live, and whether each part answers."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app.services import services
+from askdocs.models import is_packaged
+
+st.title("About / status")
+svc = services()
+s = svc.settings
+store = svc.stack.store
+
+
+def check(name: str, probe) -> dict:  # noqa: ANN001 - a zero-argument callable
+    started = time.perf_counter()
+    try:
+        detail = probe()
+        return {"part": name, "healthy": "yes", "detail": str(detail), "ms": round(1000 * (time.perf_counter() - started))}
+    except Exception as error:  # a health page reports failures, it does not raise them
+        return {"part": name, "healthy": "NO", "detail": f"{type(error).__name__}: {error}"[:200], "ms": None}
+
+
+def _api_models():  # noqa: ANN202
+    import openai
+
+    client = openai.OpenAI(base_url=s.api_base_url, api_key=s.api_key.get_secret_value(), timeout=3, max_retries=0)
+    return client.models.list().data
+
+
+st.subheader("Models and backends")
+st.table(
+    [
+        {"role": "embedder", "model": s.embedder, "offline package": is_packaged(s.embedder)},
+        {"role": "generator (local)", "model": s.generator_model, "offline package": is_packaged(s.generator_model)},
+        {"role": "generator (API)", "model": f"{s.api_model} at {s.api_base_url}", "offline package": False},
+        {"role": "reranker", "model": s.reranker or "(off)", "offline package": False},
+    ]
+)
+st.caption(f"default generator backend: {s.generator_backend} · store: Chroma {s.chroma_mode} · data: {s.data_dir}")
+
+st.subheader("Index")
+rows = []
+for collection in store.collections():
+    docs = store.documents(collection)
+    policy = store.policy(collection)
+    rows.append(
+        {
+            "collection": collection,
+            "documents": len(docs),
+            "chunks": store.count(collection),
+            "BM25 version": svc.stack.bm25.current_version(collection),
+            "BM25 chunks": len(svc.stack.bm25.get(collection)),
+            "restricted to": ", ".join(sorted(policy.users | policy.groups)) or "everyone",
+        }
+    )
+st.table(rows or [{"collection": "(none yet)"}])
+
+st.subheader("Health")
+if st.button("Check now") or "health" not in st.session_state:
+    st.session_state.health = [
+        check("vector store", lambda: f"{sum(store.count(c) for c in store.collections())} chunks"),
+        check("embedder", lambda: f"{svc.stack.embedder.embed(['health check']).shape[1]}-d vectors"),
+        check("API backend", lambda: ", ".join(m.id for m in _api_models())),
+    ]
+st.table(st.session_state.health)
+

@@ -1,0 +1,62 @@
+"""The parts the UI shares across every browser session, created once per process.
+
+Streamlit reruns page scripts for every interaction and runs sessions in
+threads; models and the store must not be rebuilt per run or per session.
+``st.cache_resource`` keeps one of each per process, and each part guards its
+own model with a lock (see ``retrieval.embedder``, ``generation.backends``).
+The app process is the single writer of the embedded Chroma folder; the
+store's lock makes a second app or CLI writer fail clearly instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from app.feedback import FeedbackStore
+from askdocs.quiet import quiet_libraries
+from askdocs.settings import Settings, load_settings
+from generation.backends import Generator, OpenAICompatibleGenerator, TransformersGenerator
+from generation.pipeline import AnswerPipeline
+from ingest.jobs import IngestionQueue
+from ingest.pipeline import Ingestor
+from retrieval.factory import RetrievalStack, open_retrieval
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    stack: RetrievalStack
+    ingestor: Ingestor
+    jobs: IngestionQueue
+    feedback: FeedbackStore
+
+
+@st.cache_resource(show_spinner="Loading the search index and the embedding model (first start only)…")
+def services() -> Services:
+    quiet_libraries()
+    settings = load_settings()
+    stack = open_retrieval(settings)
+    ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+    feedback = FeedbackStore(settings.data_dir / "feedback.jsonl")
+    return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback)
+
+
+@st.cache_resource(show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…")
+def local_generator() -> TransformersGenerator:
+    s = services().settings
+    return TransformersGenerator(s.generator_model, s.model_cache_dir, s.device, s.context_window)
+
+
+@st.cache_resource(show_spinner=False)
+def api_generator() -> OpenAICompatibleGenerator:
+    s = services().settings
+    return OpenAICompatibleGenerator(
+        s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries, s.context_window
+    )
+
+
+def pipeline(generator: Generator) -> AnswerPipeline:
+    svc = services()
+    return AnswerPipeline(svc.stack.retriever, generator, svc.settings)
