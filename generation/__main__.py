@@ -24,13 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     from generation.backends import GeneratorUnavailable, generator_from_settings
     from generation.pipeline import AnswerPipeline
-    from retrieval.factory import open_retrieval
-    from retrieval.store import StoreLocked
+    from retrieval.factory import open_for_command_line
 
-    try:
-        stack = open_retrieval(settings)
-    except StoreLocked as error:
-        print(f"error: {error}", file=sys.stderr)
+    stack = open_for_command_line(settings)
+    if stack is None:
         return 2
     try:
         collection = args.collection or settings.default_collection

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import load_settings
-from retrieval.store import StoreLocked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     collection = args.collection or settings.default_collection
     from ingest.pipeline import Ingestor
-    from retrieval.factory import open_retrieval
+    from retrieval.factory import open_for_command_line
 
-    try:
-        stack = open_retrieval(settings)
-    except StoreLocked as error:
-        print(f"error: {error}", file=sys.stderr)
+    stack = open_for_command_line(settings)
+    if stack is None:
         return 2
     try:
         ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from askdocs.settings import Settings
@@ -9,7 +10,7 @@ from retrieval.bm25 import BM25Directory
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker
-from retrieval.store import ChromaStore
+from retrieval.store import ChromaStore, StoreLocked
 
 
 @dataclass(frozen=True)
@@ -35,3 +36,12 @@ def open_retrieval(settings: Settings, embedder: SentenceTransformerEmbedder | N
     bm25 = BM25Directory(settings.bm25_dir)
     retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker)
     return RetrievalStack(store, embedder, bm25, retriever)
+
+
+def open_for_command_line(settings: Settings) -> RetrievalStack | None:
+    """``open_retrieval`` for a CLI: a store owned by another process is reported, not raised."""
+    try:
+        return open_retrieval(settings)
+    except StoreLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None

@@ -81,3 +81,15 @@ def test_ask_streams_text_then_sources(data_dir):
 def test_ask_an_empty_store_says_what_to_do(tmp_path):
     result = run(["-m", "generation", "ask", "anything"], tmp_path)
     assert result.returncode == 2 and "python -m ingest" in result.stderr
+
+
+def test_a_second_process_on_the_embedded_store_gets_a_clear_error(data_dir):
+    from retrieval.store import ChromaStore
+    from tests.conftest import make_settings
+
+    holder = ChromaStore.from_settings(make_settings(data_dir))  # this process now owns the folder
+    try:
+        result = run(["-m", "ingest", "--list"], data_dir)
+        assert result.returncode == 2 and "ASKDOCS_CHROMA_MODE=server" in result.stderr
+    finally:
+        holder.close()
