@@ -19,9 +19,10 @@ def check(name: str, probe) -> dict:  # noqa: ANN001 - a zero-argument callable
     started = time.perf_counter()
     try:
         detail = probe()
-        return {"part": name, "healthy": "yes", "detail": str(detail), "ms": round(1000 * (time.perf_counter() - started))}
+        took = f"{1000 * (time.perf_counter() - started):.0f} ms"
+        return {"part": name, "healthy": "yes", "detail": str(detail), "took": took}
     except Exception as error:  # a health page reports failures, it does not raise them
-        return {"part": name, "healthy": "NO", "detail": f"{type(error).__name__}: {error}"[:200], "ms": None}
+        return {"part": name, "healthy": "NO", "detail": f"{type(error).__name__}: {error}"[:200], "took": ""}
 
 
 def _api_models():  # noqa: ANN202
