@@ -1,4 +1,4 @@
-# askdocs on the embedded defaults: CPU torch, packaged offline models, embedded Chroma under /data.
+# askdocs web app on the embedded defaults: CPU torch, packaged offline models, embedded Chroma under /data.
 # Build: docker build -t askdocs .    Run: docker run -p 8501:8501 -v askdocs-data:/data askdocs
 FROM python:3.11-slim-bookworm
 
@@ -24,6 +24,7 @@ COPY retrieval/ retrieval/
 COPY generation/ generation/
 COPY eval/ eval/
 COPY app/ app/
+COPY .streamlit/ .streamlit/
 COPY sample_docs/ sample_docs/
 COPY docker/entrypoint.sh /usr/local/bin/askdocs-entrypoint
 

@@ -11,16 +11,17 @@ DEV := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
 QUESTION ?= Which module provides the itemgetter() and attrgetter() functions used for sorting?
 
-.PHONY: run app test setup setup-dev bench clean
+.PHONY: run ask test setup setup-dev bench clean
 
+# The product: the web app on the embedded defaults, sample documents indexed, at http://localhost:8501.
 run: $(RUNTIME)
 	$(PY) -m ingest sample_docs/documents
-	$(PY) -m generation ask "$(QUESTION)"
+	$(PY) -m streamlit run app/main.py --server.address 127.0.0.1
 
-# The web app on the embedded defaults, with the sample documents indexed (http://localhost:8501).
-app: $(RUNTIME)
+# The same pipeline from the command line: index the samples and answer one question.
+ask: $(RUNTIME)
 	$(PY) -m ingest sample_docs/documents
-	$(PY) -m streamlit run app/main.py
+	$(PY) -m generation ask "$(QUESTION)"
 
 test: $(DEV) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest

@@ -1,7 +1,9 @@
 """askdocs web app: ``streamlit run app/main.py``.
 
 This script only decides who the visitor is and which pages they get; each
-page lives in ``app/pages``. A page an account may not use is not registered
+page lives in ``app/views`` (not ``pages/``: a folder of that name beside the
+main script switches Streamlit to its older, implicit multipage mode, in which
+a page can run without this script). A page an account may not use is not registered
 at all, so its URL does not resolve for that account, and the Documents page
 checks the role again itself.
 """
@@ -26,10 +28,10 @@ st.set_page_config(page_title="askdocs", page_icon=":material/description:", lay
 principal = current_principal()
 sign_in_sidebar(principal)
 
-pages = [st.Page(str(ROOT / "app" / "pages" / "ask.py"), title="Ask", icon=":material/chat:", default=True)]
+pages = [st.Page(str(ROOT / "app" / "views" / "ask.py"), title="Ask", icon=":material/chat:", default=True)]
 if principal.is_admin:
-    pages.append(st.Page(str(ROOT / "app" / "pages" / "documents.py"), title="Documents", icon=":material/folder:"))
-pages.append(st.Page(str(ROOT / "app" / "pages" / "status.py"), title="About / status", icon=":material/monitor_heart:"))
+    pages.append(st.Page(str(ROOT / "app" / "views" / "documents.py"), title="Documents", icon=":material/folder:"))
+pages.append(st.Page(str(ROOT / "app" / "views" / "status.py"), title="About / status", icon=":material/monitor_heart:"))
 st.navigation(pages).run()
 
 if os.environ.get("ASKDOCS_APP_DEBUG_PRINCIPAL"):  # read by the browser tests only

@@ -58,9 +58,13 @@ if st.button("Ingest", type="primary", disabled=not uploads):
 
 @st.fragment(run_every=1.0)
 def show_jobs() -> None:
-    """This session's jobs, redrawn every second while any is running."""
+    """This session's jobs, redrawn every second; a job that just finished redraws the whole page."""
+    reported = st.session_state.setdefault("finished_jobs", set())
     for job_id in reversed(st.session_state.get("my_jobs", [])):
         job = svc.jobs.job(job_id)
+        if job.finished and job_id not in reported:
+            reported.add(job_id)
+            st.rerun(scope="app")  # the document list below is outside this fragment
         label = "re-index" if job.kind == "reindex" else f"{len(job.files)} file(s)"
         st.markdown(f"**Job {job.id[:5]}** — {label} into `{job.collection}` — {'done' if job.finished else 'running'}")
         for f in job.files:
