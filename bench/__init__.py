@@ -1,0 +1,1 @@
+"""Benchmarks of askdocs on the machine it runs on; see docs/benchmarks.md."""

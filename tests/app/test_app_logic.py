@@ -1,0 +1,410 @@
+"""The Streamlit app's own logic, run headless with ``streamlit.testing.v1.AppTest``.
+
+No models are loaded: ``app.services`` is pointed at a stack built from the real
+parts (embedded Chroma in a tmp folder, the BM25 files, the real ingestor and
+ingestion queue, the real answer pipeline, the feedback store) with two scripted
+stand-ins, a hashing bag-of-words embedder and a generator that streams a fixed
+reply. Each test gets its own data folder and its own ``AppTest`` session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app.services
+from app.auth import ENV_ADMIN_HASH, hash_password
+from app.feedback import FeedbackStore
+from app.render import safe_markdown
+from app.services import Services
+from askdocs.localserver import free_port
+from generation.backends import GeneratorUnavailable
+from ingest.jobs import IngestionQueue
+from ingest.pipeline import Ingestor
+from retrieval.access import CollectionPolicy
+from retrieval.bm25 import BM25Directory, tokenize
+from retrieval.factory import RetrievalStack
+from retrieval.hybrid import HybridConfig, HybridRetriever
+from retrieval.store import ChromaStore
+from tests.conftest import ROOT, make_settings
+
+pytestmark = pytest.mark.unit
+
+MAIN = ROOT / "app" / "main.py"
+DOCUMENTS = "views/documents.py"  # for switch_page: relative to app/main.py
+STATUS = "views/status.py"
+PASSWORD = "correct horse battery staple"
+TIMEOUT = 30  # seconds per script run; the first one imports Chroma
+
+SORTING_MD = b"""# Sorting
+
+The operator module provides the itemgetter() and attrgetter() functions used for sorting.
+They make key functions fast and easy to read.
+
+# Stability
+
+Sorts are guaranteed to be stable: records with equal keys keep their original order.
+"""
+EVIL_REPLY = (
+    "The operator module provides them [1]. ![x](http://evil/p.png) "
+    "<img src=http://evil/q.png onerror=alert(1)> <script>alert(2)</script> <http://evil/r.png>"
+)
+
+
+class HashingEmbedder:
+    """A deterministic bag-of-stems embedder: questions sharing words with a passage land near it."""
+
+    dimension = 256
+
+    def embed(self, texts) -> np.ndarray:  # noqa: ANN001
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row, 0] = 0.01  # never the zero vector
+            for word in tokenize(text):
+                out[row, 1 + int(hashlib.sha1(word.encode()).hexdigest(), 16) % (self.dimension - 1)] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+class ScriptedGenerator:
+    """Streams a fixed reply word by word, as a backend does; remembers what it was asked."""
+
+    name = "scripted"
+    context_window = 4096
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def prompt_tokens(self, messages) -> int:  # noqa: ANN001
+        return sum(self.count_tokens(m["content"]) for m in messages)
+
+    def stream(  # noqa: ANN001 - chat messages
+        self, messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        self.prompts.append(messages)
+        for word in self.reply.split(" "):
+            yield word + " "
+
+
+class DownGenerator(ScriptedGenerator):
+    """An API backend that does not answer."""
+
+    def stream(self, messages, max_tokens, temperature=0.0, stop=None) -> Iterator[str]:  # noqa: ANN001
+        raise GeneratorUnavailable("connection refused")
+        yield ""  # pragma: no cover - makes this a generator function
+
+
+@pytest.fixture
+def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """Real store, BM25, ingestor, queue and feedback in tmp_path, wired into ``app.services``."""
+    monkeypatch.delenv(ENV_ADMIN_HASH, raising=False)
+    # Nothing listens on the API address: the status page's probe fails at once, as it should.
+    api = f"http://127.0.0.1:{free_port()}/v1"
+    settings = make_settings(tmp_path / "data", abstain_below=0.0, api_base_url=api)
+    store = ChromaStore.from_settings(settings)
+    embedder = HashingEmbedder()
+    bm25 = BM25Directory(settings.bm25_dir)
+    retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings))
+    ingestor = Ingestor(store, embedder, bm25, settings)
+    assert ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
+    ingestor.rebuild_bm25("default")
+    svc = Services(
+        settings, RetrievalStack(store, embedder, bm25, retriever), ingestor, IngestionQueue(ingestor),
+        FeedbackStore(settings.data_dir / "feedback.jsonl"),
+    )
+    local, api = ScriptedGenerator(EVIL_REPLY), DownGenerator("")
+    monkeypatch.setattr(app.services, "services", lambda: svc)
+    monkeypatch.setattr(app.services, "local_generator", lambda: local)
+    monkeypatch.setattr(app.services, "api_generator", lambda: api)
+    try:
+        yield {"svc": svc, "local": local, "api": api}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def new_app():
+    """A factory of ``AppTest`` sessions of ``app/main.py``, each a new browser session."""
+
+    def make() -> AppTest:
+        return AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+
+    return make
+
+
+def page_titles(at: AppTest) -> list[str]:
+    return [el.value for el in at.title]
+
+
+def registered_pages(at: AppTest) -> set[str]:
+    """The page files ``st.navigation`` registered in the last run (what the sidebar links to).
+
+    AppTest keeps them in a private attribute (Streamlit is pinned; the public ``switch_page``
+    check in the tests below fails the same way if this ever goes stale).
+    """
+    return {Path(str(info.get("script_path"))).name for info in at._registered_pages.values()}  # noqa: SLF001
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# -- roles ------------------------------------------------------------------------------------------
+def test_a_user_gets_ask_and_status_but_no_documents_page(new_app, parts):
+    at = new_app().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert page_titles(at) == ["Ask your documents"]
+    assert registered_pages(at) == {"ask.py", "status.py"}
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(DOCUMENTS)
+
+
+def test_an_admin_session_gets_the_documents_page(new_app, parts):
+    at = new_app()
+    at.session_state["askdocs_admin"] = True
+    at.run()
+    assert registered_pages(at) == {"ask.py", "documents.py", "status.py"}
+    at.switch_page(DOCUMENTS).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert page_titles(at) == ["Documents"]
+    assert "sorting.md" in at.dataframe[0].value["document"].tolist()
+
+
+def test_main_script_runs_on_every_rerun(new_app, parts):
+    """Every rerun goes through main.py, which draws the sign-in and decides the pages.
+
+    A ``pages/`` folder beside ``app/main.py`` would switch Streamlit to its implicit multipage
+    mode, in which a rerun (and a fresh server's first run) executes the page file alone.
+    """
+    assert not (MAIN.parent / "pages").exists()
+    at = new_app().run()
+    for _ in range(3):
+        assert [e.label for e in at.sidebar.expander] == ["Admin sign-in"]
+        assert page_titles(at) == ["Ask your documents"]
+        at.run()
+
+
+def test_the_documents_page_checks_the_role_itself():
+    """Run on its own (as if its URL were reached some other way), the page refuses a user."""
+    at = AppTest.from_file(str(MAIN.parent / DOCUMENTS), default_timeout=TIMEOUT).run()
+    assert [e.value for e in at.error] == ["This page is for admins."]
+    assert not at.title and not at.file_uploader
+
+
+def test_without_a_configured_hash_the_sign_in_says_how_to_set_one(new_app, parts):
+    at = new_app().run()
+    expander = at.sidebar.expander[0]
+    assert expander.label == "Admin sign-in"
+    assert any("Admin password" in c.value for c in expander.caption)
+    assert not at.sidebar.text_input
+
+
+def test_admin_sign_in_refuses_a_wrong_password_and_accepts_the_right_one(new_app, parts, monkeypatch):
+    monkeypatch.setenv(ENV_ADMIN_HASH, hash_password(PASSWORD))
+    at = new_app().run()
+    field = next(t for t in at.sidebar.text_input if t.label == "Admin password")
+    field.input("not the password")
+    next(b for b in at.sidebar.button if b.label == "Sign in").click().run()
+    assert [e.value for e in at.sidebar.error] == ["Wrong password."]
+    assert not at.session_state.get("askdocs_admin")
+    assert "documents.py" not in registered_pages(at)
+
+    field = next(t for t in at.sidebar.text_input if t.label == "Admin password")
+    field.input(PASSWORD)
+    next(b for b in at.sidebar.button if b.label == "Sign in").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["askdocs_admin"] is True
+    assert "documents.py" in registered_pages(at)
+    assert any(c.value == "Signed in as admin" for c in at.sidebar.caption)
+    assert PASSWORD not in repr(at.session_state.to_dict())  # only the fact "admin" is kept
+
+    next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
+    assert not at.session_state.get("askdocs_admin")
+    assert "documents.py" not in registered_pages(at)
+
+
+def test_a_restricted_collection_is_not_offered_to_a_user(new_app, parts):
+    store = parts["svc"].stack.store
+    store.create_collection("secret")
+    store.set_policy("secret", CollectionPolicy.restricted_to(["ada"]))
+    at = new_app().run()
+    assert at.sidebar.selectbox[0].options == ["default"]
+    at = new_app()
+    at.session_state["askdocs_admin"] = True
+    at.run()
+    assert set(at.sidebar.selectbox[0].options) == {"default", "secret"}
+
+
+# -- rendering --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("![x](http://evil/p.png)", "!\\[x](http://evil/p.png)"),
+        ("see ![a](x.png) and ![b][ref]", "see !\\[a](x.png) and !\\[b][ref]"),
+        ("<http://evil/r.png>", "http://evil/r.png"),
+        ("plain **bold** [link](http://ok/) stays", "plain **bold** [link](http://ok/) stays"),
+    ],
+)
+def test_safe_markdown_defuses_images_and_autolinks(text, expected):
+    assert safe_markdown(text) == expected
+
+
+def test_a_defused_image_renders_as_text_not_an_image():
+    at = AppTest.from_string(
+        "import streamlit as st\nfrom app.render import safe_markdown\n"
+        "st.markdown(safe_markdown('![x](http://evil/p.png)'))",
+    ).run()
+    assert at.markdown[0].value == "!\\[x](http://evil/p.png)"
+    assert not at.markdown[0].allow_html
+
+
+# -- asking -----------------------------------------------------------------------------------------
+def test_an_answer_streams_with_its_sources_and_never_allows_html(new_app, parts):
+    at = ask(new_app().run(), "Which module provides itemgetter and attrgetter for sorting?")
+    user, assistant = at.chat_message
+    assert user.name == "user" and assistant.name == "assistant"
+    body = assistant.markdown[0].value
+    assert body.startswith("The operator module provides them [1].")
+    assert "!\\[x](http://evil/p.png)" in body and "![x]" not in body and "<http://evil/r.png>" not in body
+    for element in at.markdown:  # captions and quotes included
+        assert not element.allow_html, element.value
+    [sources] = assistant.expander
+    assert sources.label == "Sources (1)"
+    assert sources.markdown[0].value == "**[1] sorting.md, p. 1**"
+    assert "itemgetter" in sources.markdown[1].value
+    assert sources.caption[0].value.startswith("scores: ")
+    assert any("first token" in c.value for c in assistant.caption)
+    # The model saw the question and numbered passages; the answer is kept for this session only.
+    assert "itemgetter" in str(parts["local"].prompts[-1])
+    [turn] = at.session_state["history"]
+    assert turn["answer"].citations[0].source == "sorting.md"
+
+
+def test_the_question_echo_is_defused_too(new_app, parts):
+    at = ask(new_app().run(), "Which module provides itemgetter? ![q](http://evil/q.png)")
+    user = at.chat_message[0]
+    assert user.markdown[0].value == "Which module provides itemgetter? !\\[q](http://evil/q.png)"
+    assert not user.markdown[0].allow_html
+
+
+def test_a_follow_up_shows_the_query_it_searched(new_app, parts):
+    at = ask(new_app().run(), "Which module provides itemgetter and attrgetter for sorting?")
+    at = ask(at, "Is it stable?")
+    last = at.chat_message[-1]
+    searched = [c.value for c in last.caption if c.value.startswith("searched for:")]
+    first = "Which module provides itemgetter and attrgetter for sorting?"
+    assert searched == [f"searched for: {first} Is it stable?"]
+    assert len(at.session_state["history"]) == 2
+
+
+def test_the_page_in_context_toggle_shows_the_page_text(new_app, parts):
+    at = ask(new_app().run(), "Which module provides itemgetter and attrgetter for sorting?")
+    toggle = at.chat_message[-1].expander[0].toggle[0]
+    assert toggle.label == "Show the page in context"
+    toggle.set_value(True).run()
+    assert any("Sorts are guaranteed to be stable" in t.value for t in at.chat_message[-1].expander[0].text)
+
+
+def test_sessions_keep_separate_histories(new_app, parts):
+    first = ask(new_app().run(), "Which module provides itemgetter and attrgetter for sorting?")
+    second = new_app().run()
+    assert len(first.session_state["history"]) == 1
+    assert second.session_state["history"] == []
+    assert not second.chat_message
+
+
+def test_new_conversation_clears_the_history(new_app, parts):
+    at = ask(new_app().run(), "Which module provides itemgetter and attrgetter for sorting?")
+    next(b for b in at.sidebar.button if b.label == "New conversation").click().run()
+    assert at.session_state["history"] == [] and not at.chat_message
+
+
+def test_feedback_is_stored_with_its_comment(new_app, parts):
+    at = ask(new_app().run(), "Which module provides itemgetter and attrgetter for sorting?")
+    at.feedback[0].set_value(0).run()  # thumbs down
+    at.chat_message[-1].text_input[0].input("too short").run()
+    records = parts["svc"].feedback.path.read_text(encoding="utf-8")
+    assert '"rating": "down"' in records and '"comment": "too short"' in records
+
+
+def test_a_down_api_backend_falls_back_to_the_local_model_with_a_banner(new_app, parts):
+    at = new_app().run()
+    at.sidebar.radio[0].set_value("API").run()
+    at = ask(at, "Which module provides itemgetter and attrgetter for sorting?")
+    assistant = at.chat_message[-1]
+    assert [w.value for w in assistant.warning][0].startswith("The API backend is not answering")
+    assert assistant.markdown[0].value.startswith("The operator module provides them [1].")
+    assert len(parts["local"].prompts) == 1
+
+
+# -- documents --------------------------------------------------------------------------------------
+def admin_documents_page(new_app) -> AppTest:
+    at = new_app()
+    at.session_state["askdocs_admin"] = True
+    at.run()
+    return at.switch_page(DOCUMENTS).run()
+
+
+def wait_for_jobs(svc: Services, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    for job in svc.jobs.jobs():
+        svc.jobs.wait(job.id, timeout=max(0.1, deadline - time.monotonic()))
+
+
+def test_an_admin_uploads_sees_the_outcome_and_deletes(new_app, parts):
+    svc = parts["svc"]
+    at = admin_documents_page(new_app)
+    ingest = next(b for b in at.button if b.label == "Ingest")
+    assert ingest.disabled  # nothing chosen yet
+    uploader = at.file_uploader[0]
+    uploader.upload("notes.md", b"# Notes\n\nThe zebra crossing rule applies on Tuesdays.\n", "text/markdown")
+    uploader.upload("archive.pdf", b"PK\x03\x04" + b"\0" * 64, "application/pdf").run()
+    next(b for b in at.button if b.label == "Ingest").click().run()
+    wait_for_jobs(svc)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [m.value for m in at.markdown if "`notes.md`" in m.value or "`archive.pdf`" in m.value]
+    assert any("notes.md" in line and "**ingested**" in line for line in lines), lines
+    assert any("archive.pdf" in line and "**refused**" in line and "ZIP" in line for line in lines), lines
+    assert sorted(at.dataframe[0].value["document"]) == ["notes.md", "sorting.md"]
+
+    doomed = next(s for s in at.selectbox if s.label == "Document to delete")
+    doomed.select("notes.md").run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert [d.source for d in svc.stack.store.documents("default")] == ["sorting.md"]
+    assert list(at.dataframe[0].value["document"]) == ["sorting.md"]
+
+
+# -- status -----------------------------------------------------------------------------------------
+def test_the_status_page_reports_models_index_and_health(new_app, parts):
+    at = new_app().run()
+    at.switch_page(STATUS).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert page_titles(at) == ["About / status"]
+    models, index, health = (table.value for table in at.table)
+    assert "pkg:qwen2.5-coder-0.5b-instruct" in set(models["model"])
+    [row] = index.to_dict("records")
+    chunks = parts["svc"].stack.store.count("default")
+    assert chunks > 0
+    assert (row["collection"], row["documents"], row["chunks"], row["BM25 chunks"], row["restricted to"]) == (
+        "default", 1, chunks, chunks, "everyone"
+    )
+    rows = {row["part"]: row for row in health.to_dict("records")}
+    assert rows["vector store"]["healthy"] == "yes"
+    assert rows["embedder"]["healthy"] == "yes" and rows["embedder"]["detail"] == "256-d vectors"
+    assert rows["API backend"]["healthy"] == "NO"
