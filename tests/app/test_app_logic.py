@@ -10,7 +10,6 @@ reply. Each test gets its own data folder and its own ``AppTest`` session.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from retrieval.bm25 import BM25Directory, tokenize
 from retrieval.factory import RetrievalStack
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.store import ChromaStore
+from tests.fakes import ScriptedGenerator
 from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.unit
@@ -73,30 +73,6 @@ class HashingEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
-
-
-class ScriptedGenerator:
-    """Streams a fixed reply word by word, as a backend does; remembers what it was asked."""
-
-    name = "scripted"
-    context_window = 4096
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-        self.prompts: list = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def prompt_tokens(self, messages) -> int:  # noqa: ANN001
-        return sum(self.count_tokens(m["content"]) for m in messages)
-
-    def stream(  # noqa: ANN001 - chat messages
-        self, messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
-    ) -> Iterator[str]:
-        self.prompts.append(messages)
-        for word in self.reply.split(" "):
-            yield word + " "
 
 
 class DownGenerator(ScriptedGenerator):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,6 +9,7 @@ from askdocs.types import Answer, Chunk, RetrievedChunk
 from generation.pipeline import AnswerPipeline, Turn, quote, standalone_query
 from generation.prompt import NOT_FOUND
 from retrieval.hybrid import Retrieval
+from tests.fakes import ScriptedGenerator
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.unit
@@ -33,28 +32,6 @@ class FixedRetriever:
             for i, (src, page, text) in enumerate(PASSAGES)
         )
         return Retrieval(query, hits, self.similarity, {"bm25": 0.001})
-
-
-class ScriptedGenerator:
-    """Streams a scripted reply word by word, as a backend would."""
-
-    name = "scripted"
-    context_window = 2048
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-        self.prompts: list = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def prompt_tokens(self, messages) -> int:  # noqa: ANN001
-        return sum(self.count_tokens(m["content"]) for m in messages)
-
-    def stream(self, messages, max_tokens, temperature=0.0, stop: threading.Event | None = None) -> Iterator[str]:  # noqa: ANN001
-        self.prompts.append(messages)
-        for word in self.reply.split(" "):
-            yield word + " "
 
 
 def run(reply: str, similarity: float = 0.8, **kwargs) -> tuple[list, Answer, ScriptedGenerator]:  # noqa: ANN003
