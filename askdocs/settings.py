@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # the model. On the sample set answerable questions score >= 0.46 and off-topic ones 0.31-0.33; the
     # evaluation suite is where this gets tuned.
     abstain_below: float = 0.35
+    # ...unless the best BM25 chunk holds at least this share of the question's keywords.
+    answer_keyword_coverage: float = Field(0.6, ge=0, le=1)
 
     # Generation
     max_answer_tokens: int = Field(256, ge=1)

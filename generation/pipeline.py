@@ -95,8 +95,10 @@ class AnswerPipeline:
         )
         timings = {f"retrieve_{k}": v for k, v in retrieval.timings.items()}
         timings["retrieve"] = time.perf_counter() - started
-        confident = retrieval.hits and (
-            retrieval.best_dense_similarity is None or retrieval.best_dense_similarity >= s.abstain_below
+        confident = bool(retrieval.hits) and (
+            retrieval.best_dense_similarity is None
+            or retrieval.best_dense_similarity >= s.abstain_below
+            or (retrieval.keyword_coverage or 0.0) >= s.answer_keyword_coverage
         )
         if not confident:
             yield NOT_FOUND

@@ -17,7 +17,7 @@ from typing import Protocol
 from askdocs.settings import Settings
 from askdocs.types import Chunk, Principal, RetrievedChunk, StageScore
 from retrieval.access import AccessDenied
-from retrieval.bm25 import BM25Directory
+from retrieval.bm25 import BM25Directory, tokenize
 from retrieval.embedder import Embedder
 from retrieval.fusion import weighted_rrf
 from retrieval.rerank import Reranker
@@ -30,9 +30,12 @@ class Retrieval:
 
     query: str
     hits: tuple[RetrievedChunk, ...]
-    # Best cosine similarity among dense candidates: the confidence signal for abstaining.
+    # Best cosine similarity among dense candidates: one confidence signal for abstaining.
     best_dense_similarity: float | None
     timings: dict[str, float] = field(default_factory=dict)
+    # Share of the query's keywords found in the best BM25 chunk: the other signal. Dense similarity
+    # alone misses questions about names the embedder never learned ("itemgetter", "attrgetter").
+    keyword_coverage: float | None = None
 
 
 class Retriever(Protocol):
@@ -172,4 +175,12 @@ class HybridRetriever:
             ]
             timings["rerank"] = time.perf_counter() - started
 
-        return Retrieval(query, tuple(candidates[:k]), best_similarity, timings)
+        coverage = None
+        if rankings.get("bm25"):
+            best = chunks.get(rankings["bm25"][0]) or next(
+                iter(self.store.get_chunks(collection, rankings["bm25"][:1])), None
+            )
+            terms = set(tokenize(query))
+            if best is not None and terms:
+                coverage = len(terms & set(tokenize(best.text))) / len(terms)
+        return Retrieval(query, tuple(candidates[:k]), best_similarity, timings, coverage)

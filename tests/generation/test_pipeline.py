@@ -21,8 +21,9 @@ PASSAGES = [
 
 
 class FixedRetriever:
-    def __init__(self, similarity: float) -> None:
+    def __init__(self, similarity: float, keyword_coverage: float | None = None) -> None:
         self.similarity = similarity
+        self.keyword_coverage = keyword_coverage
         self.queries: list[str] = []
 
     def retrieve(self, query, collection, k=None, doc_ids=None, principal=None) -> Retrieval:  # noqa: ANN001
@@ -31,12 +32,14 @@ class FixedRetriever:
             RetrievedChunk(Chunk(f"c{i}", f"d{i}", src, collection, "v", 0, text, page, page), 1.0 / (i + 1))
             for i, (src, page, text) in enumerate(PASSAGES)
         )
-        return Retrieval(query, hits, self.similarity, {"bm25": 0.001})
+        return Retrieval(query, hits, self.similarity, {"bm25": 0.001}, self.keyword_coverage)
 
 
-def run(reply: str, similarity: float = 0.8, **kwargs) -> tuple[list, Answer, ScriptedGenerator]:  # noqa: ANN003
+def run(  # noqa: ANN003
+    reply: str, similarity: float = 0.8, coverage: float | None = None, **kwargs
+) -> tuple[list, Answer, ScriptedGenerator]:
     generator = ScriptedGenerator(reply)
-    pipeline = AnswerPipeline(FixedRetriever(similarity), generator, make_settings("/tmp/unused"))
+    pipeline = AnswerPipeline(FixedRetriever(similarity, coverage), generator, make_settings("/tmp/unused"))
     events = list(pipeline.stream("What does sort return?", **kwargs))
     return events[:-1], events[-1], generator
 
@@ -62,6 +65,14 @@ def test_low_retrieval_confidence_abstains_without_calling_the_model():
     pieces, answer, generator = run("anything", similarity=0.01)
     assert pieces == [NOT_FOUND] and answer.text == NOT_FOUND and answer.abstained
     assert generator.prompts == [] and answer.citations == ()
+
+
+def test_keywords_found_by_bm25_overrule_a_low_dense_similarity():
+    # e.g. "Which module provides itemgetter?": MiniLM scores it 0.30, BM25 finds every keyword.
+    _, answer, generator = run("Sort returns None [1].", similarity=0.01, coverage=0.8)
+    assert not answer.abstained and generator.prompts
+    _, answer, generator = run("Sort returns None [1].", similarity=0.01, coverage=0.3)
+    assert answer.abstained and not generator.prompts
 
 
 def test_model_saying_it_does_not_know_is_an_abstention():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.pipeline import Ingestor
+from retrieval.bm25 import tokenize
 from retrieval.factory import open_retrieval
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from tests.conftest import SAMPLE_DOCS, make_settings
@@ -36,6 +37,10 @@ def test_every_hit_carries_its_rank_and_score_at_each_stage(stack):
     assert result.hits[0].score >= result.hits[-1].score
     assert 0.0 < result.best_dense_similarity <= 1.0
     assert {"bm25", "embed_query", "dense", "fuse"} <= set(result.timings)
+    best_bm25 = next(h for h in result.hits if h.stage("bm25") and h.stage("bm25").rank == 1)
+    terms = set(tokenize(result.query))
+    assert result.keyword_coverage == len(terms & set(tokenize(best_bm25.chunk.text))) / len(terms)
+    assert result.keyword_coverage >= 0.6  # the page that answers holds most of the question's words
 
 
 def test_a_zero_weight_retriever_is_not_run(stack):
