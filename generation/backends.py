@@ -8,6 +8,7 @@ uses the model (two at once would only share the same two cores anyway).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
@@ -16,6 +17,7 @@ from askdocs.models import resolve_generator
 from askdocs.settings import Settings
 
 Messages = Sequence[dict[str, str]]
+log = logging.getLogger("askdocs.generation")  # under "askdocs", so it reaches the terminal
 DEFAULT_API_CONTEXT = 4096  # used when the API's model does not say, and ASKDOCS_CONTEXT_WINDOW is unset
 
 
@@ -97,13 +99,18 @@ class TransformersGenerator:
 
             worker = threading.Thread(target=run, name="generate", daemon=True)
             worker.start()
+            pieces, finished = 0, False
             try:
                 for piece in streamer:
                     if piece:
+                        pieces += 1
                         yield piece
+                finished = True
             finally:
                 stop.set()  # the consumer left early (stop button, closed session): end generation now
                 worker.join()
+                if not finished or failure:
+                    log.info("local generation stopped early, after %d pieces", pieces)
             if failure:
                 raise GeneratorUnavailable(f"local generation failed: {failure[0]}") from failure[0]
 

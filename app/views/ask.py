@@ -149,7 +149,12 @@ if question:
                 yield first
             yield from rest
 
-        st.write_stream(chained(first, stream))
+        try:
+            st.write_stream(chained(first, stream))
+        finally:
+            # The stop button ends this run with an exception inside write_stream; end the
+            # generation now rather than whenever the abandoned stream is garbage-collected.
+            turn["stop"].set()
     state.pop("pending", None)
     turn.pop("stop")
     state.history.append({**turn, "answer": result[0]} if result else turn)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app.services import services
 from app.session import current_principal
+from ingest.jobs import JobStatus
 from retrieval.access import CollectionPolicy
 from retrieval.store import check_collection_name
 
@@ -22,6 +23,9 @@ if not current_principal().is_admin:  # the page is not registered for users; th
 svc = services()
 store = svc.stack.store
 st.title("Documents")
+# A message from the run before an st.rerun() (a toast shown just before a rerun never arrives).
+if flash := st.session_state.pop("documents_flash", None):
+    st.success(flash)
 
 with st.sidebar:
     with st.form("new-collection", clear_on_submit=True):
@@ -56,14 +60,26 @@ if st.button("Ingest", type="primary", disabled=not uploads):
     st.rerun()
 
 
-@st.fragment(run_every=1.0)
+def my_jobs() -> list[JobStatus]:
+    """This session's jobs, newest first (the queue forgets old jobs; those simply drop out)."""
+    mine = set(st.session_state.get("my_jobs", []))
+    return [job for job in svc.jobs.jobs() if job.id in mine]
+
+
+OUTCOME_ICONS = {
+    "ingested": ":material/check_circle:", "updated": ":material/check_circle:",
+    "unchanged": ":material/remove:", "refused": ":material/block:",
+}
+
+
+# Polls only while one of this session's jobs runs; the finishing job's full rerun redefines it idle.
+@st.fragment(run_every=1.0 if any(not job.finished for job in my_jobs()) else None)
 def show_jobs() -> None:
-    """This session's jobs, redrawn every second; a job that just finished redraws the whole page."""
+    """This session's jobs, redrawn every second while one runs; a job that finishes redraws the page."""
     reported = st.session_state.setdefault("finished_jobs", set())
-    for job_id in reversed(st.session_state.get("my_jobs", [])):
-        job = svc.jobs.job(job_id)
-        if job.finished and job_id not in reported:
-            reported.add(job_id)
+    for job in my_jobs():
+        if job.finished and job.id not in reported:
+            reported.add(job.id)
             st.rerun(scope="app")  # the document list below is outside this fragment
         label = "re-index" if job.kind == "reindex" else f"{len(job.files)} file(s)"
         st.markdown(f"**Job {job.id[:5]}** — {label} into `{job.collection}` — {'done' if job.finished else 'running'}")
@@ -71,7 +87,7 @@ def show_jobs() -> None:
             if f.outcome is None:
                 st.progress(0.5 if f.state == "working" else 0.0, text=f"{f.name}: {f.state}")
             else:
-                icon = {"ingested": "✅", "updated": "✅", "unchanged": "➖", "refused": "⛔"}.get(f.outcome.status, "•")
+                icon = OUTCOME_ICONS.get(f.outcome.status, ":material/circle:")
                 st.markdown(f"{icon} `{f.name}` — **{f.outcome.status}** ({f.outcome.detail})")
         if job.detail:
             st.caption(job.detail)
@@ -100,7 +116,7 @@ if documents:
     doomed = st.selectbox("Document to delete", [d.source for d in documents], index=None)
     if st.button("Delete", disabled=doomed is None):
         outcome = svc.ingestor.delete(collection, doomed)
-        st.toast(f"{outcome.status}: {outcome.source} ({outcome.detail})")
+        st.session_state.documents_flash = f"{outcome.status}: {outcome.source} ({outcome.detail})"
         st.rerun()
 else:
     st.info("No documents in this collection yet.")

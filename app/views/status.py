@@ -7,9 +7,11 @@ import time
 import streamlit as st
 
 from app.services import services
+from app.session import current_principal
 from askdocs.models import is_packaged
 
 st.title("About / status")
+principal = current_principal()
 svc = services()
 s = svc.settings
 store = svc.stack.store
@@ -41,11 +43,13 @@ st.table(
         {"role": "reranker", "model": s.reranker or "(off)", "offline package": False},
     ]
 )
-st.caption(f"default generator backend: {s.generator_backend} · store: Chroma {s.chroma_mode} · data: {s.data_dir}")
+where = f" · data: {s.data_dir}" if principal.is_admin else ""  # a server path is for admins' eyes
+st.caption(f"default generator backend: {s.generator_backend} · store: Chroma {s.chroma_mode}{where}")
 
 st.subheader("Index")
 rows = []
-for collection in store.collections():
+# Users see the collections they may search, nothing about the others (not even their names).
+for collection in [c for c in store.collections() if store.policy(c).allows(principal)]:
     docs = store.documents(collection)
     policy = store.policy(collection)
     rows.append(

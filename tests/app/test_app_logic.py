@@ -364,6 +364,23 @@ def test_an_admin_uploads_sees_the_outcome_and_deletes(new_app, parts):
     next(b for b in at.button if b.label == "Delete").click().run()
     assert [d.source for d in svc.stack.store.documents("default")] == ["sorting.md"]
     assert list(at.dataframe[0].value["document"]) == ["sorting.md"]
+    # Said after the rerun that redrew the list (a toast before st.rerun() never arrives).
+    assert [m.value for m in at.success] == ["deleted: notes.md (1 chunks removed)"]
+
+
+def test_an_admin_re_indexes_a_collection(new_app, parts):
+    svc = parts["svc"]
+    before = svc.stack.bm25.current_version("default")
+    at = admin_documents_page(new_app)
+    next(b for b in at.button if b.label.startswith("Re-index")).click().run()
+    wait_for_jobs(svc)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    after = svc.stack.bm25.current_version("default")
+    assert after != before
+    assert any("re-index into `default` — done" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    assert f"BM25 index rebuilt (version {after})" in [c.value for c in at.caption]
+    assert len(svc.stack.bm25.get("default")) == svc.stack.store.count("default")
 
 
 # -- status -----------------------------------------------------------------------------------------
@@ -384,3 +401,22 @@ def test_the_status_page_reports_models_index_and_health(new_app, parts):
     assert rows["vector store"]["healthy"] == "yes"
     assert rows["embedder"]["healthy"] == "yes" and rows["embedder"]["detail"] == "256-d vectors"
     assert rows["API backend"]["healthy"] == "NO"
+
+
+def test_the_status_page_hides_other_peoples_collections_and_the_data_path_from_users(new_app, parts):
+    store = parts["svc"].stack.store
+    store.create_collection("board-minutes")
+    store.set_policy("board-minutes", CollectionPolicy.restricted_to(["ada"]))
+    data_dir = str(parts["svc"].settings.data_dir)
+
+    user = new_app().run()
+    user.switch_page(STATUS).run()
+    assert list(user.table[1].value["collection"]) == ["default"]
+    assert data_dir not in " ".join(c.value for c in user.caption)
+
+    admin = new_app()
+    admin.session_state["askdocs_admin"] = True
+    admin.run()
+    admin.switch_page(STATUS).run()
+    assert sorted(admin.table[1].value["collection"]) == ["board-minutes", "default"]
+    assert data_dir in " ".join(c.value for c in admin.caption)
