@@ -162,17 +162,20 @@ class HybridRetriever:
         timings["fuse"] = time.perf_counter() - started
 
         if self.reranker and candidates:
+            # Only the top ``rerank_candidates`` are rescored (the cross-encoder is the slow stage);
+            # deeper candidates keep their fused order behind them, so recall at depth is unchanged.
             started = time.perf_counter()
-            scores = self.reranker.score(query, [c.chunk.text for c in candidates])
-            order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+            head, tail = candidates[: cfg.rerank_candidates], candidates[cfg.rerank_candidates :]
+            scores = self.reranker.score(query, [c.chunk.text for c in head])
+            order = sorted(range(len(head)), key=lambda i: -scores[i])
             candidates = [
                 RetrievedChunk(
-                    chunk=candidates[i].chunk,
+                    chunk=head[i].chunk,
                     score=scores[i],
-                    stages=candidates[i].stages + (StageScore("rerank", rank, scores[i]),),
+                    stages=head[i].stages + (StageScore("rerank", rank, scores[i]),),
                 )
                 for rank, i in enumerate(order, 1)
-            ]
+            ] + tail
             timings["rerank"] = time.perf_counter() - started
 
         coverage = None

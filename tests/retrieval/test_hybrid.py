@@ -72,6 +72,22 @@ def test_reranker_reorders_the_fused_candidates(stack):
     assert all(h.stage("fused") is not None for h in result.hits)
 
 
+def test_only_the_top_candidates_are_reranked_and_the_rest_keep_their_fused_order(stack):
+    scored: list[int] = []
+
+    class Reversing:
+        def score(self, query, passages):  # noqa: ANN001, ANN201
+            scored.append(len(passages))
+            return [float(i) for i in range(len(passages))]  # the last of the head comes first
+
+    plain = retriever(stack, top_k=8).retrieve("sorting keys", "default")
+    reranked = retriever(stack, Reversing(), rerank_candidates=3, top_k=8).retrieve("sorting keys", "default")
+    assert scored == [3]
+    ids = [h.chunk.chunk_id for h in plain.hits]
+    assert [h.chunk.chunk_id for h in reranked.hits] == ids[2::-1] + ids[3:]
+    assert [h.stage("rerank") is not None for h in reranked.hits] == [True] * 3 + [False] * 5
+
+
 @pytest.mark.slow
 def test_a_real_cross_encoder_path_loads_and_scores(stack, tmp_path):
     from sentence_transformers import CrossEncoder
