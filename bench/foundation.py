@@ -320,7 +320,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     from askdocs.settings import Settings
     from ingest import pipeline
     from ingest.chunking import TokenChunker
-    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.embedder import embedder_from_settings
     from retrieval.factory import open_retrieval
 
     samples = sorted(p for p in SAMPLES.iterdir() if p.is_file())
@@ -334,7 +334,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
             bench_parsing(report, "samples", samples, settings, profile["sample_reps"])
         with report.background("parse html", "the parsing runs"):
             bench_parsing(report, "html", html_files, settings, 1)
-        embedder = SentenceTransformerEmbedder.from_settings(settings)
+        embedder = embedder_from_settings(settings)
         embedder.embed(["warm-up"] * settings.embed_batch_size)
         totals: dict[str, float] = {}
         original = pipeline.parse_untrusted  # the pipeline calls it as a module global: wrap it there

