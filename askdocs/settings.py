@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", frozen=True, extra="ignore", env_parse_none_str="none")
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".askdocs")
     # Converted model weights; defaults to DATA_DIR/models. Tests share one across throwaway data dirs.
@@ -44,10 +44,11 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(30, ge=0)
 
     # Retrieval
-    bm25_candidates: int = Field(30, ge=1)
-    dense_candidates: int = Field(30, ge=1)
-    bm25_weight: float = Field(1.0, ge=0)
+    bm25_candidates: int = Field(100, ge=1)
+    dense_candidates: int = Field(100, ge=1)
+    bm25_weight: float = Field(0.05, ge=0)  # chosen on the Python-FAQ dev split: docs/evaluation.md
     dense_weight: float = Field(1.0, ge=0)
+    bm25_weight_code: float | None = Field(1.0, ge=0)  # also chosen on the dev split
     rrf_k: int = Field(60, ge=1)
     rerank_candidates: int = Field(20, ge=1)
     top_k: int = Field(4, ge=1)

@@ -9,6 +9,7 @@ configured.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,13 +52,21 @@ class Retriever(Protocol):
 
 @dataclass(frozen=True)
 class HybridConfig:
-    bm25_candidates: int = 30
-    dense_candidates: int = 30
-    bm25_weight: float = 1.0
+    bm25_candidates: int = 100
+    dense_candidates: int = 100
+    bm25_weight: float = 0.05
     dense_weight: float = 1.0
     rrf_k: int = 60
     rerank_candidates: int = 20
     top_k: int = 4
+    # BM25's weight for a query that names code (``sort()``, ``os.path``, ``snake_case``); None: bm25_weight.
+    # Dense models know such names poorly, natural-language questions barely need BM25 (docs/evaluation.md).
+    bm25_weight_code: float | None = 1.0
+
+    def bm25_weight_for(self, query: str) -> float:
+        if self.bm25_weight_code is not None and names_code(query):
+            return self.bm25_weight_code
+        return self.bm25_weight
 
     def __post_init__(self) -> None:
         if self.bm25_weight <= 0 and self.dense_weight <= 0:
@@ -67,8 +76,16 @@ class HybridConfig:
     def from_settings(cls, s: Settings) -> "HybridConfig":
         return cls(
             s.bm25_candidates, s.dense_candidates, s.bm25_weight, s.dense_weight, s.rrf_k,
-            s.rerank_candidates, s.top_k,
+            s.rerank_candidates, s.top_k, s.bm25_weight_code,
         )
+
+
+_CODE_NAME = re.compile(r"\w+\(\)|\b[A-Za-z]\w*_\w+|\b[A-Za-z_]\w*\.[A-Za-z_]\w*|\b[a-z]+[A-Z]\w*")
+
+
+def names_code(query: str) -> bool:
+    """True when the query names an identifier: ``f()``, ``dotted.name``, ``snake_case`` or ``camelCase``."""
+    return bool(_CODE_NAME.search(query))
 
 
 class HybridRetriever:
@@ -117,7 +134,8 @@ class HybridRetriever:
         chunks: dict[str, Chunk] = {}
         best_similarity: float | None = None
 
-        if cfg.bm25_weight > 0:
+        bm25_weight = cfg.bm25_weight_for(query)
+        if bm25_weight > 0:
             started = time.perf_counter()
             hits = self.bm25.get(collection).search(query, cfg.bm25_candidates, doc_ids)
             rankings["bm25"] = [h.chunk_id for h in hits]
@@ -141,7 +159,7 @@ class HybridRetriever:
             timings["dense"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        fused = weighted_rrf(rankings, {"bm25": cfg.bm25_weight, "dense": cfg.dense_weight}, cfg.rrf_k)
+        fused = weighted_rrf(rankings, {"bm25": bm25_weight, "dense": cfg.dense_weight}, cfg.rrf_k)
         depth = cfg.rerank_candidates if self.reranker else k
         fused = fused[: max(depth, k)]
         missing = [cid for cid, _ in fused if cid not in chunks]

@@ -7,7 +7,7 @@ import pytest
 from ingest.pipeline import Ingestor
 from retrieval.bm25 import tokenize
 from retrieval.factory import open_retrieval
-from retrieval.hybrid import HybridConfig, HybridRetriever
+from retrieval.hybrid import HybridConfig, HybridRetriever, names_code
 from tests.conftest import SAMPLE_DOCS, make_settings
 
 pytestmark = pytest.mark.integration
@@ -103,3 +103,37 @@ def test_a_real_cross_encoder_path_loads_and_scores(stack, tmp_path):
     assert len(scores) == 3 and len(set(scores)) == 3
     result = retriever(stack, reranker, top_k=4).retrieve("sorting keys", "default")
     assert [h.stage("rerank").rank for h in result.hits] == [1, 2, 3, 4]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("Which module provides itemgetter() and attrgetter()?", True),
+        ("What does list.sort() return?", True),
+        ("How do I use token_urlsafe?", True),
+        ("Is getAttribute slow?", True),
+        ("How many writers does SQLite allow at the same time?", False),
+        ("What is the Decorate-Sort-Undecorate idiom?", False),
+        ("Why is it so slow... really?", False),
+    ],
+)
+def test_queries_naming_code_are_recognised(query, names):
+    assert names_code(query) is names
+
+
+@pytest.mark.unit
+def test_a_query_naming_code_gets_the_code_weight_for_bm25():
+    config = HybridConfig(bm25_weight=0.05, bm25_weight_code=1.0)
+    assert config.bm25_weight_for("What does list.sort() return?") == 1.0
+    assert config.bm25_weight_for("How many writers does SQLite allow?") == 0.05
+    assert HybridConfig(bm25_weight=0.05, bm25_weight_code=None).bm25_weight_for("list.sort()") == 0.05
+
+
+def test_the_code_weight_lifts_an_exact_name_that_dense_search_ranks_low(stack):
+    question = "Which module provides the itemgetter() and attrgetter() functions used for sorting?"
+    plain = retriever(stack, bm25_weight=0.05, bm25_weight_code=None).retrieve(question, "default")
+    coded = retriever(stack, bm25_weight=0.05, bm25_weight_code=1.0).retrieve(question, "default")
+    best_bm25 = stack.bm25.get("default").search(question, 1)[0].chunk_id
+    assert coded.hits[0].chunk.chunk_id == best_bm25
+    assert plain.hits[0].chunk.chunk_id != best_bm25  # dense search alone puts another chunk first
