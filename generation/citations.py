@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from retrieval.bm25 import tokenize
 
 # [1], [1, 2], [1][2], [Source 1], [source 2, 3]
-_MARKER = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE)
+CITATION_MARKER = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 # The model's ways of saying the sources lack the answer; narrow on purpose, so that "the list does not
 # contain duplicates" is not mistaken for an abstention.
@@ -63,17 +63,17 @@ def check_citations(answer: str, sources: Sequence[str]) -> CheckedAnswer:
         removed += len(numbers) - len(valid)
         return "".join(f"[{n}]" for n in valid)
 
-    text = _MARKER.sub(keep_valid, answer.strip())
+    text = CITATION_MARKER.sub(keep_valid, answer.strip())
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)  # "word [9]." became "word ."
     text = re.sub(r"[ \t]{2,}", " ", text).strip()
     abstained = bool(_ABSTAIN.search(text))
     source_terms = [set(tokenize(s)) for s in sources]
     unsupported: list[str] = []
     pieces: list[str] = []
-    for sentence in _split_sentences(text):
-        terms = set(tokenize(_MARKER.sub("", sentence)))
-        if _MARKER.search(sentence) or abstained or len(terms) < 2 or not source_terms:
-            if not _MARKER.search(sentence) and not abstained and len(terms) >= 2:
+    for sentence in split_sentences(text):
+        terms = set(tokenize(CITATION_MARKER.sub("", sentence)))
+        if CITATION_MARKER.search(sentence) or abstained or len(terms) < 2 or not source_terms:
+            if not CITATION_MARKER.search(sentence) and not abstained and len(terms) >= 2:
                 unsupported.append(sentence)
             pieces.append(sentence)
             continue
@@ -84,11 +84,11 @@ def check_citations(answer: str, sources: Sequence[str]) -> CheckedAnswer:
             unsupported.append(sentence)
             pieces.append(sentence)
     text = _join(text, pieces)
-    cited = tuple(dict.fromkeys(n for m in _MARKER.finditer(text) for n in _numbers(m.group(1))))
+    cited = tuple(dict.fromkeys(n for m in CITATION_MARKER.finditer(text) for n in _numbers(m.group(1))))
     return CheckedAnswer(text, cited, tuple(unsupported), removed, abstained)
 
 
-def _split_sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 

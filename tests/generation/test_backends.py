@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
 
-from askdocs.models import packaged_gguf
 from generation.backends import GeneratorUnavailable, OpenAICompatibleGenerator, TransformersGenerator
-from askdocs.localserver import free_port, running_server
-from tests.conftest import MODEL_CACHE
+from askdocs.localserver import free_port
+from tests.conftest import MODEL_CACHE, SMOLLM
 
 pytestmark = pytest.mark.integration
 
-SMOLLM = "pkg:smollm2-135m-instruct"
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Write three sentences about the sea."},
@@ -24,18 +21,6 @@ MESSAGES = [
 @pytest.fixture(scope="module")
 def local():
     return TransformersGenerator(SMOLLM, MODEL_CACHE, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] comes with requirements-dev.txt")
-    folder = tmp_path_factory.mktemp("llama")
-    port = free_port()
-    model = packaged_gguf(SMOLLM, MODEL_CACHE)
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-            "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"]
-    with running_server(args, port, folder / "server.log", timeout_s=120):
-        yield f"http://127.0.0.1:{port}/v1"
 
 
 def test_local_backend_streams_in_pieces(local):

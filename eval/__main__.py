@@ -1,0 +1,125 @@
+"""``python -m eval``: retrieval and answer evaluations, run listings and comparisons.
+
+    python -m eval retrieval --beir DIR_OR_ZIP [--split test] [--configs bm25,dense,...] [--out OUTDIR]
+    python -m eval answers [--questions sample_docs] [--limit N] [--out OUTDIR] [--judge-url URL --judge-model M]
+    python -m eval embedders --beir DIR_OR_ZIP [--split test] [--embedders SPEC,...] [--out OUTDIR]
+    python -m eval compare RUN_A RUN_B
+    python -m eval runs
+    python -m eval build python-faq|smoke --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from askdocs.quiet import quiet_libraries
+from askdocs.settings import Settings
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    """One line per stage on a pipe (every tenth), a live counter on a terminal."""
+    if sys.stderr.isatty():
+        print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+    elif done == total or done % max(1, total // 10) == 0:
+        print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def _print_metrics(folder: Path) -> None:
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    names = sorted({m for values in metrics.values() for m in values})
+    width = max(len(c) for c in metrics) + 2
+    print("config".ljust(width) + "  ".join(f"{n:>14}" for n in names))
+    for config, values in metrics.items():
+        cells = ("n/a" if values.get(n) is None else f"{values[n]:.4f}" for n in names)
+        print(config.ljust(width) + "  ".join(f"{c:>14}" for c in cells))
+    print(f"report: {folder / 'report.html'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    retrieval = commands.add_parser("retrieval", help="score retriever configurations on a BEIR dataset")
+    retrieval.add_argument("--beir", required=True, type=Path, help="a BEIR folder or zip")
+    retrieval.add_argument("--split", default="test")
+    retrieval.add_argument("--configs", help="comma-separated names (default: the standard set)")
+    retrieval.add_argument("--out", type=Path, help="the run folder (default: a new one under DATA_DIR/eval/runs)")
+    answers = commands.add_parser("answers", help="answer questions with gold answers, and unanswerable ones")
+    answers.add_argument("--questions", type=Path, default=None, help="folder with questions.jsonl (default: sample_docs)")
+    answers.add_argument("--documents", type=Path, default=None, help="the documents to index (default: QUESTIONS/documents)")
+    answers.add_argument("--limit", type=int, help="only the first N answerable and N unanswerable questions")
+    answers.add_argument("--out", type=Path)
+    answers.add_argument("--judge-url", help="an OpenAI-compatible base URL for an optional judge model")
+    answers.add_argument("--judge-model", default="judge")
+    embedders = commands.add_parser("embedders", help="compare embedders: quality, indexing speed, memory")
+    embedders.add_argument("--beir", required=True, type=Path)
+    embedders.add_argument("--split", default="test")
+    embedders.add_argument("--embedders", help="comma-separated specs (default: every offline one)")
+    embedders.add_argument("--out", type=Path)
+    compare = commands.add_parser("compare", help="metric deltas between two runs")
+    compare.add_argument("run_a")
+    compare.add_argument("run_b")
+    commands.add_parser("runs", help="list the stored runs, newest first")
+    build = commands.add_parser("build", help="build a benchmark dataset in BEIR format")
+    build.add_argument("dataset", choices=["python-faq", "smoke"])
+    build.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+
+    quiet_libraries()
+    settings = Settings()
+    from eval import runner
+
+    try:
+        if args.command == "retrieval":
+            configs = [c.strip() for c in args.configs.split(",") if c.strip()] if args.configs else None
+            _print_metrics(runner.run_retrieval(args.beir, settings, args.split, configs, args.out, _progress))
+        elif args.command == "answers":
+            from eval.judge import OpenAICompatibleJudge
+
+            questions = args.questions or runner.SAMPLE_DOCS
+            judge = OpenAICompatibleJudge(args.judge_url, args.judge_model) if args.judge_url else None
+            folder = runner.run_answers(
+                settings, questions, args.documents or questions / "documents", args.limit, args.out, judge, _progress
+            )
+            _print_metrics(folder)
+        elif args.command == "embedders":
+            from eval.embedders import OFFLINE_EMBEDDERS, compare_embedders
+
+            specs = [e.strip() for e in args.embedders.split(",") if e.strip()] if args.embedders else OFFLINE_EMBEDDERS
+            run, folder = compare_embedders(args.beir, settings, specs, args.split, args.out, _progress)
+            _print_metrics(runner.finish(run, folder))
+            for row in run["extra"]["embedders"]:
+                print("  ".join(f"{key}: {value}" for key, value in row.items()))
+        elif args.command == "compare":
+            from eval.compare import compare_runs, comparison_warnings, format_comparison
+            from eval.runs import load_run
+
+            a, b = (load_run(r, runner.runs_folder(settings)) for r in (args.run_a, args.run_b))
+            print(format_comparison(compare_runs(a, b), comparison_warnings(a, b)))
+        elif args.command == "runs":
+            from eval.runs import list_runs
+
+            for summary in list_runs(runner.runs_folder(settings)):
+                print(summary)
+        else:
+            return _build(args.dataset, args.out)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _build(dataset: str, out: Path) -> int:
+    if dataset == "python-faq":
+        from eval.datasets import python_faq
+
+        return python_faq.main(["--out", str(out)])
+    from eval.datasets import sample_smoke
+
+    return sample_smoke.main(["--out", str(out)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
