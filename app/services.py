@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app.eval_jobs import EvalJobs
 from app.feedback import FeedbackStore
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
@@ -55,6 +56,12 @@ def api_generator() -> OpenAICompatibleGenerator:
     return OpenAICompatibleGenerator(
         s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries, s.context_window
     )
+
+
+@st.cache_resource(show_spinner=False)
+def eval_jobs() -> EvalJobs:
+    """The one evaluation thread of this process, shared by every admin session."""
+    return EvalJobs()
 
 
 def pipeline(generator: Generator) -> AnswerPipeline:

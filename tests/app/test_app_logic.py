@@ -10,6 +10,7 @@ reply. Each test gets its own data folder and its own ``AppTest`` session.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import io
+import zipfile
+
 import app.services
+from app.eval_jobs import EvalJobs
 from app.auth import ENV_ADMIN_HASH, hash_password
 from app.feedback import FeedbackStore
 from app.render import safe_markdown
@@ -40,6 +45,8 @@ pytestmark = pytest.mark.unit
 MAIN = ROOT / "app" / "main.py"
 DOCUMENTS = "views/documents.py"  # for switch_page: relative to app/main.py
 STATUS = "views/status.py"
+EVALUATE = "views/evaluate.py"
+BEIR_TINY = ROOT / "tests" / "eval" / "fixtures" / "beir_tiny"
 PASSWORD = "correct horse battery staple"
 TIMEOUT = 30  # seconds per script run; the first one imports Chroma
 
@@ -102,11 +109,13 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         FeedbackStore(settings.data_dir / "feedback.jsonl"),
     )
     local, api = ScriptedGenerator(EVIL_REPLY), DownGenerator("")
+    evaluations = EvalJobs()
+    monkeypatch.setattr(app.services, "eval_jobs", lambda: evaluations)
     monkeypatch.setattr(app.services, "services", lambda: svc)
     monkeypatch.setattr(app.services, "local_generator", lambda: local)
     monkeypatch.setattr(app.services, "api_generator", lambda: api)
     try:
-        yield {"svc": svc, "local": local, "api": api}
+        yield {"svc": svc, "local": local, "api": api, "evaluations": evaluations}
     finally:
         store.close()
 
@@ -154,7 +163,7 @@ def test_an_admin_session_gets_the_documents_page(new_app, parts):
     at = new_app()
     at.session_state["askdocs_admin"] = True
     at.run()
-    assert registered_pages(at) == {"ask.py", "documents.py", "status.py"}
+    assert registered_pages(at) == {"ask.py", "documents.py", "evaluate.py", "status.py"}
     at.switch_page(DOCUMENTS).run()
     assert not at.exception, [e.value for e in at.exception]
     assert page_titles(at) == ["Documents"]
@@ -420,3 +429,73 @@ def test_the_status_page_hides_other_peoples_collections_and_the_data_path_from_
     admin.switch_page(STATUS).run()
     assert sorted(admin.table[1].value["collection"]) == ["board-minutes", "default"]
     assert data_dir in " ".join(c.value for c in admin.caption)
+
+
+# -- evaluate ---------------------------------------------------------------------------------------
+def beir_zip(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                z.write(path, f"uploaded/{path.relative_to(folder)}")
+    return buffer.getvalue()
+
+
+def wait_for_evaluation(evaluations: EvalJobs, job_id: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not evaluations.job(job_id).finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert evaluations.job(job_id).finished, evaluations.job(job_id)
+
+
+def test_an_admin_runs_an_evaluation_on_an_uploaded_beir_zip_and_reads_the_report(new_app, parts):
+    at = new_app()
+    at.session_state["askdocs_admin"] = True
+    at.run()
+    at.switch_page(EVALUATE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert page_titles(at) == ["Evaluate"]
+    assert any("No runs yet" in i.value for i in at.info)
+
+    next(s for s in at.selectbox if s.label == "Dataset").select("upload").run()
+    at.file_uploader[0].upload("tiny.zip", beir_zip(BEIR_TINY), "application/zip").run()
+    next(m for m in at.multiselect if m.label == "Configurations").set_value(["bm25", "dense"]).run()
+    next(b for b in at.button if b.label == "Start the evaluation").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    wait_for_evaluation(parts["evaluations"], at.session_state["eval_job"])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = parts["evaluations"].job(at.session_state["eval_job"])
+    assert job.error == "" and job.folder is not None
+    assert any(f"run {job.folder.name}" in m.value for m in at.success)
+    table = at.dataframe[0].value
+    assert sorted(table["config"]) == ["bm25", "dense"]
+    assert set(table.columns) >= {"ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_p50_ms"}
+    assert (job.folder / "metrics.json").exists() and (job.folder / "report.html").exists()
+
+
+def test_a_second_evaluation_is_refused_while_one_runs_and_a_failure_is_shown(new_app, parts):
+    evaluations: EvalJobs = parts["evaluations"]
+    release = threading.Event()
+    busy = evaluations.start("a slow one", lambda progress: (release.wait(30), Path("/nonexistent"))[1])
+    at = new_app()
+    at.session_state["askdocs_admin"] = True
+    at.run()
+    at.switch_page(EVALUATE).run()
+    next(b for b in at.button if b.label == "Start the evaluation").click().run()
+    assert any("another evaluation is running (a slow one)" in w.value for w in at.warning)
+    release.set()
+    wait_for_evaluation(evaluations, busy)
+
+    failing = evaluations.start("a broken one", lambda progress: (_ for _ in ()).throw(ValueError("no qrels")))
+    wait_for_evaluation(evaluations, failing)
+    at.session_state["eval_job"] = failing
+    at.run()
+    assert any("The evaluation failed: ValueError: no qrels" in e.value for e in at.error)
+
+
+def test_a_user_cannot_reach_the_evaluate_page(new_app, parts):
+    at = new_app().run()
+    assert "evaluate.py" not in registered_pages(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(EVALUATE)

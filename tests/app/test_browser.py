@@ -421,6 +421,27 @@ def test_the_stop_button_ends_generation_and_keeps_the_partial_answer(app_server
     shoot(page, "ask-after-stop")
 
 
+def test_an_admin_evaluates_retrieval_in_the_background_and_compares_runs(app_url, new_session):
+    page = new_session(app_url)
+    sign_in(page)
+    go_to(page, "Evaluate", "Evaluate")
+    main = page.get_by_role("main")
+    for run in range(2):  # two runs of the smoke set, so that there is something to compare
+        page.get_by_role("button", name="Start the evaluation").click()
+        expect(main.get_by_text(re.compile(r"Finished: run \S+"))).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        idle(page)
+    shoot(page, "evaluate-finished")
+    page.get_by_role("tab", name="Reports").click()
+    expect(main.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(main.get_by_test_id("stImage").first).to_be_visible()
+    assert main.get_by_test_id("stImage").count() >= 4  # quality, latency, recall@k, latency distribution
+    expect(main.get_by_role("button", name="Download the report (HTML)")).to_be_visible()
+    shoot(page, "evaluate-report")
+    page.get_by_role("tab", name="Compare").click()
+    expect(main.get_by_text(re.compile(r"ndcg@10\s+\S+ → \S+"))).to_be_visible()
+    shoot(page, "evaluate-compare")
+
+
 def test_a_zip_renamed_to_pdf_is_refused_with_its_reason(app_url, new_session, tmp_path):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
@@ -461,6 +482,9 @@ def test_a_user_has_no_documents_page_not_even_by_its_url(app_url, new_session):
     expect(page.get_by_placeholder(PLACEHOLDER)).to_be_visible()
     expect(nav_link(page, "About / status")).to_be_visible()
     assert nav_links(page) == ["Ask", "About / status"]
+    page.goto(f"{app_url}/evaluate", wait_until="domcontentloaded")
+    expect(page.get_by_text("Page not found")).to_be_visible()
+    expect(page.get_by_role("heading", name="Evaluate", exact=True)).to_have_count(0)
     page.goto(f"{app_url}/documents", wait_until="domcontentloaded")
     # Not registered for this session: Streamlit says so and runs the main page instead.
     expect(page.get_by_text("Page not found")).to_be_visible()
