@@ -85,3 +85,25 @@ def test_a_rerank_configuration_without_a_reranker_is_refused_before_any_work(tm
     with pytest.raises(ValueError, match="ASKDOCS_RERANKER"):
         run_retrieval(TINY, make_settings(tmp_path / "data"), configs=["dense+rerank"], out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_rerank_configuration_runs_the_configured_cross_encoder(tmp_path, embedder):
+    from sentence_transformers import CrossEncoder
+
+    from askdocs.models import resolve_embedder
+
+    # No trained cross-encoder ships offline (issue 4 trains one); an untrained head on MiniLM is a
+    # real model folder, enough to show the stage runs and reorders only the top candidates.
+    CrossEncoder(resolve_embedder("pkg:all-minilm-l6-v2"), num_labels=1).save(str(tmp_path / "ce"))
+    settings = make_settings(tmp_path / "data", reranker=str(tmp_path / "ce"), rerank_candidates=3)
+    folder = run_retrieval(TINY, settings, configs=["dense", "dense+rerank"], out=tmp_path / "run",
+                           embedder=embedder)
+    run = json.loads((folder / "run.json").read_text())
+    assert run["configs"]["dense+rerank"]["description"].endswith("+ reranker")
+    for query_id, plain in run["configs"]["dense"]["per_query"].items():
+        reranked = run["configs"]["dense+rerank"]["per_query"][query_id]
+        plain_ids = [h["id"] for h in plain["retrieved"]]
+        reranked_ids = [h["id"] for h in reranked["retrieved"]]
+        assert sorted(reranked_ids[:3]) == sorted(plain_ids[:3]) and reranked_ids[3:] == plain_ids[3:]
