@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", frozen=True, extra="ignore", env_parse_none_str="none")
+    model_config = SettingsConfigDict(env_prefix="ASKDOCS_", frozen=True, extra="ignore")
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".askdocs")
     # Converted model weights; defaults to DATA_DIR/models. Tests share one across throwaway data dirs.
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     dense_candidates: int = Field(100, ge=1)
     bm25_weight: float = Field(0.05, ge=0)  # chosen on the Python-FAQ dev split: docs/evaluation.md
     dense_weight: float = Field(1.0, ge=0)
-    bm25_weight_code: float | None = Field(1.0, ge=0)  # also chosen on the dev split
+    bm25_weight_code: float | None = Field(1.0, ge=0)  # also chosen on the dev split; "none": off
     rrf_k: int = Field(60, ge=1)
     rerank_candidates: int = Field(20, ge=1)
     top_k: int = Field(4, ge=1)
@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     max_pages: int = Field(2000, ge=1)
     parse_timeout_s: float = Field(60.0, gt=0)
     parse_memory_mb: int = Field(1536, ge=64)
+
+    @field_validator("bm25_weight_code", mode="before")
+    @classmethod
+    def _none_turns_code_weight_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        return value
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> "Settings":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     answers.add_argument("--documents", type=Path, default=None, help="the documents to index (default: QUESTIONS/documents)")
     answers.add_argument("--limit", type=int, help="only the first N answerable and N unanswerable questions")
     answers.add_argument("--out", type=Path)
-    answers.add_argument("--judge-url", help="an OpenAI-compatible base URL for an optional judge model")
+    answers.add_argument("--judge-url", help="an OpenAI-compatible base URL for an optional judge model "
+                         "(its key, if it needs one, in ASKDOCS_JUDGE_API_KEY)")
     answers.add_argument("--judge-model", default="judge")
     embedders = commands.add_parser("embedders", help="compare embedders: quality, indexing speed, memory")
     embedders.add_argument("--beir", required=True, type=Path)
@@ -68,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     quiet_libraries()
-    settings = Settings()
     from eval import runner
 
     try:
+        settings = Settings()
         if args.command == "retrieval":
             configs = [c.strip() for c in args.configs.split(",") if c.strip()] if args.configs else None
             _print_metrics(runner.run_retrieval(args.beir, settings, args.split, configs, args.out, _progress))
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             from eval.judge import OpenAICompatibleJudge
 
             questions = args.questions or runner.SAMPLE_DOCS
-            judge = OpenAICompatibleJudge(args.judge_url, args.judge_model) if args.judge_url else None
+            # A key never goes on the command line (shell history, process list): it comes from the environment.
+            key = os.environ.get("ASKDOCS_JUDGE_API_KEY", "not-needed")
+            judge = OpenAICompatibleJudge(args.judge_url, args.judge_model, key) if args.judge_url else None
             folder = runner.run_answers(
                 settings, questions, args.documents or questions / "documents", args.limit, args.out, judge, _progress
             )
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(summary)
         else:
             return _build(args.dataset, args.out)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, RuntimeError, OSError) as error:  # bad input, a locked store, a missing model or file
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO, Protocol
 
+MAX_LINE_BYTES = 16 * 1024**2  # one JSONL record; real BEIR passages are a few KB
 MAX_BYTES = 2 * 1024**3  # uncompressed bytes read from one zip
 Source = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -75,12 +76,20 @@ def resolve(tree: Tree, path: str) -> str:
 
 
 def read_lines(tree: Tree, path: str) -> Iterator[tuple[int, str]]:
-    """Non-blank lines of a UTF-8 file, with their 1-based numbers."""
+    """Non-blank lines of a UTF-8 file, with their 1-based numbers.
+
+    Lines are read with a length cap, so a gzip member that inflates to one huge line is refused
+    after ``MAX_LINE_BYTES`` rather than held in memory whole before the byte budget sees it.
+    """
     with tree.open(path) as raw:
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
         try:
-            for number, data in enumerate(stream, start=1):
+            number = 0
+            while data := stream.readline(MAX_LINE_BYTES + 1):
+                number += 1
                 tree.spend(path, len(data))
+                if len(data) > MAX_LINE_BYTES:
+                    raise BeirFormatError(tree.where(path), f"a line longer than {MAX_LINE_BYTES} bytes", number)
                 try:
                     line = data.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError:

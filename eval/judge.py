@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from generation.backends import without_credentials
+
 JUDGE_PROMPT = (
     "You grade answers to questions about documents. Compare the ANSWER with the GOLD answer. "
     "Reply with exactly one word: CORRECT if the answer states what the gold answer states "
@@ -24,7 +26,7 @@ class OpenAICompatibleJudge:
     def __init__(self, base_url: str, model: str, api_key: str = "not-needed", timeout_s: float = 60) -> None:
         import openai
 
-        self.name = f"{model}@{base_url}"
+        self.name = f"{model}@{without_credentials(base_url)}"
         self.model = model
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=1)
 

@@ -87,8 +87,11 @@ def parse_config(name: str, settings: Settings) -> RetrievalConfig:
     return RetrievalConfig(name, hybrid, bool(rerank), f"{what}; {depth_note}" + (" + reranker" if rerank else ""))
 
 
+INDEX_FORMAT = 1  # raise when what an index holds changes (e.g. _passage_chunk), so old caches are not reused
+
+
 def corpus_fingerprint(dataset: BeirDataset, embedder_spec: str) -> str:
-    digest = hashlib.sha256(embedder_spec.encode())
+    digest = hashlib.sha256(f"{INDEX_FORMAT}\0{embedder_spec}".encode())
     for doc_id in sorted(dataset.corpus):
         passage = dataset.corpus[doc_id]
         digest.update(f"\0{doc_id}\0{passage.title}\0{passage.text}".encode())
@@ -123,7 +126,11 @@ class EvalIndex:
             index.build_seconds = float(json.loads(complete.read_text()).get("build_seconds", 0.0))
             index.cached = True
         else:
-            index._build(dataset, progress)
+            try:
+                index._build(dataset, progress)
+            except BaseException:
+                index.close()  # the store's lock must not outlive a failed build
+                raise
             complete.write_text(json.dumps({"passages": len(dataset.corpus), "build_seconds": index.build_seconds}))
         return index
 

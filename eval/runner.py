@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from askdocs.settings import Settings
-from eval.answer_eval import Judge, Progress, evaluate_answers, load_questions
-from eval.beir import Source, load_beir
+from eval.answer_eval import GoldQuestion, Judge, Progress, evaluate_answers, load_questions
+from eval.beir import BeirDataset, Source, load_beir
 from eval.report import write_report
-from eval.retrieval_eval import STANDARD_CONFIGS, EvalIndex, evaluate_config, parse_config
+from eval.retrieval_eval import STANDARD_CONFIGS, EvalIndex, RetrievalConfig, evaluate_config, parse_config
 from eval.runs import new_run, new_run_dir, save_run
 from generation.backends import Generator, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from ingest.pipeline import Ingestor
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.factory import open_retrieval
-from retrieval.rerank import CrossEncoderReranker
+from retrieval.rerank import CrossEncoderReranker, Reranker
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DOCS = ROOT / "sample_docs"
@@ -38,23 +39,38 @@ def runs_folder(settings: Settings) -> Path:
 BUILT_DATASETS = {"smoke": "sample documents (smoke set)", "python-faq": "Python FAQ (python3.11-doc)"}
 
 
-def prepared_dataset(name: str, settings: Settings) -> Path:
-    """The folder of a dataset this project builds, built on first use under DATA_DIR/eval/datasets."""
+def prepared_dataset(name: str, settings: Settings, count_tokens: Callable[[str], int] | None = None) -> Path:
+    """The folder of a dataset this project builds, built on first use under DATA_DIR/eval/datasets.
+
+    ``count_tokens`` (the configured embedder's) chunks the smoke set as the app does; without it the
+    builder loads the embedder itself.
+    """
     if name not in BUILT_DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(BUILT_DATASETS)}")
     folder = settings.data_dir / "eval" / "datasets" / name
-    if not (folder / "corpus.jsonl").exists():
-        if name == "smoke":
-            from eval.datasets import sample_smoke
+    if name == "smoke":
+        # Rebuilt every time (seconds): it must follow the sample documents and the chunk settings.
+        from eval.datasets.sample_smoke import build_sample_smoke
 
-            status = sample_smoke.main(["--out", str(folder)])
-        else:
-            from eval.datasets import python_faq
+        build_sample_smoke(folder, settings, count_tokens)
+    elif not (folder / "corpus.jsonl").exists():
+        from eval.datasets.python_faq import build_python_faq
 
-            status = python_faq.main(["--out", str(folder), "--cache", str(settings.data_dir / "eval" / "debs")])
-        if status != 0:
-            raise RuntimeError(f"building the {BUILT_DATASETS[name]} dataset failed; see the server log")
+        build_python_faq(folder, settings.data_dir / "eval" / "debs")
     return folder
+
+
+@contextmanager
+def _run_folder(out: Path | None, settings: Settings, kind: str, name: str) -> Iterator[Path]:
+    """The run's folder; one made here is removed again when the run fails, so no half run is listed."""
+    folder = out or new_run_dir(runs_folder(settings), kind, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        if out is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def default_configs(settings: Settings) -> list[str]:
@@ -77,25 +93,31 @@ def run_retrieval(
     out: Path | None = None,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
+    reranker: Reranker | None = None,
 ) -> Path:
     """Evaluate retrieval configurations on a BEIR dataset; returns the run folder.
 
-    ``embedder`` lets a caller that already holds the configured model (the app) lend it.
+    ``embedder`` and ``reranker`` let a caller that already holds the configured models (the app) lend them.
     """
     dataset = load_beir(source, split)
     parsed = [parse_config(name, settings) for name in (configs or default_configs(settings))]
-    reranker = None
     if any(c.rerank for c in parsed):
         if not settings.reranker:
             raise ValueError("a +rerank configuration needs a reranker: set ASKDOCS_RERANKER")
-        reranker = CrossEncoderReranker(settings.reranker, settings.device)
-    folder = out or new_run_dir(runs_folder(settings), "retrieval", dataset.name)
-    folder.mkdir(parents=True, exist_ok=True)
+        reranker = reranker or CrossEncoderReranker(settings.reranker, settings.device)
+    with _run_folder(out, settings, "retrieval", dataset.name) as folder:
+        run = _evaluate_retrieval(dataset, parsed, settings, folder, embedder, reranker, progress)
+        return finish(run, folder)
+
+
+def _evaluate_retrieval(
+    dataset: BeirDataset, parsed: Sequence[RetrievalConfig], settings: Settings, folder: Path,
+    embedder: Embedder | None, reranker: Reranker | None, progress: Progress | None,
+) -> dict:
     embedder = embedder or embedder_from_settings(settings)
     run = new_run("retrieval", folder, settings, {
         "name": dataset.name, "split": dataset.split, "queries": len(dataset.queries),
-        "documents": len(dataset.corpus), "source": str(source) if isinstance(source, (str, Path)) else "(upload)",
-        "dropped": vars(dataset.dropped),
+        "documents": len(dataset.corpus), "dropped": vars(dataset.dropped),
     })
     index = EvalIndex.open(dataset, settings, embedder, settings.data_dir / "eval" / "index", progress)
     try:
@@ -105,7 +127,7 @@ def run_retrieval(
             run["configs"][config.name] = evaluate_config(index, dataset, config, reranker, progress)
     finally:
         index.close()
-    return finish(run, folder)
+    return run
 
 
 def run_answers(
@@ -118,18 +140,28 @@ def run_answers(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     generator: Generator | None = None,
+    reranker: Reranker | None = None,
 ) -> Path:
     """Index ``documents`` afresh, answer every question with the configured generator; the run folder."""
     questions = load_questions(questions_dir, limit)
-    folder = out or new_run_dir(runs_folder(settings), "answers", questions_dir.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    with _run_folder(out, settings, "answers", questions_dir.name) as folder:
+        run = _evaluate_answers(questions, questions_dir, documents, settings, folder, judge, progress,
+                                embedder, generator, reranker)
+        return finish(run, folder)
+
+
+def _evaluate_answers(
+    questions: Sequence[GoldQuestion], questions_dir: Path, documents: Path, settings: Settings, folder: Path,
+    judge: Judge | None, progress: Progress | None, embedder: Embedder | None, generator: Generator | None,
+    reranker: Reranker | None,
+) -> dict:
     scratch = folder / "index"
     local = settings.model_copy(update={"data_dir": scratch, "chroma_mode": "embedded"})
     run = new_run("answers", folder, settings, {
         "name": questions_dir.name, "split": "all", "queries": len(questions),
         "answerable": sum(q.answerable for q in questions), "documents": str(documents),
     })
-    stack = open_retrieval(local, embedder or embedder_from_settings(settings))
+    stack = open_retrieval(local, embedder or embedder_from_settings(settings), reranker)
     try:
         if progress:
             progress("indexing", 0, 1)
@@ -145,4 +177,4 @@ def run_answers(
     finally:
         stack.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    return finish(run, folder)
+    return run

@@ -177,6 +177,8 @@ def list_runs(runs_dir: Path, skipped: list[str] | None = None) -> list[RunSumma
     for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         if not folder.is_dir() or folder.name.startswith("."):
             continue
+        if not (folder / RUN_FILE).exists():
+            continue  # a run still going (run.json is written last) or one that failed before it
         try:
             run = load_run(folder)
             mtime = (folder / RUN_FILE).stat().st_mtime_ns

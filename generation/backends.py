@@ -9,6 +9,7 @@ uses the model (two at once would only share the same two cores anyway).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
@@ -115,6 +116,11 @@ class TransformersGenerator:
                 raise GeneratorUnavailable(f"local generation failed: {failure[0]}") from failure[0]
 
 
+def without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part, for anything displayed or stored."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1", url)
+
+
 class OpenAICompatibleGenerator:
     """A :class:`Generator` for any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI)."""
 
@@ -123,7 +129,7 @@ class OpenAICompatibleGenerator:
     ) -> None:
         import openai
 
-        self.name = f"api:{model}@{base_url}"
+        self.name = f"api:{model}@{without_credentials(base_url)}"  # shown in the UI and stored in runs
         self.model = model
         self.context_window = context_window or DEFAULT_API_CONTEXT
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=retries)

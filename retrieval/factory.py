@@ -9,7 +9,7 @@ from askdocs.settings import Settings
 from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker
+from retrieval.rerank import CrossEncoderReranker, Reranker
 from retrieval.store import ChromaStore, StoreLocked
 
 
@@ -24,12 +24,18 @@ class RetrievalStack:
         self.store.close()
 
 
-def open_retrieval(settings: Settings, embedder: Embedder | None = None) -> RetrievalStack:
-    """Open the store (taking the embedded lock first, before loading any model) and the models."""
+def open_retrieval(
+    settings: Settings, embedder: Embedder | None = None, reranker: Reranker | None = None
+) -> RetrievalStack:
+    """Open the store (taking the embedded lock first, before loading any model) and the models.
+
+    A caller that already holds the models (the app lending them to an evaluation) passes them in.
+    """
     store = ChromaStore.from_settings(settings)
     try:
         embedder = embedder or embedder_from_settings(settings)
-        reranker = CrossEncoderReranker(settings.reranker, settings.device) if settings.reranker else None
+        if reranker is None and settings.reranker:
+            reranker = CrossEncoderReranker(settings.reranker, settings.device)
     except BaseException:
         store.close()
         raise

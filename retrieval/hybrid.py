@@ -71,6 +71,8 @@ class HybridConfig:
     def __post_init__(self) -> None:
         if self.bm25_weight <= 0 and self.dense_weight <= 0:
             raise ValueError("at least one of the BM25 and dense weights must be positive")
+        if self.bm25_weight_code is not None and self.bm25_weight_code <= 0 and self.dense_weight <= 0:
+            raise ValueError("with dense search off, BM25's weight for queries naming code must be positive")
 
     @classmethod
     def from_settings(cls, s: Settings) -> "HybridConfig":
@@ -80,7 +82,8 @@ class HybridConfig:
         )
 
 
-_CODE_NAME = re.compile(r"\w+\(\)|\b[A-Za-z]\w*_\w+|\b[A-Za-z_]\w*\.[A-Za-z_]\w*|\b[a-z]+[A-Z]\w*")
+# f(), snake_case, dotted.names (2+ characters a side: not "e.g." or "U.S."), camelCase (not "eBay", "macOS").
+_CODE_NAME = re.compile(r"\w+\(\)|\b[A-Za-z]\w*_\w+|\b[A-Za-z_]\w+\.[A-Za-z_]\w+|\b[a-z]{2,}[A-Z][a-z]\w*")
 
 
 def names_code(query: str) -> bool:

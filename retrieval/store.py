@@ -121,6 +121,8 @@ class ChromaStore:
         return cls(chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings), lock_fd)
 
     def close(self) -> None:
+        """Release the client (SQLite handles, HNSW memory) and then the folder's lock; idempotent."""
+        self._client.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.eval_jobs import EvaluationBusy
+from app.render import safe_markdown
 from app.services import api_generator, eval_jobs, local_generator, services
 from app.session import current_principal
 from eval import runner
@@ -44,9 +45,11 @@ with run_tab:
         ready = bool(configs) and (dataset != "upload" or upload is not None)
 
         def work(progress):  # noqa: ANN001, ANN202 - Progress -> Path
-            source = upload.getvalue() if upload is not None else runner.prepared_dataset(dataset, settings)
-            return runner.run_retrieval(source, settings, split, configs, progress=progress,
-                                        embedder=svc.stack.embedder)
+            embedder = svc.stack.embedder
+            source = upload.getvalue() if upload is not None else runner.prepared_dataset(
+                dataset, settings, embedder.count_tokens)
+            return runner.run_retrieval(source, settings, split, configs, progress=progress, embedder=embedder,
+                                        reranker=svc.stack.retriever.reranker)
 
         label = f"retrieval on {choices[dataset]} ({split})"
     else:
@@ -55,12 +58,15 @@ with run_tab:
         ready = True
 
         def work(progress):  # noqa: ANN001, ANN202
-            generator = local_generator() if backend == "Local model" else api_generator()
+            # Loaded by the page's run that starts the job (below), so a first load shows its spinner.
             return runner.run_answers(settings, limit=int(limit) or None, progress=progress,
-                                      embedder=svc.stack.embedder, generator=generator)
+                                      embedder=svc.stack.embedder, generator=chosen_generator,
+                                      reranker=svc.stack.retriever.reranker)
 
         label = f"answers with the {backend.lower()}"
     if st.button("Start the evaluation", type="primary", disabled=not ready):
+        if not kind.startswith("Retrieval"):
+            chosen_generator = local_generator() if backend == "Local model" else api_generator()
         try:
             st.session_state.eval_job = jobs.start(label, work)
         except EvaluationBusy as busy:
@@ -77,7 +83,7 @@ with run_tab:
         if not current.finished:
             st.progress(current.fraction, text=f"{current.label} — {current.stage}: {current.done}/{current.total}")
         elif current.error:
-            st.error(f"The evaluation failed: {current.error}")
+            st.error(safe_markdown(f"The evaluation failed: {current.error}"))  # may quote hostile file names
         else:
             st.success(f"Finished: run {current.folder.name if current.folder else '?'} (see Reports).")
         if current.finished and not st.session_state.get(f"eval-shown-{current.id}"):
@@ -102,10 +108,11 @@ with report_tab:
             st.error(str(error))
             st.stop()
         folder = runs_dir / chosen
-        st.caption(f"{run['kind']} · {run['dataset'].get('name')} / {run['dataset'].get('split')} · "
-                   f"{run['dataset'].get('queries')} queries · git {run['git_revision']} · {run['created']}")
+        data = run.get("dataset", {})
+        st.caption(safe_markdown(f"{run['kind']} · {data.get('name')} / {data.get('split')} · {data.get('queries')} "
+                                 f"queries · git {run.get('git_revision', '?')} · {run.get('created', '?')}"))
         st.dataframe(
-            [{"config": name, **config["metrics"]} for name, config in run["configs"].items()],
+            [{"config": name, **config.get("metrics", {})} for name, config in run["configs"].items()],
             hide_index=True, width="stretch",
         )
         for plot in sorted(Path(folder).glob("*.png")):
@@ -117,7 +124,8 @@ with report_tab:
                     st.text(f"{query_id}: {row.get('question', '')}")
                     retrieved = ", ".join(f"{'✓' if r.get('relevant') else '✗'} {r.get('title', r.get('id'))}"
                                           for r in row.get("retrieved", [])[:5])
-                    st.caption(f"retrieved: {retrieved}" + (f" · answer: {row['answer'][:200]}" if "answer" in row else ""))
+                    # Titles and answers come from documents and the model: plain text, never markdown.
+                    st.text(f"  retrieved: {retrieved}" + (f"\n  answer: {row['answer'][:200]}" if "answer" in row else ""))
         html = Path(folder) / "report.html"
         if html.exists():
             st.download_button("Download the report (HTML)", html.read_bytes(), file_name=f"{chosen}.html",
@@ -132,5 +140,9 @@ with compare_tab:
         left, right = st.columns(2)
         a = left.selectbox("Run A (before)", run_ids, index=1, format_func=describe.get)
         b = right.selectbox("Run B (after)", run_ids, index=0, format_func=describe.get)
-        run_a, run_b = load_run(runs_dir / a), load_run(runs_dir / b)
+        try:
+            run_a, run_b = load_run(runs_dir / a), load_run(runs_dir / b)
+        except RunError as error:
+            st.error(str(error))
+            st.stop()
         st.code(format_comparison(compare_runs(run_a, run_b), comparison_warnings(run_a, run_b)), language=None)

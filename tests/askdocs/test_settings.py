@@ -35,3 +35,12 @@ def test_overlap_must_be_smaller_than_the_chunk():
 def test_every_setting_is_documented():
     documented = set(re.findall(r"^\| `(\w+)` \|", DOC, re.M))
     assert set(Settings.model_fields) == documented
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("raw", "expected"), [("none", None), ("None", None), ("", None), ("off", None), ("0.5", 0.5)])
+def test_the_code_weight_can_be_turned_off_from_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv("ASKDOCS_BM25_WEIGHT_CODE", raw)
+    monkeypatch.setenv("ASKDOCS_RERANKER", "none")  # other settings keep "none" as plain text
+    settings = Settings()
+    assert settings.bm25_weight_code == expected and settings.reranker == "none"

@@ -148,6 +148,26 @@ def test_bytes_read_count_against_the_limit_not_just_declared_sizes(tmp_path):
         load_beir(data, max_bytes=100_000)
 
 
+def test_one_huge_line_is_refused_without_holding_it_in_memory(tmp_path, monkeypatch):
+    import tracemalloc
+
+    import eval.beir_sources
+
+    monkeypatch.setattr(eval.beir_sources, "MAX_LINE_BYTES", 10_000)
+    bomb = gzip.compress(b'{"_id": "x", "text": "' + b"a" * 5_000_000 + b'"}\n')  # 5 MB in ~5 KB
+    folder = tiny_copy(tmp_path)
+    (folder / "corpus.jsonl").unlink()
+    data = zip_bytes(folder, extra={"corpus.jsonl.gz": bomb})
+    tracemalloc.start()
+    try:
+        with pytest.raises(BeirFormatError, match=r"corpus.jsonl.gz, line 1: a line longer than 10000 bytes"):
+            load_beir(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, peak  # far below the 5 MB line
+
+
 def test_not_a_zip_or_a_missing_path_is_a_clear_error(tmp_path):
     with pytest.raises(BeirFormatError, match="neither a folder nor a zip file"):
         load_beir(b"PK but not really a zip")

@@ -259,7 +259,7 @@ def test_missing_apt_lists_give_a_clear_error(tmp_path: Path, monkeypatch: pytes
     apt.chmod(apt.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr("eval.datasets.python_faq.APT_LISTS", tmp_path / "no-lists")
-    with pytest.raises(DocsUnavailable, match=r"run `apt-get update`"):
+    with pytest.raises(DocsUnavailable, match=r"apt has no package lists, so it cannot find .*: run `apt-get update`"):
         fetch_docs(tmp_path / "cache")
 
 

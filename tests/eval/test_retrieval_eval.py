@@ -107,3 +107,24 @@ def test_a_rerank_configuration_runs_the_configured_cross_encoder(tmp_path, embe
         plain_ids = [h["id"] for h in plain["retrieved"]]
         reranked_ids = [h["id"] for h in reranked["retrieved"]]
         assert sorted(reranked_ids[:3]) == sorted(plain_ids[:3]) and reranked_ids[3:] == plain_ids[3:]
+
+
+@pytest.mark.integration
+def test_a_failed_run_leaves_no_half_run_and_no_locked_index(tmp_path, embedder):
+    class Failing:
+        spec, dimension, max_tokens = embedder.spec, embedder.dimension, embedder.max_tokens
+
+        def embed(self, texts):  # noqa: ANN001, ANN201
+            raise RuntimeError("the embedder fell over")
+
+        def count_tokens(self, text):  # noqa: ANN001, ANN201
+            return embedder.count_tokens(text)
+
+    settings = make_settings(tmp_path / "data")
+    with pytest.raises(RuntimeError, match="fell over"):
+        run_retrieval(TINY, settings, configs=["dense"], embedder=Failing())
+    runs = tmp_path / "data" / "eval" / "runs"
+    assert not runs.exists() or list(runs.iterdir()) == []
+    # The same corpus index opens again in this process: the failed build released its lock.
+    folder = run_retrieval(TINY, settings, configs=["dense"], embedder=embedder)
+    assert (folder / "metrics.json").exists() and folder.parent == runs

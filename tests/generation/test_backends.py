@@ -81,3 +81,9 @@ def test_api_backend_down_is_a_clear_error():
     api = OpenAICompatibleGenerator(f"http://127.0.0.1:{free_port()}/v1", "m", "k", timeout_s=2, retries=0)
     with pytest.raises(GeneratorUnavailable, match="did not answer"):
         list(api.stream(MESSAGES, max_tokens=5))
+
+
+@pytest.mark.unit
+def test_an_api_backend_name_never_shows_credentials():
+    api = OpenAICompatibleGenerator("https://user:s3cret@llm.example/v1", "m", "k", timeout_s=2, retries=0)
+    assert api.name == "api:m@https://llm.example/v1"

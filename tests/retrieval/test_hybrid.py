@@ -116,6 +116,8 @@ def test_a_real_cross_encoder_path_loads_and_scores(stack, tmp_path):
         ("How many writers does SQLite allow at the same time?", False),
         ("What is the Decorate-Sort-Undecorate idiom?", False),
         ("Why is it so slow... really?", False),
+        ("Does it work on macOS, e.g. with an eBay listing, i.e. in the U.S.?", False),
+        ("How do I install from python.org?", True),
     ],
 )
 def test_queries_naming_code_are_recognised(query, names):
@@ -137,3 +139,9 @@ def test_the_code_weight_lifts_an_exact_name_that_dense_search_ranks_low(stack):
     best_bm25 = stack.bm25.get("default").search(question, 1)[0].chunk_id
     assert coded.hits[0].chunk.chunk_id == best_bm25
     assert plain.hits[0].chunk.chunk_id != best_bm25  # dense search alone puts another chunk first
+
+
+@pytest.mark.unit
+def test_a_config_that_could_search_nothing_is_refused():
+    with pytest.raises(ValueError, match="naming code must be positive"):
+        HybridConfig(bm25_weight=1.0, dense_weight=0.0, bm25_weight_code=0.0)
