@@ -20,11 +20,17 @@ from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings
 
 
+_printed_tenths: dict[str, int] = {}
+
+
 def _progress(stage: str, done: int, total: int) -> None:
-    """One line per stage on a pipe (every tenth), a live counter on a terminal."""
+    """A live counter on a terminal; on a pipe, a line each time a stage passes another tenth."""
     if sys.stderr.isatty():
         print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-    elif done == total or done % max(1, total // 10) == 0:
+        return
+    tenth = 10 * done // total if total else 10
+    if tenth > _printed_tenths.get(stage, -1):
+        _printed_tenths[stage] = tenth
         print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
 
 
