@@ -10,7 +10,9 @@ Each builder (``python -m eval.datasets.<name> --out DIR``) writes::
 Design choices:
 
 - The writer is deliberately tiny and lives here rather than in ``eval.beir``
-  (the reader), so builders depend on nothing but the standard library.
+  (the reader): it writes several splits and a provenance file at once. A corpus
+  entry is the reader's own ``Passage``, so what is written and what is read are
+  one type (both modules need only the standard library).
 - Output is byte-for-byte deterministic: fixed key order, ``\\n`` line ends,
   UTF-8 without escapes, no timestamps or absolute paths. Building twice
   gives the same files, so a changed benchmark shows up as a changed hash.
@@ -30,14 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.beir import Passage
 
-@dataclass(frozen=True)
-class Passage:
-    """One corpus entry."""
-
-    id: str
-    title: str
-    text: str
+__all__ = ["Passage", "Query", "Qrels", "dump_json", "write_jsonl", "write_beir"]
 
 
 @dataclass(frozen=True)
