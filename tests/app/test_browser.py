@@ -18,19 +18,17 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from app.auth import ENV_ADMIN_HASH, hash_password
-from askdocs.localserver import free_port, running_server
+from bench import webapp
+from bench.webapp import RunningApp
 from tests.conftest import MODEL_CACHE, ROOT, SAMPLE_DOCS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -63,43 +61,14 @@ if not CHROMIUM.exists():
 
 # -- the app ----------------------------------------------------------------------------------------
 def app_environment(data_dir: Path) -> dict[str, str]:
-    return {
-        "ASKDOCS_DATA_DIR": str(data_dir),
-        "ASKDOCS_MODEL_CACHE": str(MODEL_CACHE),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        ENV_ADMIN_HASH: hash_password(PASSWORD),
-    }
-
-
-@dataclass(frozen=True)
-class RunningApp:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def cpu_seconds(self) -> float:
-        """CPU time the server process has used so far (all its threads), from /proc."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return webapp.app_environment(data_dir, MODEL_CACHE, {ENV_ADMIN_HASH: hash_password(PASSWORD)})
 
 
 @contextmanager
 def streamlit_app(data_dir: Path, log: Path) -> Iterator[RunningApp]:
-    """``streamlit run app/main.py`` on a free loopback port, from the project folder."""
-    port = free_port()
-    overrides = [f"{key}={value}" for key, value in app_environment(data_dir).items()]
-    # running_server takes no cwd or env: GNU env sets both and execs python (stopping it stops streamlit).
-    # The project folder is the working directory, as in the README, for .streamlit/config.toml.
-    args = [
-        "env", "-C", str(ROOT), *overrides,
-        sys.executable, "-m", "streamlit", "run", "app/main.py",
-        "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]
     try:
-        with running_server(args, port, log, timeout_s=120) as process:
-            yield RunningApp(f"http://127.0.0.1:{port}", process, log)
+        with webapp.streamlit_app(app_environment(data_dir), log) as app:
+            yield app
     finally:
         if log.exists():  # kept with the screenshots, for a failure in CI
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -110,13 +79,8 @@ def streamlit_app(data_dir: Path, log: Path) -> Iterator[RunningApp]:
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     folder = tmp_path_factory.mktemp("browser-app")
     data_dir = folder / "data"
-    indexed = subprocess.run(
-        [sys.executable, "-m", "ingest", str(SAMPLE_DOCS)],
-        cwd=ROOT, env={**os.environ, **app_environment(data_dir)},
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert indexed.returncode == 0, indexed.stdout + indexed.stderr
-    assert "summary: 5 ingested" in indexed.stdout, indexed.stdout
+    indexed = webapp.index_folder(SAMPLE_DOCS, app_environment(data_dir))
+    assert "summary: 5 ingested" in indexed, indexed
     with streamlit_app(data_dir, folder / "streamlit-server.log") as app:
         yield app
 
@@ -510,12 +474,7 @@ def fresh_app_url(tmp_path: Path) -> Iterator[str]:
     """A new server that nobody has visited yet, on a data folder holding one small document."""
     note = tmp_path / "note.md"
     note.write_text("# Note\n\nThe fresh server test indexes this one note.\n", encoding="utf-8")
-    indexed = subprocess.run(
-        [sys.executable, "-m", "ingest", str(note)],
-        cwd=ROOT, env={**os.environ, **app_environment(tmp_path / "data")},
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert indexed.returncode == 0, indexed.stdout + indexed.stderr
+    webapp.index_folder(note, app_environment(tmp_path / "data"))
     with streamlit_app(tmp_path / "data", tmp_path / f"fresh-server-{tmp_path.name}.log") as app:
         yield app.url
 
