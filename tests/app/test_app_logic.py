@@ -568,6 +568,7 @@ def proxied_api(parts, llama_server, monkeypatch) -> Iterator[FaultyProxy]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_real_api_server_cut_off_mid_answer_leaves_the_partial_answer_and_the_note(new_app, parts, proxied_api):
     proxied_api.faults.cut_after_events = 6
     at = new_app().run()

@@ -68,7 +68,10 @@ class FaultyProxy:
         server.daemon_threads = False
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="faulty-proxy", daemon=True)
+        # A short poll interval: stop() waits up to one interval, and tests stop a proxy each.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="faulty-proxy", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -140,6 +140,7 @@ def run_pipeline(generator: OpenAICompatibleGenerator) -> tuple[list[str], Answe
     return events[:-1], events[-1]
 
 
+@pytest.mark.slow  # the first prompt with passages: llama.cpp's prefill takes several seconds on CPU
 def test_the_pipeline_keeps_a_cut_off_answer_and_marks_it_incomplete(proxy):
     proxy.faults.cut_after_events = 8
     pieces, answer = run_pipeline(api(proxy))
