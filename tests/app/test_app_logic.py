@@ -663,3 +663,18 @@ def test_the_app_started_while_the_chroma_server_is_down_says_so_and_recovers(
     at = ask(at.run(), QUESTION)
     assert not at.error and at.chat_message[-1].markdown[0].value.startswith("The operator module")
     opened[0].stack.close()
+
+
+def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app, parts, monkeypatch):
+    down = DownGenerator("")
+    monkeypatch.setattr(app.services, "local_generator", lambda: down)
+    at = ask(new_app().run(), QUESTION)  # the local model, chosen and down
+    assert [e.value for e in at.chat_message[-1].error] == [
+        "The local model failed before answering (connection refused)."
+    ]
+    at.sidebar.radio[0].set_value("API").run()
+    at = ask(at, "Is it stable?")  # the API down, then the local model it falls back to down too
+    assistant = at.chat_message[-1]
+    assert assistant.warning[0].value.startswith("The API backend is not answering")
+    assert [e.value for e in assistant.error] == ["The local model failed too (connection refused)."]
+    assert [t["question"] for t in at.session_state["history"]] == [QUESTION, "Is it stable?"]
