@@ -111,7 +111,7 @@ def test_a_stream_dropped_mid_answer_raises_after_the_pieces_that_arrived(proxy)
     with pytest.raises(GeneratorUnavailable, match="stream broke off"):
         for piece in api(proxy, retries=2).stream(MESSAGES, max_tokens=40):
             pieces.append(piece)
-    assert len(pieces) == 4
+    assert 0 < len(pieces) <= 4  # events carry at most one piece (some carry none)
     assert chat_requests(proxy) == 1  # a stream under way is never retried
 
 
@@ -121,7 +121,7 @@ def test_a_stream_that_ends_cleanly_but_unfinished_is_not_taken_for_a_whole_answ
     with pytest.raises(GeneratorUnavailable, match="ended before the answer was finished"):
         for piece in api(proxy).stream(MESSAGES, max_tokens=40):
             pieces.append(piece)
-    assert len(pieces) == 4
+    assert 0 < len(pieces) <= 4
 
 
 def test_a_server_going_silent_mid_answer_times_out(proxy):
@@ -131,7 +131,7 @@ def test_a_server_going_silent_mid_answer_times_out(proxy):
         for piece in api(proxy, timeout_s=1).stream(MESSAGES, max_tokens=40):
             pieces.append(piece)
             last_piece = time.monotonic()
-    assert len(pieces) == 3 and 0.9 < time.monotonic() - last_piece < 2  # the 1 s read timeout, not the 3 s stall
+    assert 0 < len(pieces) <= 3 and 0.9 < time.monotonic() - last_piece < 2  # the 1 s read timeout, not the 3 s stall
 
 
 def run_pipeline(generator: OpenAICompatibleGenerator) -> tuple[list[str], Answer]:
@@ -142,18 +142,17 @@ def run_pipeline(generator: OpenAICompatibleGenerator) -> tuple[list[str], Answe
 
 @pytest.mark.slow  # the first prompt with passages: llama.cpp's prefill takes several seconds on CPU
 def test_the_pipeline_keeps_a_cut_off_answer_and_marks_it_incomplete(proxy):
+    whole_pieces, whole = run_pipeline(api(proxy))
+    assert not whole.incomplete and whole.incomplete_reason == ""
     proxy.faults.cut_after_events = 8
     pieces, answer = run_pipeline(api(proxy))
-    assert len(pieces) == 7 and answer.text.strip()
     assert answer.incomplete and answer.incomplete_reason == CUT_OFF
+    # What arrived is kept: greedy decoding makes it the start of the whole answer, and shorter.
+    partial = "".join(pieces)
+    assert partial.strip() and "".join(whole_pieces).startswith(partial) and len(pieces) < len(whole_pieces)
+    assert answer.text.strip() and answer.completion_tokens > 0 and "first_token" in answer.timings
     # Citations were checked on what arrived: every one points at a source the model was given.
     assert all(1 <= c.number <= len(answer.sources) for c in answer.citations)
-    assert answer.completion_tokens > 0 and "first_token" in answer.timings
-
-
-def test_the_pipeline_marks_a_whole_answer_complete(proxy):
-    pieces, answer = run_pipeline(api(proxy))
-    assert pieces and not answer.incomplete and answer.incomplete_reason == ""
 
 
 def test_a_failure_before_the_first_piece_still_raises_so_the_app_can_fall_back(proxy):
