@@ -54,7 +54,8 @@ def local_generator() -> TransformersGenerator:
 def api_generator() -> OpenAICompatibleGenerator:
     s = services().settings
     return OpenAICompatibleGenerator(
-        s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries, s.context_window
+        s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries, s.context_window,
+        s.api_connect_timeout_s,
     )
 
 

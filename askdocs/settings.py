@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     api_base_url: str = "http://127.0.0.1:8000/v1"
     api_model: str = "default"
     api_key: SecretStr = SecretStr("not-needed")
-    api_timeout_s: float = Field(60.0, gt=0)
-    api_retries: int = Field(2, ge=0)
+    api_timeout_s: float = Field(60.0, gt=0)  # longest wait for any read, so also between two streamed pieces
+    api_connect_timeout_s: float = Field(5.0, gt=0)  # to open a connection: a dead host fails fast
+    api_retries: int = Field(2, ge=0)  # on connection errors, timeouts, 429 and 5xx; never mid-stream
 
     # Chunking, in the embedder's tokens
     chunk_tokens: int = Field(200, ge=16)
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     # CPU prefill time grows with the prompt; top-k passages rarely need more than this.
     max_prompt_tokens: int = Field(3072, ge=256)
     temperature: float = Field(0.0, ge=0)
+
+    # Questions a user may ask per minute in the app (0: no limit); see app/ratelimit.py.
+    rate_limit_per_minute: int = Field(20, ge=0)
 
     # Storage
     chroma_mode: Literal["embedded", "server"] = "embedded"

@@ -104,7 +104,11 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
-    """The result of asking a question: text, its sources and what it cost."""
+    """The result of asking a question: text, its sources and what it cost.
+
+    ``incomplete`` marks an answer whose generation failed after it had begun: ``text`` is what
+    arrived, and ``incomplete_reason`` says why in words fit to show the user.
+    """
 
     question: str
     query: str
@@ -117,6 +121,8 @@ class Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     backend: str = ""
+    incomplete: bool = False
+    incomplete_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

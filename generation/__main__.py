@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from generation.backends import GeneratorUnavailable, generator_from_settings
     from generation.pipeline import AnswerPipeline
     from retrieval.factory import open_for_command_line
+    from retrieval.store import StoreUnavailable
 
     stack = open_for_command_line(settings)
     if stack is None:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 streamed.append(event)
                 if not args.json:
                     print(event, end="", flush=True)
-    except GeneratorUnavailable as error:
+    except (GeneratorUnavailable, StoreUnavailable) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 3
     finally:
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
     print("\n")
+    if answer.incomplete:
+        print(f"(the answer was cut off: {answer.incomplete_reason})")
     if answer.text != "".join(streamed).strip():
         print(f"with citations checked: {answer.text}")
     for c in answer.citations:

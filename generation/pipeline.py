@@ -7,6 +7,7 @@ its citations -> one :class:`Answer` with sources, timings and token counts.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from askdocs.settings import Settings
 from askdocs.types import Answer, Citation, Principal, RetrievedChunk
-from generation.backends import Generator
+from generation.backends import Generator, GeneratorUnavailable
 from generation.citations import check_citations
 from generation.prompt import NOT_FOUND, build_prompt
 from retrieval.bm25 import tokenize
@@ -23,6 +24,8 @@ from retrieval.hybrid import Retriever
 
 _FOLLOW_UP = re.compile(r"\b(it|its|that|this|those|these|they|them|their|he|she|one|ones|above|previous)\b", re.I)
 SNIPPET_CHARS = 300
+CUT_OFF = "the model server stopped responding"  # shown to users; the technical cause goes to the log
+log = logging.getLogger("askdocs.generation")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ class AnswerPipeline:
         stop: threading.Event | None = None,
         principal: Principal | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield the answer's text pieces as they come, then the final :class:`Answer`."""
+        """Yield the answer's text pieces as they come, then the final :class:`Answer`.
+
+        A backend failing before its first piece raises :class:`GeneratorUnavailable`; one failing
+        after it ends the answer there, as an ``incomplete`` :class:`Answer`.
+        """
         if not question.strip():
             raise ValueError("the question is empty")
         s = self.settings
@@ -112,11 +119,19 @@ class AnswerPipeline:
         timings["prompt"] = time.perf_counter() - started - timings["retrieve"]
         pieces: list[str] = []
         generate_started = time.perf_counter()
-        for piece in gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop):
+        cut_off = ""
+        try:
+            for piece in gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop):
+                if not pieces:
+                    timings["first_token"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
+        except GeneratorUnavailable as error:
             if not pieces:
-                timings["first_token"] = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
+                raise  # nothing shown yet: the caller may still ask another backend
+            # The user has read part of an answer: keep it, checked like any other, and say it is cut.
+            log.warning("generation broke off after %d pieces: %s", len(pieces), error)
+            cut_off = CUT_OFF
         timings["generate"] = time.perf_counter() - generate_started
         raw = "".join(pieces)
         checked = check_citations(raw, [h.chunk.text for h in prompt.sources])
@@ -127,6 +142,7 @@ class AnswerPipeline:
             abstained=checked.abstained or not raw.strip(), unsupported_sentences=checked.unsupported,
             timings=timings, prompt_tokens=gen.prompt_tokens(prompt.messages),
             completion_tokens=gen.count_tokens(raw) if raw else 0, backend=gen.name,
+            incomplete=bool(cut_off), incomplete_reason=cut_off,
         )
 
     def ask(self, question: str, **kwargs: object) -> Answer:

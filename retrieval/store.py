@@ -38,6 +38,18 @@ class StoreLocked(RuntimeError):
     """Another process already owns the embedded Chroma folder."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The Chroma server (server mode) does not answer; a later call tries again."""
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the Chroma server could not be reached, rather than a real failure."""
+    import httpx
+
+    # chromadb turns a refused connection while opening the client into a bare ValueError.
+    return isinstance(error, httpx.TransportError) or isinstance(error.__context__, httpx.TransportError)
+
+
 class VectorStore(Protocol):
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None: ...
     def delete_document(self, collection: str, doc_id: str, keep_version: str | None = None) -> None: ...
@@ -112,9 +124,14 @@ class ChromaStore:
     def from_settings(cls, settings: Settings) -> "ChromaStore":
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if settings.chroma_mode == "server":
-            client = chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-            )
+            try:
+                client = chromadb.HttpClient(
+                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                )
+            except Exception as error:
+                if unreachable(error):
+                    raise StoreUnavailable(unavailable_message(settings.chroma_host, settings.chroma_port)) from None
+                raise
             return cls(client)
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock_folder(settings.chroma_dir)
@@ -142,7 +159,9 @@ class ChromaStore:
             else:
                 try:
                     self._cache[key] = self._client.get_collection(name, embedding_function=None)
-                except Exception:  # Chroma raises different types for "not found" across versions
+                except Exception as error:  # Chroma raises different types for "not found" across versions
+                    if unreachable(error):
+                        raise  # a server that is down is not a missing collection
                     return None
         return self._cache[key]
 
@@ -166,7 +185,9 @@ class ChromaStore:
         """Read fresh from Chroma on every call, so a change made by another replica applies at once."""
         try:
             metadata = self._client.get_collection(f"{check_collection_name(collection)}__chunks").metadata
-        except Exception:  # not found: nothing to protect, and nothing will be found either
+        except Exception as error:  # not found: nothing to protect, and nothing will be found either
+            if unreachable(error):
+                raise
             return CollectionPolicy()
         return CollectionPolicy.from_metadata(metadata)
 
@@ -286,6 +307,10 @@ class ChromaStore:
         found = docs.get(include=["metadatas"])
         records = [DocumentRecord(doc_id=i, **m) for i, m in zip(found["ids"], found["metadatas"])]
         return sorted(records, key=lambda r: r.source)
+
+
+def unavailable_message(host: str, port: int) -> str:
+    return f"the document index (Chroma server at {host}:{port}) is unreachable; try again shortly"
 
 
 def _lock_folder(folder: Path) -> int:

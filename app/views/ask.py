@@ -2,7 +2,13 @@
 
 The page holds no retrieval or generation logic: it calls the answer pipeline
 and renders what comes back. Each browser session keeps its own history in
-``st.session_state``; nothing here is shared between sessions but the models.
+``st.session_state``; nothing here is shared between sessions but the models
+and the rate limiter.
+
+Failures are told, not raised: a document index that cannot be reached, an
+API backend that is down (the local model answers instead, under a banner),
+an answer cut off mid-stream (kept, with a note) and a user over the rate
+limit each get a sentence in the chat, and the conversation is kept.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import uuid
 
 import streamlit as st
 
+from app.ratelimit import limit_key, shared_limiter
 from app.render import citation_heading, safe_markdown, scores_line, timing_line
 from app.services import api_generator, local_generator, pipeline, services
 from app.session import current_principal
@@ -20,15 +27,34 @@ from askdocs.types import Answer
 from generation.backends import GeneratorUnavailable
 from generation.pipeline import Turn
 from retrieval.access import AccessDenied
+from retrieval.store import StoreUnavailable
+
+INDEX_DOWN = "The document index is unreachable; try again shortly. Your conversation is kept."
 
 principal = current_principal()
-svc = services()
 state = st.session_state
-state.setdefault("history", [])  # dicts: id, question, answer (Answer), stopped, fallback
+state.setdefault("history", [])  # dicts: id, question, answer (Answer), stopped, fallback, error
+state.setdefault("limit_id", uuid.uuid4().hex)  # this session's rate-limit key when nothing better is known
 
 st.title("Ask your documents")
 
-readable = [c for c in svc.stack.store.collections() if svc.stack.store.policy(c).allows(principal)]
+try:
+    svc = services()  # opens the index: with a Chroma server that is down, nothing can be shown yet
+except StoreUnavailable:
+    st.error(INDEX_DOWN)
+    st.stop()
+try:
+    readable = [c for c in svc.stack.store.collections() if svc.stack.store.policy(c).allows(principal)]
+    state.readable = (principal, readable)
+except StoreUnavailable:
+    # The server went away after start-up: keep the conversation on screen and let questions through
+    # to fail one by one (kept in the history), so the next one works as soon as the server is back.
+    known = state.get("readable")
+    if not known or known[0] != principal:
+        st.error(INDEX_DOWN)
+        st.stop()
+    st.warning(INDEX_DOWN)
+    readable = known[1]
 with st.sidebar:
     if not readable:
         st.warning("No documents are indexed yet. An admin can add some on the Documents page.")
@@ -54,7 +80,11 @@ def render_sources(answer: Answer, turn_id: str) -> None:
             st.markdown(f"> {safe_markdown(citation.snippet)}")
             st.caption(f"scores: {scores_line(hit)}")
             if st.toggle("Show the page in context", key=f"ctx-{turn_id}-{citation.number}"):
-                page = svc.stack.store.chunks_on_page(hit.chunk.collection, hit.chunk.doc_id, citation.page_start)
+                try:
+                    page = svc.stack.store.chunks_on_page(hit.chunk.collection, hit.chunk.doc_id, citation.page_start)
+                except StoreUnavailable:
+                    st.caption(INDEX_DOWN)
+                    continue
                 st.text("\n\n".join(c.text for c in page) or "(the page is no longer in the index)")
 
 
@@ -78,11 +108,16 @@ def render_turn(turn: dict) -> None:
     with st.chat_message("assistant"):
         if turn.get("fallback"):
             st.warning(turn["fallback"])
+        if turn.get("error"):
+            st.error(turn["error"])
+            return
         answer: Answer | None = turn.get("answer")
         if answer is None:
             st.markdown(safe_markdown(turn.get("partial", "")) + "\n\n*(stopped)*")
             return
         st.markdown(safe_markdown(answer.text) + ("\n\n*(stopped)*" if turn.get("stopped") else ""))
+        if answer.incomplete:
+            st.warning(f"The answer was cut off: {answer.incomplete_reason}. What arrived is kept above.")
         if answer.query != answer.question:
             st.caption(f"searched for: {answer.query}")
         st.caption(timing_line(answer))
@@ -99,8 +134,31 @@ if "pending" in state:
 for turn in state.history:
     render_turn(turn)
 
+
+def over_the_limit(question: str) -> bool:
+    """Count this question against its asker's budget; refuse it politely, before any model work."""
+    address = getattr(st.context, "ip_address", None)  # None without a browser (and a mock in AppTest)
+    key = limit_key(principal, address if isinstance(address, str) else None, state.limit_id)
+    decision = shared_limiter(svc.settings.rate_limit_per_minute).check(key)
+    if decision.allowed:
+        return False
+    with st.chat_message("user"):
+        st.markdown(safe_markdown(question))
+    with st.chat_message("assistant"):
+        st.warning(decision.message)
+    return True
+
+
+def record_failure(turn: dict, message: str) -> None:
+    """Keep the question in the history with what went wrong, so nothing typed is lost."""
+    state.pop("pending", None)
+    turn.pop("stop", None)
+    state.history.append({**turn, "error": message})
+    st.rerun()
+
+
 question = st.chat_input("Ask a question about the documents", submit_mode="stop")
-if question:
+if question and not over_the_limit(question):
     turn = {"id": uuid.uuid4().hex, "question": question, "partial": "", "stop": threading.Event()}
     state.pending = turn
     with st.chat_message("user"):
@@ -113,21 +171,17 @@ if question:
         result: list[Answer] = []
 
         def pieces(gen):  # noqa: ANN001, ANN202 - a Generator backend; yields text
+            # A backend failing mid-answer ends the stream with an incomplete Answer (the pipeline
+            # keeps the partial text); one failing before its first piece raises, handled below.
             events = pipeline(gen).stream(question, collection, history, stop=turn["stop"], principal=principal)
-            try:
-                for event in events:
-                    if isinstance(event, Answer):
-                        result.append(event)
-                        continue
-                    if not turn["partial"]:
-                        first_token.caption(f"first token after {time.perf_counter() - started:.1f} s")
-                    turn["partial"] += event
-                    yield event
-            except GeneratorUnavailable:
+            for event in events:
+                if isinstance(event, Answer):
+                    result.append(event)
+                    continue
                 if not turn["partial"]:
-                    raise  # nothing shown yet: the caller falls back to the local model
-                turn["partial"] += "\n\n*(the answer broke off: the generator stopped responding)*"
-                yield "\n\n*(the answer broke off: the generator stopped responding)*"
+                    first_token.caption(f"first token after {time.perf_counter() - started:.1f} s")
+                turn["partial"] += event
+                yield event
 
         try:
             with st.spinner("Searching and reading the sources…"):
@@ -137,12 +191,20 @@ if question:
             state.pop("pending", None)
             st.error(str(denied))
             st.stop()
+        except StoreUnavailable:
+            record_failure(turn, INDEX_DOWN)
         except GeneratorUnavailable as down:
+            if backend == "Local model":
+                record_failure(turn, f"The local model failed before answering ({down}).")
             turn["fallback"] = f"The API backend is not answering ({down}); this answer comes from the local model."
             st.warning(turn["fallback"])
             generator = local_generator()
-            stream = pieces(generator)
-            first = next(stream, None)
+            try:
+                stream = pieces(generator)
+                first = next(stream, None)
+            except (StoreUnavailable, GeneratorUnavailable) as error:
+                failed_too = f"The local model failed too ({error})."
+                record_failure(turn, INDEX_DOWN if isinstance(error, StoreUnavailable) else failed_too)
 
         def chained(first: str | None, rest):  # noqa: ANN001, ANN202
             if first is not None:

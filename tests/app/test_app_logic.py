@@ -499,3 +499,182 @@ def test_a_user_cannot_reach_the_evaluate_page(new_app, parts):
     assert "evaluate.py" not in registered_pages(at)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(EVALUATE)
+
+
+# -- failing parts and the rate limit ---------------------------------------------------------------
+from dataclasses import replace  # noqa: E402 - this section's own imports, kept with it
+
+from generation.backends import OpenAICompatibleGenerator  # noqa: E402
+from retrieval.factory import open_retrieval  # noqa: E402
+from tests.generation.faulty_proxy import FaultyProxy  # noqa: E402
+from tests.retrieval.test_store_unreachable import ChromaProcess, chroma_process  # noqa: E402, F401 - a fixture
+
+QUESTION = "Which module provides itemgetter and attrgetter for sorting?"
+INDEX_DOWN = "The document index is unreachable; try again shortly. Your conversation is kept."
+CUT_NOTE = "The answer was cut off: the model server stopped responding. What arrived is kept above."
+
+
+class CutOffGenerator(ScriptedGenerator):
+    """A backend whose server dies after two pieces of its answer."""
+
+    def stream(self, messages, max_tokens, temperature=0.0, stop=None) -> Iterator[str]:  # noqa: ANN001
+        self.prompts.append(messages)
+        yield "The operator module "
+        yield "provides them [1]."
+        raise GeneratorUnavailable("the API stream broke off: could not connect")
+
+
+def with_settings(monkeypatch: pytest.MonkeyPatch, svc: Services, **changes: object) -> Services:
+    changed = replace(svc, settings=svc.settings.model_copy(update=changes))
+    monkeypatch.setattr(app.services, "services", lambda: changed)
+    return changed
+
+
+def test_the_question_over_the_rate_limit_gets_a_polite_message_and_no_model_call(new_app, parts, monkeypatch):
+    with_settings(monkeypatch, parts["svc"], rate_limit_per_minute=2)
+    at = ask(ask(new_app().run(), QUESTION), "Is it stable?")
+    at = ask(at, "And a third question?")
+    user, assistant = at.chat_message[-2:]
+    assert user.markdown[0].value == "And a third question?"
+    [refusal] = [w.value for w in assistant.warning]
+    assert refusal.startswith("You've asked 2 questions in the last minute; please wait ")
+    assert refusal.endswith(" seconds before asking again.")
+    assert len(parts["local"].prompts) == 2 and len(at.session_state["history"]) == 2
+    # Another session (another anonymous visitor without a known address here) has its own budget.
+    assert ask(new_app().run(), QUESTION).chat_message[-1].markdown[0].value.startswith("The operator module")
+
+
+def test_an_answer_cut_off_mid_stream_is_kept_with_a_note(new_app, parts, monkeypatch):
+    cut = CutOffGenerator("")
+    monkeypatch.setattr(app.services, "local_generator", lambda: cut)
+    at = ask(new_app().run(), QUESTION)
+    assistant = at.chat_message[-1]
+    assert assistant.markdown[0].value == "The operator module provides them [1]."
+    assert [w.value for w in assistant.warning] == [CUT_NOTE]
+    [turn] = at.session_state["history"]
+    assert turn["answer"].incomplete and turn["answer"].citations[0].source == "sorting.md"
+    at = ask(at, "Is it stable?")  # the cut answer stays in the history, and can be followed up
+    assert at.chat_message[1].markdown[0].value == "The operator module provides them [1]."
+    assert len(at.session_state["history"]) == 2
+
+
+@pytest.fixture
+def proxied_api(parts, llama_server, monkeypatch) -> Iterator[FaultyProxy]:
+    """The app's API backend is the real llama.cpp server, behind a fault-injecting proxy."""
+    with FaultyProxy(llama_server.removesuffix("/v1")) as proxy:
+        api = OpenAICompatibleGenerator(f"{proxy.url}/v1", "smollm2", "none", timeout_s=30, retries=1)
+        monkeypatch.setattr(app.services, "api_generator", lambda: api)
+        yield proxy
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_real_api_server_cut_off_mid_answer_leaves_the_partial_answer_and_the_note(new_app, parts, proxied_api):
+    proxied_api.faults.cut_after_events = 6
+    at = new_app().run()
+    at.sidebar.radio[0].set_value("API").run()
+    at = ask(at, QUESTION)
+    assistant = at.chat_message[-1]
+    [turn] = at.session_state["history"]
+    assert turn["answer"].incomplete and turn["answer"].text.strip()
+    assert CUT_NOTE in [w.value for w in assistant.warning]
+    assert not any(w.value.startswith("The API backend is not answering") for w in assistant.warning)
+    assert parts["local"].prompts == []  # what arrived was kept: no second answer from the local model
+
+
+@pytest.mark.integration
+def test_a_stopped_real_api_server_falls_back_to_the_local_model_with_a_banner(new_app, parts, proxied_api):
+    proxied_api.stop()
+    at = new_app().run()
+    at.sidebar.radio[0].set_value("API").run()
+    at = ask(at, QUESTION)
+    assistant = at.chat_message[-1]
+    assert [w.value for w in assistant.warning] == [
+        f"The API backend is not answering (the API at {proxied_api.url}/v1 did not answer: could not connect); "
+        "this answer comes from the local model."
+    ]
+    assert assistant.markdown[0].value.startswith("The operator module provides them [1].")
+    assert len(parts["local"].prompts) == 1
+
+
+def server_mode_services(settings) -> Services:  # noqa: ANN001 - Settings
+    stack = open_retrieval(settings, embedder=HashingEmbedder())
+    ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+    return Services(settings, stack, ingestor, IngestionQueue(ingestor), FeedbackStore(settings.data_dir / "f.jsonl"))
+
+
+@pytest.fixture
+def server_mode(parts, chroma_process: ChromaProcess, tmp_path: Path) -> Iterator[Services]:
+    """An indexed collection in a real Chroma server the test can stop; the app's other parts from ``parts``."""
+    settings = parts["svc"].settings.model_copy(
+        update={"chroma_mode": "server", "chroma_port": chroma_process.port, "data_dir": tmp_path / "server-data"}
+    )
+    svc = server_mode_services(settings)
+    assert svc.ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
+    svc.ingestor.rebuild_bm25("default")
+    yield svc
+    svc.stack.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_chroma_server_going_away_is_told_and_the_next_question_after_it_returns_works(
+    new_app, server_mode, chroma_process, monkeypatch
+):
+    monkeypatch.setattr(app.services, "services", lambda: server_mode)
+    at = ask(new_app().run(), QUESTION)
+    assert at.chat_message[-1].markdown[0].value.startswith("The operator module")
+
+    chroma_process.stop()
+    at = ask(at, "Is sorting stable?")
+    assert [w.value for w in at.warning][0] == INDEX_DOWN  # at the top of the page
+    assert [e.value for e in at.chat_message[-1].error] == [INDEX_DOWN]
+    assert at.chat_message[-2].markdown[0].value == "Is sorting stable?"  # the question is kept
+    assert len(at.session_state["history"]) == 2
+
+    chroma_process.start()
+    at = ask(at, "Is sorting stable?")
+    assert not at.warning  # the page-top notice is gone; the failed turn keeps its own note
+    assert [e.value for e in at.error] == [INDEX_DOWN] and at.chat_message[3].error
+    assert at.chat_message[-1].markdown[0].value.startswith("The operator module")
+    assert len(at.session_state["history"]) == 3
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_app_started_while_the_chroma_server_is_down_says_so_and_recovers(
+    new_app, server_mode, chroma_process, monkeypatch
+):
+    settings = server_mode.settings
+    opened: list[Services] = []
+
+    def services() -> Services:  # st.cache_resource keeps only a success: each run tries again until then
+        if not opened:
+            opened.append(server_mode_services(settings))
+        return opened[0]
+
+    monkeypatch.setattr(app.services, "services", services)
+    chroma_process.stop()
+    at = new_app().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [INDEX_DOWN] and not at.chat_input
+
+    chroma_process.start()
+    at = ask(at.run(), QUESTION)
+    assert not at.error and at.chat_message[-1].markdown[0].value.startswith("The operator module")
+    opened[0].stack.close()
+
+
+def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app, parts, monkeypatch):
+    down = DownGenerator("")
+    monkeypatch.setattr(app.services, "local_generator", lambda: down)
+    at = ask(new_app().run(), QUESTION)  # the local model, chosen and down
+    assert [e.value for e in at.chat_message[-1].error] == [
+        "The local model failed before answering (connection refused)."
+    ]
+    at.sidebar.radio[0].set_value("API").run()
+    at = ask(at, "Is it stable?")  # the API down, then the local model it falls back to down too
+    assistant = at.chat_message[-1]
+    assert assistant.warning[0].value.startswith("The API backend is not answering")
+    assert [e.value for e in assistant.error] == ["The local model failed too (connection refused)."]
+    assert [t["question"] for t in at.session_state["history"]] == [QUESTION, "Is it stable?"]
