@@ -22,6 +22,9 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app.session import current_principal, sign_in_sidebar  # noqa: E402
+from retrieval.store import StoreUnavailable  # noqa: E402
+
+INDEX_DOWN = "The document index is unreachable; try again shortly."
 
 st.set_page_config(page_title="askdocs", page_icon=":material/description:", layout="wide")
 
@@ -33,7 +36,12 @@ if principal.is_admin:
     pages.append(st.Page(str(ROOT / "app" / "views" / "documents.py"), title="Documents", icon=":material/folder:"))
     pages.append(st.Page(str(ROOT / "app" / "views" / "evaluate.py"), title="Evaluate", icon=":material/analytics:"))
 pages.append(st.Page(str(ROOT / "app" / "views" / "status.py"), title="About / status", icon=":material/monitor_heart:"))
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+except StoreUnavailable:
+    # A Chroma server that went away: every page says so instead of showing a traceback (the Ask page
+    # says it itself and keeps the conversation), and the next run after the server returns works.
+    st.error(INDEX_DOWN)
 
 if os.environ.get("ASKDOCS_APP_DEBUG_PRINCIPAL"):  # read by the browser tests only
     st.caption(f"principal: {principal.name} admin={principal.is_admin}")

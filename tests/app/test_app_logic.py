@@ -665,6 +665,25 @@ def test_the_app_started_while_the_chroma_server_is_down_says_so_and_recovers(
     opened[0].stack.close()
 
 
+@pytest.mark.integration
+def test_the_documents_and_status_pages_say_the_index_is_down_instead_of_a_traceback(
+    new_app, server_mode, chroma_process, monkeypatch
+):
+    monkeypatch.setattr(app.services, "services", lambda: server_mode)
+    at = new_app()
+    at.session_state["askdocs_admin"] = True
+    at.run()
+    chroma_process.stop()
+    for page in (DOCUMENTS, STATUS):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("unreachable" in e.value for e in at.error), [e.value for e in at.error]
+    chroma_process.start()
+    at.switch_page(DOCUMENTS).run()
+    assert not at.exception and not at.error
+    assert "sorting.md" in at.dataframe[0].value["document"].tolist()
+
+
 def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app, parts, monkeypatch):
     down = DownGenerator("")
     monkeypatch.setattr(app.services, "local_generator", lambda: down)
