@@ -99,7 +99,9 @@ def rebuild_bm25(store: ChromaStore, bm25: BM25Directory, collection: str) -> in
     return bm25.publish(collection, rows).version
 
 
-def check(store: ChromaStore, bm25: BM25Directory, collections: Iterable[str] | None = None) -> ConsistencyReport:
+def check(
+    store: ChromaStore, bm25: BM25Directory, collections: Iterable[str] | None = None
+) -> ConsistencyReport:
     """Compare catalogue, chunks and BM25 of each collection (all by default); changes nothing."""
     names = sorted(store.collections() if collections is None else collections)
     problems: list[Problem] = []
@@ -166,7 +168,9 @@ def repair_at_startup(store: ChromaStore, bm25: BM25Directory, chroma_mode: str)
     return report
 
 
-def _check_collection(store: ChromaStore, bm25: BM25Directory, collection: str) -> tuple[list[Problem], int, int]:
+def _check_collection(
+    store: ChromaStore, bm25: BM25Directory, collection: str
+) -> tuple[list[Problem], int, int]:
     records = {r.doc_id: r for r in store.documents(collection)}
     # doc_id -> version -> positions; and every chunk id, for BM25
     versions: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -188,14 +192,14 @@ def _check_collection(store: ChromaStore, bm25: BM25Directory, collection: str) 
         stale = {v: p for v, p in by_version.items() if v != record.version}
         if stale:
             n_stale = sum(len(p) for p in stale.values())
-            detail = f"{record.source}: {n_stale} chunks of {len(stale)} version(s) other than the catalogue's"
+            detail = f"{record.source}: {n_stale} chunks of {len(stale)} version(s) not the catalogue's"
             problems.append(Problem(collection, "stale version", detail, doc_id))
     for doc_id, record in sorted(records.items()):
         positions = sorted(versions.get(doc_id, {}).get(record.version, []))
         if positions != list(range(record.chunks)):
             detail = (
-                f"{record.source}: the catalogue lists {record.chunks} chunks, the store holds {len(positions)} "
-                "of that version; ingest it again"
+                f"{record.source}: the catalogue lists {record.chunks} chunks, the store holds "
+                f"{len(positions)} of that version; ingest it again"
             )
             problems.append(Problem(collection, "damaged document", detail, doc_id))
 

@@ -65,7 +65,8 @@ def index_problems(store: ChromaStore, bm25: BM25Directory, collection: str) -> 
             problems.append(f"chunk {chunk.chunk_id} of {chunk.source} is not at the catalogue's version")
     for record in records.values():
         if per_doc[record.doc_id] != record.chunks:
-            problems.append(f"{record.source}: catalogue {record.chunks} chunks, store {per_doc[record.doc_id]}")
+            stored = per_doc[record.doc_id]
+            problems.append(f"{record.source}: catalogue {record.chunks} chunks, store {stored}")
     indexed = bm25.get(collection).chunk_ids
     if sorted(indexed) != sorted(ids):
         problems.append(f"BM25 holds {len(indexed)} ids, the store {len(ids)} (or different ones)")

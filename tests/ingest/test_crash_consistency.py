@@ -9,7 +9,9 @@ version of a stored document (old vs new), leaves one unchanged and adds a new o
 After each kill a fresh process view (store and BM25 opened anew) runs the start-up repair, and
 the test checks: every document at exactly its old or its new version (chunk ids compared with
 uninterrupted reference runs), BM25 and Chroma holding the same chunk ids, no duplicates, and the
-store answering a vector and a keyword search. One kill is repaired by the CLI instead, at its start.
+store answering a vector and a keyword search. One kill is repaired by the CLI at its start, and
+one by the real app's ``services()``, which then holds the store while a second CLI and a second
+app try to write it.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHILD = Path(__file__).with_name("crash_child.py")
 COL = "default"
-CHANGED, UNCHANGED, ADDED = "ipaddress.txt", "zstd.md", "sqlite.html"
-# Ingesting NEW over OLD writes these, in this order (files go in sorted order; zstd.md writes nothing).
-WRITES = ["upsert ipaddress", "put ipaddress", "delete old ipaddress", "upsert sqlite", "put sqlite",
-          "delete old sqlite", "publish bm25"]
+CHANGED, UNCHANGED, ADDED = "ipaddress.txt", "birds.md", "zstd.md"
+# Ingesting NEW over OLD writes these, in this order (files go in sorted order; birds.md writes nothing).
+WRITES = ["upsert ipaddress", "put ipaddress", "delete old ipaddress", "upsert zstd", "put zstd",
+          "delete old zstd", "publish bm25"]
+BIRDS = "# Birds\n\nHerons and ibises wade in shallow water; this file never changes.\n"
 TIMEOUT = 300  # seconds for one child, model loading included, on a busy machine
 
 
@@ -60,11 +63,14 @@ class Run:
     output: str
 
 
-def run_child(data_dir: Path, docs: Path, kill_before: int = 0, kill_after_ms: tuple[int, float] | None = None) -> Run:
+def run_child(
+    data_dir: Path, docs: Path, kill_before: int = 0, kill_after_ms: tuple[int, float] | None = None
+) -> Run:
     """Run the child; kill it paused before write ``kill_before``, or ``ms`` after write ``n`` started."""
     args = [sys.executable, str(CHILD), str(docs)] + (["--pause"] if kill_before else [])
-    proc = subprocess.Popen(args, cwd=ROOT, env=env_for(data_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env_for(data_dir), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -116,13 +122,13 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     old, new = tmp / "old-docs", tmp / "new-docs"
     for folder in (old, new):
         folder.mkdir()
-        shutil.copy(SAMPLE_DOCS / "zstd_README.md", folder / UNCHANGED)
-    text = (SAMPLE_DOCS / "python_ipaddress_howto.txt").read_text()
+        (folder / UNCHANGED).write_text(BIRDS)
+    text = (SAMPLE_DOCS / "python_ipaddress_howto.txt").read_text()[:6000]  # ~8 chunks: embedding is the cost
     (old / CHANGED).write_text(text)
     # The new version drops the first fifth and rewrites a word throughout: some chunks keep their
     # text, most change, and every chunk id changes with the version.
     (new / CHANGED).write_text(text[len(text) // 5 :].replace("network", "subnet") + "\nA closing line.\n")
-    shutil.copy(SAMPLE_DOCS / "sqlite_when_to_use.html", new / ADDED)
+    shutil.copy(SAMPLE_DOCS / "zstd_README.md", new / ADDED)
 
     old_store, new_store = tmp / "old-store", tmp / "new-store"
     first = run_child(old_store, old)
@@ -130,7 +136,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(old_store, new_store)
     second = run_child(new_store, new)
     assert second.finished and second.done == len(WRITES), second.output
-    assert f"{CHANGED}=updated {ADDED}=ingested {UNCHANGED}=unchanged" in second.output
+    assert f"{UNCHANGED}=unchanged {CHANGED}=updated {ADDED}=ingested" in second.output
     return {"old docs": old, "new docs": new, "old store": old_store, "new store": new_store}
 
 
@@ -147,7 +153,7 @@ def versions(folders) -> tuple[dict, dict]:
     old, new = stored(folders["old store"]), stored(folders["new store"])
     assert set(old) == {CHANGED, UNCHANGED} and set(new) == {CHANGED, UNCHANGED, ADDED}
     assert old[CHANGED][0] != new[CHANGED][0] and not old[CHANGED][1] & new[CHANGED][1]
-    assert old[UNCHANGED] == new[UNCHANGED] and len(new[CHANGED][1]) > 5
+    assert old[UNCHANGED] == new[UNCHANGED] and len(new[CHANGED][1]) > 5 and len(new[ADDED][1]) > 5
     return old, new
 
 
@@ -179,7 +185,7 @@ def assert_old_or_new(data: Path, versions, run: Run) -> dict[str, str]:
             assert matches, f"{name} is at neither its old nor its new version after {run}"
             state[name] = "absent" if now.get(name) is None else matches[-1] if len(matches) == 1 else "same"
         # The commit point: a document is new exactly when its catalogue record was written.
-        put_changed, put_added = WRITES.index("put ipaddress") + 1, WRITES.index("put sqlite") + 1
+        put_changed, put_added = WRITES.index("put ipaddress") + 1, WRITES.index("put zstd") + 1
         if run.done >= put_changed:
             assert state[CHANGED] == "new"
         if run.started < put_changed:
@@ -194,14 +200,14 @@ def assert_old_or_new(data: Path, versions, run: Run) -> dict[str, str]:
         rng = np.random.default_rng(0)
         hits = store.query(COL, rng.normal(size=384).astype(np.float32), k=5)
         assert len(hits) == 5 and {c.chunk_id for c, _ in hits} <= live
-        keyword = bm25.get(COL).search("zstd compression level", 5)
+        keyword = bm25.get(COL).search("herons ibises", 5)
         assert keyword and {h.chunk_id for h in keyword} <= live
         return state
     finally:
         store.close()
 
 
-@pytest.mark.parametrize("write", [2, 7], ids=lambda n: f"before {WRITES[n - 1]}")
+@pytest.mark.parametrize("write", [2], ids=lambda n: f"before {WRITES[n - 1]}")
 def test_a_kill_right_before_a_write_repairs_to_old_or_new(folders, versions, tmp_path, write):
     run, data = killed_run(folders, tmp_path, kill_before=write)
     assert (run.started, run.done) == (write, write - 1)
@@ -209,15 +215,16 @@ def test_a_kill_right_before_a_write_repairs_to_old_or_new(folders, versions, tm
     assert state[CHANGED] == ("new" if write > WRITES.index("put ipaddress") + 1 else "old")
 
 
-# Seeded delays after a write began, on the longer writes (upserts, the old version's delete, the
-# BM25 publish: a few to a few tens of milliseconds here), so most land inside the write; the
-# markers say where each one landed, and the checks follow them. (The kill right before
-# "delete old ipaddress" is in the command-line test below.)
+# Seeded delays after a write began, on the longer writes, each within what that write takes here
+# (upserts and the old version's delete: tens of milliseconds; the BM25 publish: a few), so most
+# land inside the write; the markers say where each one landed and the checks follow them. (The
+# kill right before "delete old ipaddress" is in the command-line test below.)
 _rng = random.Random(6)
-KILLS_IN_WRITES = [(n, round(_rng.uniform(1, 25), 1)) for n in (1, 3, 4, 7)]
+KILLS_IN_WRITES = [(n, round(_rng.uniform(1, top), 1)) for n, top in ((1, 25), (3, 15), (4, 25), (7, 3))]
 
 
-@pytest.mark.parametrize("kill_after_ms", KILLS_IN_WRITES, ids=lambda k: f"{k[1]}ms into {WRITES[k[0] - 1]}")
+@pytest.mark.parametrize("kill_after_ms", KILLS_IN_WRITES,
+                         ids=lambda k: f"{k[1]}ms into {WRITES[k[0] - 1]}")
 def test_a_kill_inside_a_write_repairs_to_old_or_new(folders, versions, tmp_path, kill_after_ms):
     run, data = killed_run(folders, tmp_path, kill_after_ms=kill_after_ms)
     assert run.started >= kill_after_ms[0]
@@ -236,7 +243,59 @@ def test_the_command_line_repairs_at_start_up(folders, versions, tmp_path):
     assert CHANGED in cli.stdout and ADDED not in cli.stdout
     store = ChromaStore.from_settings(make_settings(data))
     try:
-        assert documents_by_source(store, COL) == {CHANGED: versions[1][CHANGED], UNCHANGED: versions[0][UNCHANGED]}
+        expected = {CHANGED: versions[1][CHANGED], UNCHANGED: versions[0][UNCHANGED]}
+        assert documents_by_source(store, COL) == expected
         assert index_problems(store, BM25Directory(make_settings(data).bm25_dir), COL) == []
     finally:
         store.close()
+
+
+def test_the_app_repairs_at_start_up_and_a_second_writer_gets_a_clear_error(
+    folders, versions, tmp_path, monkeypatch
+):
+    """Killed mid-ingestion, then the real app starts (its real ``services()``), repairs and says so
+    on the status page; while it holds the store, the CLI and a second app are turned away, and
+    they corrupt nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    import app.services
+    from askdocs.localserver import free_port
+
+    run, data = killed_run(folders, tmp_path, kill_before=WRITES.index("put ipaddress") + 1)
+    for key, value in env_for(data).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ASKDOCS_API_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nothing there
+    app.services.services.clear()
+    try:
+        status = AppTest.from_file(str(ROOT / "app" / "views" / "status.py"), default_timeout=TIMEOUT).run()
+        assert not status.exception, [e.value for e in status.exception]
+        captions = [c.value for c in status.caption]
+        assert "index checked: repaired 2 problems" in captions, captions  # the new chunks, stale BM25
+        svc = app.services.services()  # the app's own, cached: this process is now the store's writer
+        before = documents_by_source(svc.stack.store, COL)
+        # Killed before its record was written: the changed document is at its old version.
+        assert before == {CHANGED: versions[0][CHANGED], UNCHANGED: versions[0][UNCHANGED]}
+
+        cli = subprocess.run([sys.executable, "-m", "ingest", str(folders["new docs"])], cwd=ROOT,
+                             env=env_for(data), capture_output=True, text=True, timeout=TIMEOUT)
+        assert cli.returncode == 2 and "another askdocs process is using the embedded store" in cli.stderr
+        assert "ASKDOCS_CHROMA_MODE=server" in cli.stderr and "Traceback" not in cli.stderr
+
+        app.services.services.clear()  # so the next start opens the store again, as a second app would
+        second = AppTest.from_string(
+            "from app.services import services\nservices()\nimport streamlit as st\nst.write('started')",
+            default_timeout=TIMEOUT,
+        ).run()
+        assert not second.exception, [e.value for e in second.exception]
+        assert any("another askdocs process" in e.value for e in second.error)
+        assert "started" not in [m.value for m in second.markdown]
+
+        # The first writer lost nothing and still works.
+        assert documents_by_source(svc.stack.store, COL) == before
+        assert index_problems(svc.stack.store, svc.stack.bm25, COL) == []
+        [outcome] = svc.ingestor.ingest_paths([folders["new docs"] / ADDED], COL)
+        assert outcome.status == "ingested" and index_problems(svc.stack.store, svc.stack.bm25, COL) == []
+    finally:
+        app.services.services.clear()
+        if "svc" in locals():
+            svc.stack.close()

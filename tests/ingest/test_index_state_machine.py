@@ -49,7 +49,8 @@ class IndexMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="askdocs-sm-"))
         self.settings = make_settings(self.tmp / "data", chunk_tokens=24, chunk_overlap_tokens=4)
         self.store = ChromaStore.from_settings(self.settings)
-        self.ingestor = Ingestor(self.store, TinyEmbedder(), BM25Directory(self.settings.bm25_dir), self.settings)
+        bm25 = BM25Directory(self.settings.bm25_dir)
+        self.ingestor = Ingestor(self.store, TinyEmbedder(), bm25, self.settings)
         self.model: dict[str, str] = {}
 
     def teardown(self) -> None:
@@ -119,7 +120,8 @@ class IndexMachine(RuleBasedStateMachine):
         assert set(records) == set(self.model)
         for name, text in self.model.items():
             assert records[name].version == content_version(text.encode())
-        assert len(self.ingestor.bm25.get(COL)) == self.store.count(COL) == sum(r.chunks for r in records.values())
+        chunks = sum(r.chunks for r in records.values())
+        assert len(self.ingestor.bm25.get(COL)) == self.store.count(COL) == chunks
 
 
 IndexMachine.TestCase.settings = settings(
