@@ -3,9 +3,9 @@
 Usage: ``python tests/ingest/crash_child.py DOCS_FOLDER [--pause]`` with ASKDOCS_DATA_DIR set.
 
 It loads the real embedder once, then ingests DOCS_FOLDER into the collection "default" with the
-real Ingestor. Every write (store upsert, catalogue record, delete, BM25 publish) prints
-``write N NAME`` before it runs and ``done N`` after, so the parent can kill it right before a
-write or a few milliseconds into one. With ``--pause`` it also waits for a line on stdin before
+real Ingestor. Every write (store upsert, catalogue record, delete, BM25 publish, and inside the
+publish the swap of CURRENT) prints ``write N NAME`` before it runs and ``done N`` after, so the
+parent can kill it right before a write or a few milliseconds into one. With ``--pause`` it also waits for a line on stdin before
 each write: the parent kills it there, or lets it go on. Nothing here changes what the writes do.
 """
 
@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from askdocs.quiet import quiet_libraries  # noqa: E402
 from askdocs.settings import load_settings  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
+from retrieval import bm25 as bm25_module  # noqa: E402
 from retrieval.factory import open_retrieval  # noqa: E402
 
 
@@ -45,6 +46,15 @@ def main(docs: Path, pause: bool) -> None:
     for name in ("upsert", "put_document", "delete_document"):
         setattr(stack.store, name, announce(name, getattr(stack.store, name)))
     stack.bm25.publish = announce("publish", stack.bm25.publish)  # type: ignore[method-assign]
+    # Inside the publish: the new version's files are written, CURRENT still names the old one.
+    swap = announce("swap bm25", lambda: None)
+    save = bm25_module.BM25Index.save
+
+    def save_then_swap(index, folder):  # noqa: ANN001, ANN202
+        save(index, folder)
+        swap()
+
+    bm25_module.BM25Index.save = save_then_swap  # type: ignore[method-assign]
     print("ready", flush=True)
     ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
     outcomes = ingestor.ingest_paths([docs], "default")
