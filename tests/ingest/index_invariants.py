@@ -1,4 +1,4 @@
-"""What a consistent index is, written once for the repair, crash and state-machine tests.
+"""What a consistent index is, and a store that crashes on cue, for the crash-safety tests.
 
 ``index_problems`` recomputes every invariant from the raw store and BM25 files, independently of
 ``retrieval.consistency`` (whose own verdict is checked too), so a bug in the checker cannot hide
@@ -72,3 +72,34 @@ def index_problems(store: ChromaStore, bm25: BM25Directory, collection: str) -> 
         problems.append(f"BM25 holds {len(indexed)} ids, the store {len(ids)} (or different ones)")
     problems += [f"checker: {p.kind}: {p.detail}" for p in check(store, bm25, [collection]).problems]
     return problems
+
+
+class Crash(Exception):
+    """Stands for the process dying: nothing after it runs."""
+
+
+class CrashingStore:
+    """The real store, except that its ``crash_at``-th write raises instead of running."""
+
+    WRITES = {"upsert", "put_document", "delete_document"}
+
+    def __init__(self, store: ChromaStore, crash_at: int, counter: list[int]) -> None:
+        self._store, self._crash_at, self._counter = store, crash_at, counter
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        attr = getattr(self._store, name)
+        if name not in self.WRITES:
+            return attr
+
+        def write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            tick(self._counter, self._crash_at)
+            return attr(*args, **kwargs)
+
+        return write
+
+
+def tick(counter: list[int], crash_at: int) -> None:
+    """Count one write; raise ``Crash`` instead when it is write number ``crash_at`` (from 0)."""
+    counter[0] += 1
+    if counter[0] - 1 == crash_at:
+        raise Crash

@@ -23,8 +23,7 @@ from retrieval.bm25 import BM25Directory
 from retrieval.consistency import repair
 from retrieval.store import ChromaStore
 from tests.conftest import make_settings
-from tests.ingest.index_invariants import TinyEmbedder, index_problems
-from tests.ingest.test_repair import Crash, CrashingStore
+from tests.ingest.index_invariants import Crash, CrashingStore, TinyEmbedder, index_problems
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 

@@ -18,7 +18,9 @@ from retrieval.bm25 import BM25Directory
 from retrieval.consistency import check, repair, repair_at_startup
 from retrieval.store import ChromaStore
 from tests.conftest import make_settings
-from tests.ingest.index_invariants import TinyEmbedder, documents_by_source, index_problems
+from tests.ingest.index_invariants import (
+    Crash, CrashingStore, TinyEmbedder, documents_by_source, index_problems, tick,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -36,44 +38,14 @@ NEW = {
 WRITES = ["upsert a", "put a", "delete old a", "upsert c", "put c", "delete old c", "publish bm25"]
 
 
-class Crash(Exception):
-    """Stands for the process dying: nothing after it runs."""
-
-
-class CrashingStore:
-    """The real store, except that its ``crash_at``-th write raises instead of running."""
-
-    WRITES = {"upsert", "put_document", "delete_document"}
-
-    def __init__(self, store: ChromaStore, crash_at: int, counter: list[int]) -> None:
-        self._store, self._crash_at, self._counter = store, crash_at, counter
-
-    def __getattr__(self, name: str):  # noqa: ANN204
-        attr = getattr(self._store, name)
-        if name not in self.WRITES:
-            return attr
-
-        def write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            _tick(self._counter, self._crash_at)
-            return attr(*args, **kwargs)
-
-        return write
-
-
 class CrashingBM25(BM25Directory):
     def __init__(self, root: Path, crash_at: int, counter: list[int]) -> None:
         super().__init__(root)
         self._crash_at, self._counter = crash_at, counter
 
     def publish(self, collection, rows):  # noqa: ANN001, ANN201
-        _tick(self._counter, self._crash_at)
+        tick(self._counter, self._crash_at)
         return super().publish(collection, rows)
-
-
-def _tick(counter: list[int], crash_at: int) -> None:
-    counter[0] += 1
-    if counter[0] - 1 == crash_at:
-        raise Crash
 
 
 def write_docs(folder: Path, docs: dict[str, str]) -> Path:
