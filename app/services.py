@@ -5,7 +5,10 @@ threads; models and the store must not be rebuilt per run or per session.
 ``st.cache_resource`` keeps one of each per process, and each part guards its
 own model with a lock (see ``retrieval.embedder``, ``generation.backends``).
 The app process is the single writer of the embedded Chroma folder; the
-store's lock makes a second app or CLI writer fail clearly instead.
+store's lock makes a second app or CLI writer fail clearly instead. Holding
+that lock, and before any job can run, the app checks that the catalogue,
+the chunks and BM25 agree and repairs what a crash left behind
+(``retrieval.consistency``); the status page shows the result.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from generation.backends import Generator, OpenAICompatibleGenerator, Transforme
 from generation.pipeline import AnswerPipeline
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
+from retrieval.consistency import ConsistencyReport, repair_at_startup
 from retrieval.factory import RetrievalStack, open_retrieval
+from retrieval.store import StoreLocked
 
 
 @dataclass(frozen=True)
@@ -32,16 +37,22 @@ class Services:
     ingestor: Ingestor
     jobs: IngestionQueue
     feedback: FeedbackStore
+    index_check: ConsistencyReport | None = None  # the start-up check; None when none ran
 
 
 @st.cache_resource(show_spinner="Loading the search index and the embedding model (first start only)…")
 def services() -> Services:
     quiet_libraries()
     settings = load_settings()
-    stack = open_retrieval(settings)
+    try:
+        stack = open_retrieval(settings)
+    except StoreLocked as error:  # another app or CLI owns the embedded store: say so, write nothing
+        st.error(str(error))
+        st.stop()
+    index_check = repair_at_startup(stack.store, stack.bm25, settings.chroma_mode)
     ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
     feedback = FeedbackStore(settings.data_dir / "feedback.jsonl")
-    return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback)
+    return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback, index_check)
 
 
 @st.cache_resource(show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…")

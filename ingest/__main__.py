@@ -25,12 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     collection = args.collection or settings.default_collection
     from ingest.pipeline import Ingestor
+    from retrieval.consistency import repair_at_startup
     from retrieval.factory import open_for_command_line
 
     stack = open_for_command_line(settings)
     if stack is None:
         return 2
     try:
+        # This process holds the store's lock: repair what an interrupted run left (retrieval.consistency).
+        report = repair_at_startup(stack.store, stack.bm25, settings.chroma_mode)
+        if not report.consistent or report.repaired:
+            print(report.summary(), file=sys.stderr)
         ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
         failed = False
         for name in args.delete:

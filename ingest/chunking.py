@@ -91,7 +91,7 @@ def make_chunks(
 ) -> list[Chunk]:
     return [
         Chunk(
-            chunk_id=chunk_id(version, position, piece.text),
+            chunk_id=chunk_id(doc_id, version, position, piece.text),
             doc_id=doc_id,
             source=source,
             collection=collection,

@@ -1,11 +1,14 @@
 """The ingestion pipeline: validate, parse, chunk, embed, store, re-index.
 
 Order of writes, chosen so a crash never leaves a document unsearchable:
-new chunks are upserted first, then the old version's chunks are deleted,
-then the catalogue record is written, and last the BM25 index is rebuilt
-from the store and swapped in. A crash at any point leaves the old or the
-new version searchable; running the same ingestion again finishes the job,
-because every id is content-addressed.
+new chunks are upserted first, then the catalogue record naming the new
+version is written (the commit point), then the old version's chunks are
+deleted, and last the BM25 index is rebuilt from the store and swapped in.
+A crash at any point leaves the old or the new version's chunks complete
+and named by the catalogue; the leftovers (the other version's chunks, a
+stale BM25) are removed by ``retrieval.consistency.repair``, which the app
+and the CLI run at start-up. Running the same ingestion again also finishes
+the job, because every id is content-addressed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ingest.ids import content_version, document_id
 from ingest.sandbox import parse_untrusted
 from ingest.validate import RefusedInput, sanitize_source
 from retrieval.bm25 import BM25Directory
+from retrieval.consistency import rebuild_bm25
 from retrieval.embedder import Embedder
 from retrieval.store import ChromaStore, check_collection_name
 
@@ -94,14 +98,14 @@ class Ingestor:
         chunks = make_chunks(pieces, doc_id=doc_id, source=source, collection=collection, version=version)
         vectors = self.embedder.embed([c.text for c in chunks])
         self.store.upsert(chunks, vectors)
-        self.store.delete_document(collection, doc_id, keep_version=version)
         pages = len(upload.document.pages)
-        self.store.put_document(
+        self.store.put_document(  # the commit point: from here on the new version is the document
             DocumentRecord(
                 doc_id=doc_id, source=source, collection=collection, version=version, pages=pages,
                 chunks=len(chunks), size_bytes=len(data), ingested_at=time.time(), kind=upload.kind,
             )
         )
+        self.store.delete_document(collection, doc_id, keep_version=version)
         status: Status = "updated" if known is not None else "ingested"
         return IngestOutcome(
             source, status, f"{pages} pages, {len(chunks)} chunks", pages, len(chunks),
@@ -160,8 +164,7 @@ class Ingestor:
 
     # -- BM25 ----------------------------------------------------------------------------------
     def rebuild_bm25(self, collection: str) -> int:
-        rows = ((c.chunk_id, c.doc_id, c.text) for c in self.store.iter_chunks(collection))
-        return self.bm25.publish(collection, rows).version
+        return rebuild_bm25(self.store, self.bm25, collection)
 
     def sync_bm25(self, collection: str) -> None:
         """Rebuild BM25 when it does not hold exactly what the store holds."""

@@ -58,6 +58,7 @@ class VectorStore(Protocol):
     ) -> list[tuple[Chunk, float]]: ...
     def get_chunks(self, collection: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
     def iter_chunks(self, collection: str) -> Iterator[Chunk]: ...
+    def iter_chunk_refs(self, collection: str) -> Iterator[tuple[str, str, str, str, int]]: ...
     def put_document(self, record: DocumentRecord) -> None: ...
     def document(self, collection: str, doc_id: str) -> DocumentRecord | None: ...
     def documents(self, collection: str) -> list[DocumentRecord]: ...
@@ -210,17 +211,21 @@ class ChromaStore:
                 )
 
     def delete_document(self, collection: str, doc_id: str, keep_version: str | None = None) -> None:
-        """Delete a document's chunks, or only those of versions other than ``keep_version``."""
+        """Delete a document (record, then chunks), or only its chunks of versions other than ``keep_version``.
+
+        The catalogue record goes first: it is the commit point (see ``retrieval.consistency``), so a
+        crash in between leaves chunks without a record, which the start-up repair deletes.
+        """
+        if keep_version is None:
+            docs = self._chroma(collection, "docs", create=False)
+            if docs is not None:
+                docs.delete(ids=[doc_id])
         chunks = self._chroma(collection, "chunks", create=False)
         if chunks is not None:
             where: dict[str, Any] = {"doc_id": doc_id}
             if keep_version is not None:
                 where = {"$and": [{"doc_id": doc_id}, {"version": {"$ne": keep_version}}]}
             chunks.delete(where=where)
-        if keep_version is None:
-            docs = self._chroma(collection, "docs", create=False)
-            if docs is not None:
-                docs.delete(ids=[doc_id])
 
     def query(
         self, collection: str, embedding: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
@@ -278,6 +283,20 @@ class ChromaStore:
                 return
             for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
                 yield _chunk_from(cid, text, meta)
+            offset += len(page["ids"])
+
+    def iter_chunk_refs(self, collection: str) -> Iterator[tuple[str, str, str, str, int]]:
+        """``(chunk_id, doc_id, source, version, position)`` of every chunk, without texts or vectors."""
+        chunks = self._chroma(collection, "chunks", create=False)
+        if chunks is None:
+            return
+        offset = 0
+        while True:
+            page = chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            if not page["ids"]:
+                return
+            for cid, meta in zip(page["ids"], page["metadatas"]):
+                yield cid, str(meta["doc_id"]), str(meta["source"]), str(meta["version"]), int(meta["position"])
             offset += len(page["ids"])
 
     # -- catalogue -----------------------------------------------------------------------------

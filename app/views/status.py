@@ -63,6 +63,8 @@ for collection in [c for c in store.collections() if store.policy(c).allows(prin
         }
     )
 st.table(rows or [{"collection": "(none yet)"}])
+if svc.index_check is not None:  # the start-up check of catalogue, chunks and BM25 (retrieval.consistency)
+    st.caption(svc.index_check.summary())
 
 st.subheader("Health")
 if st.button("Check now") or "health" not in st.session_state:
