@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 KINDS = ("pdf", "html", "markdown", "text")
 MAX_NAME_CHARS = 200
+MAX_SOURCE_CHARS = 1024
 SNIFF_BYTES = 64 * 1024
 _SUPPORTED = "upload a PDF, HTML, Markdown or plain-text file"
 
@@ -73,27 +74,38 @@ class RefusedInput(Exception):
 
 
 def sanitize_source(relative_path: str) -> str:
-    """A document key for a file found under a folder: each part sanitised, "." and ".." dropped.
+    r"""A document key for a file found under a folder: each part sanitised, "." and ".." dropped.
 
-    Keeps sub-folders apart, so ``a/notes.md`` and ``b/notes.md`` stay two documents.
+    Keeps sub-folders apart, so ``a/notes.md`` and ``b/notes.md`` stay two documents. Parts left
+    empty by sanitising are dropped too; past ``MAX_SOURCE_CHARS`` the leading folders are.
 
     Example:
         >>> sanitize_source("guides/../intro\\notes.md")
         'guides/intro/notes.md'
     """
     parts = unicodedata.normalize("NFKC", str(relative_path)).replace("\\", "/").split("/")
-    kept = [sanitize_filename(p) for p in parts if p.strip() not in ("", ".", "..")]
-    return "/".join(kept) or "document"
+    kept = [part for part in map(_clean_part, parts) if part]
+    start, length = 0, sum(len(part) + 1 for part in kept) - 1
+    while length > MAX_SOURCE_CHARS and start < len(kept) - 1:
+        length -= len(kept[start]) + 1  # the file's own name and nearest folders say the most
+        start += 1
+    return "/".join(kept[start:]) or "document"
 
 
 def sanitize_filename(name: str) -> str:
     """A safe display/key name: last path part, NFKC, no controls, bounded length, never empty."""
     name = unicodedata.normalize("NFKC", str(name))  # fullwidth "／" becomes "/" before the split
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return _clean_part(name.replace("\\", "/").rsplit("/", 1)[-1]) or "document"
+
+
+def _clean_part(name: str) -> str:
+    """One path part made safe to show and key on, or "" when nothing is left (".", "..", controls)."""
     # Whitespace becomes a space; other controls and invisible format characters
     # (NUL, bidi overrides, zero-width...) are dropped.
     kept = (ch for ch in name if ch.isspace() or unicodedata.category(ch)[0] != "C")
     name = "".join(" " if ch.isspace() else ch for ch in kept)
+    # Again: a dropped character may have stood between a letter and its combining mark.
+    name = unicodedata.normalize("NFKC", name)
     name = " ".join(name.split()).strip(" .")
     if len(name) > MAX_NAME_CHARS:
         stem, dot, ext = name.rpartition(".")
@@ -101,7 +113,7 @@ def sanitize_filename(name: str) -> str:
             name = stem[: MAX_NAME_CHARS - len(ext) - 1].rstrip(" .") + "." + ext
         else:
             name = name[:MAX_NAME_CHARS].rstrip(" .")
-    return name or "document"
+    return name
 
 
 def check_size(data: bytes, settings: Settings | None) -> None:

@@ -8,12 +8,14 @@ import pytest
 from askdocs.settings import load_settings
 from ingest.validate import (
     MAX_NAME_CHARS,
+    MAX_SOURCE_CHARS,
     RefusedInput,
     check_size,
     decode_html,
     decode_text,
     detect_kind,
     sanitize_filename,
+    sanitize_source,
 )
 
 pytestmark = pytest.mark.unit
@@ -159,3 +161,16 @@ def test_refused_input_carries_reason() -> None:
     error = RefusedInput("encrypted PDF: remove the password and upload again")
     assert error.reason == str(error) == "encrypted PDF: remove the password and upload again"
     assert isinstance(error, Exception)
+
+
+def test_sanitize_filename_recomposes_after_dropping_a_control() -> None:
+    """Found by fuzzing: "A" ESC U+0300 gave "A" + a combining mark, not NFKC, so not stable."""
+    assert sanitize_filename("A\x1b\u0300.txt") == "\u00c0.txt"
+    assert sanitize_filename(sanitize_filename("e\u200b\u0301")) == sanitize_filename("e\u200b\u0301") == "\u00e9"
+
+
+def test_sanitize_source_drops_parts_that_sanitise_to_nothing_and_bounds_length() -> None:
+    assert sanitize_source("a/..\u200b/\u202e/b.md") == "a/b.md"  # was "a/document/document/b.md"
+    deep = "/".join(["folder"] * 10_000) + "/x.md"
+    assert len(sanitize_source(deep)) <= MAX_SOURCE_CHARS and sanitize_source(deep).endswith("folder/x.md")
+    assert sanitize_source("x" * 5000) == "x" * MAX_NAME_CHARS
