@@ -52,6 +52,8 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\x1b") + b"\
 _HTML_START = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_NOT_WEB_ENCODINGS = frozenset({"utf-7", "unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"})
+_ASCII_PROBE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _HTML5_ALIASES = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}  # as browsers decode them
 _MARKDOWN_EXTS = (".md", ".markdown", ".mdown", ".mkd")
 _HTML_EXTS = (".html", ".htm", ".xhtml")
@@ -157,16 +159,34 @@ def decode_html(data: bytes) -> str:
     declared = _META_CHARSET.search(data[:4096])
     encoding = ""
     if declared and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            encoding = codecs.lookup(declared.group(1).decode("ascii")).name
-        except LookupError:
-            pass
-    encoding = _HTML5_ALIASES.get(encoding, encoding)
-    if encoding and not encoding.startswith(("utf-16", "utf-32")):  # meta in readable ASCII: not UTF-16
-        text = data.decode(encoding, errors="replace")
-    else:
+        encoding = _web_encoding(declared.group(1))
+    try:
+        text = data.decode(encoding, errors="replace") if encoding else decode_text(data)
+    except (UnicodeError, LookupError):  # a codec that refuses "replace" (none known after the checks)
         text = decode_text(data)
     return _XML_DECLARATION.sub("", text, count=1)
+
+
+def _web_encoding(label: bytes) -> str:
+    """The codec a ``<meta charset>`` label names, or "" when a browser would not decode with it.
+
+    The ``<meta>`` was found as ASCII bytes, so only ASCII-compatible encodings can be meant (as
+    in HTML's prescan: "utf-16" there means UTF-8, which ``decode_text`` tries first). Python's
+    own codecs (base64, rot13, zlib, unicode_escape, idna...) are not web encodings at all, and
+    browsers refuse UTF-7.
+    """
+    try:
+        info = codecs.lookup(label.decode("ascii"))
+    except LookupError:
+        return ""
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_ENCODINGS:
+        return ""
+    try:
+        if _ASCII_PROBE.decode(info.name) != _ASCII_PROBE.decode("ascii"):
+            return ""
+    except (UnicodeError, LookupError):
+        return ""
+    return _HTML5_ALIASES.get(info.name, info.name)
 
 
 def detect_kind(data: bytes, filename: str) -> str:
