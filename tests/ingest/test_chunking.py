@@ -64,7 +64,8 @@ def test_text_without_spaces_is_cut_with_few_token_counts():
     """Was one tokenizer call per character (minutes for a few MB of "a,a,a,..." with MiniLM)."""
     text = "a," * 50_000
     counter = Counting(characters)
-    pieces = TokenChunker(counter, chunk_tokens=200, overlap_tokens=30).split(ParsedDocument((Page(1, text),)))
+    chunker = TokenChunker(counter, chunk_tokens=200, overlap_tokens=30)
+    pieces = chunker.split(ParsedDocument((Page(1, text),)))
     assert all(len(p.text) <= 200 for p in pieces)
     assert "".join(p.text for p in pieces) == text
     assert counter.calls < 5_000
@@ -82,7 +83,8 @@ def test_repeated_words_are_counted_once():
     vocabulary = [f"word{i}" for i in range(50)]
     text = " ".join(vocabulary[i % 50] for i in range(20_000))
     counter = Counting(words)
-    pieces = TokenChunker(counter, chunk_tokens=100, overlap_tokens=10).split(ParsedDocument((Page(1, text),)))
+    chunker = TokenChunker(counter, chunk_tokens=100, overlap_tokens=10)
+    pieces = chunker.split(ParsedDocument((Page(1, text),)))
     assert all(words(p.text) <= 100 for p in pieces)
     assert counter.calls < 2_000  # was over 20,000: one per word, and again when merging
 
@@ -94,6 +96,7 @@ def test_chunks_are_checked_against_the_limit_when_counts_do_not_add_up():
         return len(text.split()) * (2 if len(text) > 100 else 1)
 
     text = " ".join(f"w{i:04d}" for i in range(2_000))
-    pieces = TokenChunker(superadditive, chunk_tokens=40, overlap_tokens=0).split(ParsedDocument((Page(1, text),)))
+    chunker = TokenChunker(superadditive, chunk_tokens=40, overlap_tokens=0)
+    pieces = chunker.split(ParsedDocument((Page(1, text),)))
     assert pieces and all(superadditive(p.text) <= 40 for p in pieces)
     assert " ".join(p.text for p in pieces).split() == text.split()
