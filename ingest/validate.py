@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 KINDS = ("pdf", "html", "markdown", "text")
 MAX_NAME_CHARS = 200
+MAX_SOURCE_CHARS = 1024
 SNIFF_BYTES = 64 * 1024
 _SUPPORTED = "upload a PDF, HTML, Markdown or plain-text file"
 
@@ -51,6 +52,10 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\x1b") + b"\
 _HTML_START = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_NOT_WEB_ENCODINGS = frozenset(
+    {"utf-7", "unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"}
+)
+_ASCII_PROBE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _HTML5_ALIASES = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}  # as browsers decode them
 _MARKDOWN_EXTS = (".md", ".markdown", ".mdown", ".mkd")
 _HTML_EXTS = (".html", ".htm", ".xhtml")
@@ -73,27 +78,38 @@ class RefusedInput(Exception):
 
 
 def sanitize_source(relative_path: str) -> str:
-    """A document key for a file found under a folder: each part sanitised, "." and ".." dropped.
+    r"""A document key for a file found under a folder: each part sanitised, "." and ".." dropped.
 
-    Keeps sub-folders apart, so ``a/notes.md`` and ``b/notes.md`` stay two documents.
+    Keeps sub-folders apart, so ``a/notes.md`` and ``b/notes.md`` stay two documents. Parts left
+    empty by sanitising are dropped too; past ``MAX_SOURCE_CHARS`` the leading folders are.
 
     Example:
         >>> sanitize_source("guides/../intro\\notes.md")
         'guides/intro/notes.md'
     """
     parts = unicodedata.normalize("NFKC", str(relative_path)).replace("\\", "/").split("/")
-    kept = [sanitize_filename(p) for p in parts if p.strip() not in ("", ".", "..")]
-    return "/".join(kept) or "document"
+    kept = [part for part in map(_clean_part, parts) if part]
+    start, length = 0, sum(len(part) + 1 for part in kept) - 1
+    while length > MAX_SOURCE_CHARS and start < len(kept) - 1:
+        length -= len(kept[start]) + 1  # the file's own name and nearest folders say the most
+        start += 1
+    return "/".join(kept[start:]) or "document"
 
 
 def sanitize_filename(name: str) -> str:
     """A safe display/key name: last path part, NFKC, no controls, bounded length, never empty."""
     name = unicodedata.normalize("NFKC", str(name))  # fullwidth "／" becomes "/" before the split
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return _clean_part(name.replace("\\", "/").rsplit("/", 1)[-1]) or "document"
+
+
+def _clean_part(name: str) -> str:
+    """One path part made safe to show and key on, or "" when nothing is left (".", "..", controls)."""
     # Whitespace becomes a space; other controls and invisible format characters
     # (NUL, bidi overrides, zero-width...) are dropped.
     kept = (ch for ch in name if ch.isspace() or unicodedata.category(ch)[0] != "C")
     name = "".join(" " if ch.isspace() else ch for ch in kept)
+    # Again: a dropped character may have stood between a letter and its combining mark.
+    name = unicodedata.normalize("NFKC", name)
     name = " ".join(name.split()).strip(" .")
     if len(name) > MAX_NAME_CHARS:
         stem, dot, ext = name.rpartition(".")
@@ -101,7 +117,7 @@ def sanitize_filename(name: str) -> str:
             name = stem[: MAX_NAME_CHARS - len(ext) - 1].rstrip(" .") + "." + ext
         else:
             name = name[:MAX_NAME_CHARS].rstrip(" .")
-    return name or "document"
+    return name
 
 
 def check_size(data: bytes, settings: Settings | None) -> None:
@@ -145,16 +161,34 @@ def decode_html(data: bytes) -> str:
     declared = _META_CHARSET.search(data[:4096])
     encoding = ""
     if declared and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            encoding = codecs.lookup(declared.group(1).decode("ascii")).name
-        except LookupError:
-            pass
-    encoding = _HTML5_ALIASES.get(encoding, encoding)
-    if encoding and not encoding.startswith(("utf-16", "utf-32")):  # meta in readable ASCII: not UTF-16
-        text = data.decode(encoding, errors="replace")
-    else:
+        encoding = _web_encoding(declared.group(1))
+    try:
+        text = data.decode(encoding, errors="replace") if encoding else decode_text(data)
+    except (UnicodeError, LookupError):  # a codec that refuses "replace" (none known after the checks)
         text = decode_text(data)
     return _XML_DECLARATION.sub("", text, count=1)
+
+
+def _web_encoding(label: bytes) -> str:
+    """The codec a ``<meta charset>`` label names, or "" when a browser would not decode with it.
+
+    The ``<meta>`` was found as ASCII bytes, so only ASCII-compatible encodings can be meant (as
+    in HTML's prescan: "utf-16" there means UTF-8, which ``decode_text`` tries first). Python's
+    own codecs (base64, rot13, zlib, unicode_escape, idna...) are not web encodings at all, and
+    browsers refuse UTF-7.
+    """
+    try:
+        info = codecs.lookup(label.decode("ascii"))
+    except LookupError:
+        return ""
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_ENCODINGS:
+        return ""
+    try:
+        if _ASCII_PROBE.decode(info.name) != _ASCII_PROBE.decode("ascii"):
+            return ""
+    except (UnicodeError, LookupError):
+        return ""
+    return _HTML5_ALIASES.get(info.name, info.name)
 
 
 def detect_kind(data: bytes, filename: str) -> str:

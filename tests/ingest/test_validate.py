@@ -8,12 +8,14 @@ import pytest
 from askdocs.settings import load_settings
 from ingest.validate import (
     MAX_NAME_CHARS,
+    MAX_SOURCE_CHARS,
     RefusedInput,
     check_size,
     decode_html,
     decode_text,
     detect_kind,
     sanitize_filename,
+    sanitize_source,
 )
 
 pytestmark = pytest.mark.unit
@@ -159,3 +161,42 @@ def test_refused_input_carries_reason() -> None:
     error = RefusedInput("encrypted PDF: remove the password and upload again")
     assert error.reason == str(error) == "encrypted PDF: remove the password and upload again"
     assert isinstance(error, Exception)
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "base64", "rot13", "zlib", "hex", "bz2", "uu", "quopri", "undefined", "idna", "punycode",
+        "unicode_escape", "raw_unicode_escape", "utf-7", "cp037", "hz", "utf-32", "utf_16_le",
+    ],
+)
+def test_decode_html_ignores_labels_that_are_not_ascii_compatible_web_encodings(label: str) -> None:
+    """These escaped the HTML loader: base64, rot13... as LookupError, idna and undefined as UnicodeError."""
+    data = f'<meta charset="{label}"><p>caf\u00e9 +ADw-b+AD4- \\u202e</p>'.encode()
+    assert decode_html(data) == data.decode()
+
+
+@pytest.mark.parametrize(
+    "label", ["shift_jis", "euc-jp", "gb18030", "big5", "koi8-r", "windows-1251", "UTF8"]
+)
+def test_decode_html_keeps_real_ascii_compatible_encodings(label: str) -> None:
+    text = '<meta charset="' + label + '"><p>\u65e5\u672c \u0416</p>'
+    try:
+        data = text.encode(label)
+    except UnicodeEncodeError:
+        data = text.replace("\u65e5\u672c", "").encode(label)
+    assert decode_html(data) == data.decode(label)
+
+
+def test_sanitize_filename_recomposes_after_dropping_a_control() -> None:
+    """Found by fuzzing: "A" ESC U+0300 gave "A" + a combining mark, not NFKC, so not stable."""
+    assert sanitize_filename("A\x1b\u0300.txt") == "\u00c0.txt"
+    once = sanitize_filename("e\u200b\u0301")
+    assert once == sanitize_filename(once) == "\u00e9"
+
+
+def test_sanitize_source_drops_parts_that_sanitise_to_nothing_and_bounds_length() -> None:
+    assert sanitize_source("a/..\u200b/\u202e/b.md") == "a/b.md"  # was "a/document/document/b.md"
+    deep = "/".join(["folder"] * 10_000) + "/x.md"
+    assert len(sanitize_source(deep)) <= MAX_SOURCE_CHARS and sanitize_source(deep).endswith("folder/x.md")
+    assert sanitize_source("x" * 5000) == "x" * MAX_NAME_CHARS
