@@ -10,10 +10,8 @@ Design choices:
 - ``create_app(parts)`` takes the models and the store already built, so tests (and a process that
   already holds them) choose the generator; ``python -m app.api`` builds them once from settings.
   The local generator is loaded on the first question, not at start, and behind a lock.
-- One thread per answer runs the whole pipeline: the local backend holds its model lock across
-  yields, and a lock taken on one thread cannot be released on another, which is what iterating a
-  blocking generator on the thread pool piece by piece would do. The thread hands events to the
-  event loop; a client that goes away sets the pipeline's stop event.
+- Answers stream from a thread of their own (``app.api_stream``); counting, body limits and health
+  live in ``app.api_ops``, the wire format in ``app.api_schemas``, keys in ``app.api_keys``.
 - Errors before the first byte are HTTP statuses (403 restricted collection, 422 bad input, 503
   generator down); once the stream has begun, a failure is an ``error`` event after the text already
   sent, never a silent cut.
@@ -23,13 +21,10 @@ Design choices:
   that name aliases local to ``create_app`` cannot be resolved from strings.
 """
 
-
 import argparse
-import asyncio
-import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -43,12 +38,15 @@ from pydantic.json_schema import models_json_schema
 
 from app import metrics
 from app.api_keys import KeyRing
+from app.api_ops import ApiMetrics, Guard, too_large
+from app.api_ops import health as health_report
 from app.api_schemas import (
-    COLLECTION, AnswerEvent, AskRequest, Check, CollectionOut, DocumentOut, ErrorEvent, FieldError, HealthOut,
-    IngestOut, Problem, TokenEvent,
+    COLLECTION, AnswerEvent, AskRequest, CollectionOut, DocumentOut, ErrorEvent, FieldError, HealthOut, IngestOut,
+    Problem, TokenEvent,
 )
+from app.api_stream import SSE_EVENT, PipelineThread, sse_events
 from askdocs.settings import Settings
-from askdocs.types import Answer, Principal
+from askdocs.types import Principal
 from generation.backends import Generator, GeneratorUnavailable
 from generation.pipeline import AnswerPipeline, Turn
 from ingest.jobs import IngestionQueue
@@ -86,55 +84,8 @@ def once(factory: Callable[[], Generator]) -> Callable[[], Generator]:
     return get
 
 
-class ApiMetrics:
-    """The API's counters (``app.metrics``); the Monitor work reuses the module, not these names."""
-
-    def __init__(self) -> None:
-        self.registry = r = metrics.Registry()
-        self.requests = r.counter("askdocs_http_requests_total", "HTTP requests by route and status.",
-                                  ("route", "method", "status"))
-        self.ask_seconds = r.histogram("askdocs_ask_seconds", "Time to answer POST /ask, to the last event.")
-        self.first_token = r.histogram("askdocs_ask_first_token_seconds", "Time to the first answer text.")
-        self.answers = r.counter("askdocs_answers_total", "Answers by outcome.", ("outcome",))
-        self.errors = r.counter("askdocs_errors_total", "Failures by kind.", ("kind",))
-
-
 def _problem(status: int, detail: str, **headers: str) -> HTTPException:
     return HTTPException(status, detail, headers=headers or None)
-
-
-def _sse(event: str, body: Any) -> bytes:
-    # JSON keeps newlines inside a piece from ending the event early.
-    return f"event: {event}\ndata: {body.model_dump_json()}\n\n".encode()
-
-
-_END = object()
-
-
-class _PipelineThread:
-    """Runs ``AnswerPipeline.stream`` on one thread and hands its events to the event loop."""
-
-    def __init__(self, run: Callable[[threading.Event], Iterator[str | Answer]]) -> None:
-        self.stop = threading.Event()
-        self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        threading.Thread(target=self._work, args=(run,), name="askdocs-api-answer", daemon=True).start()
-
-    def _put(self, item: Any) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-
-    def _work(self, run: Callable[[threading.Event], Iterator[str | Answer]]) -> None:
-        try:
-            for event in run(self.stop):
-                self._put(event)
-        except BaseException as error:  # handed to the reader, who decides what the client sees
-            self._put(error)
-        finally:
-            self._put(_END)
-
-    async def next(self) -> Any:
-        """The next event, an exception the pipeline raised, or ``_END``."""
-        return await self._queue.get()
 
 
 def create_app(parts: ApiParts) -> FastAPI:
@@ -178,7 +129,7 @@ def create_app(parts: ApiParts) -> FastAPI:
     CollectionName = Annotated[str, Path(pattern=COLLECTION)]
     errors = {code: {"model": Problem} for code in (401, 403, 404, 422)}
 
-    app.add_middleware(_Guard, counts=counts, limit=s.max_upload_bytes + FORM_OVERHEAD, settings=s)
+    app.add_middleware(Guard, counts=counts, limit=s.max_upload_bytes + FORM_OVERHEAD, settings=s)
 
     @app.post(
         "/ask", tags=["ask"], response_class=StreamingResponse,
@@ -201,10 +152,14 @@ def create_app(parts: ApiParts) -> FastAPI:
             raise _problem(503, f"the generator is not available: {error}") from None
         pipeline = AnswerPipeline(parts.stack.retriever, generator, s)
         history = [Turn(t.question, t.answer) for t in body.history]
-        worker = _PipelineThread(
+        worker = PipelineThread(
             lambda stop: pipeline.stream(body.question, collection, history, body.doc_ids, stop, who)
         )
-        first = await worker.next()
+        try:
+            first = await worker.next()
+        except BaseException:  # cancelled while searching: let the model go
+            worker.stop.set()
+            raise
         if isinstance(first, BaseException):
             worker.stop.set()
             if isinstance(first, AccessDenied):
@@ -215,7 +170,7 @@ def create_app(parts: ApiParts) -> FastAPI:
                 counts.errors.inc(kind="generator")
                 raise _problem(503, f"the generator is not available: {first}")
             raise first
-        return StreamingResponse(_events(first, worker, collection, counts), media_type="text/event-stream",
+        return StreamingResponse(sse_events(first, worker, collection, counts), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.get("/collections", tags=["documents"], response_model=list[CollectionOut], responses=errors)
@@ -244,7 +199,7 @@ def create_app(parts: ApiParts) -> FastAPI:
         """Index one file (PDF, HTML, Markdown, text) into the collection, creating it if needed (admins)."""
         data = await file.read(s.max_upload_bytes + 1)
         if len(data) > s.max_upload_bytes:  # the UI's limit, checked before any parsing
-            raise _problem(413, _too_large(file.size or len(data), s))
+            raise _problem(413, too_large(file.size or len(data), s))
         job_id = parts.jobs.submit([(file.filename or "upload", data)], collection)
         job = await run_in_threadpool(parts.jobs.wait, job_id)
         outcome = job.files[0].outcome
@@ -270,7 +225,7 @@ def create_app(parts: ApiParts) -> FastAPI:
              responses={503: {"model": HealthOut, "description": "A part is not working."}})
     def health() -> JSONResponse:
         """Whether the store, the keyword index and the embedder answer, and which generator is set."""
-        report = _health(parts)
+        report = health_report(parts)
         return JSONResponse(report.model_dump(), status_code=200 if report.status == "ok" else 503)
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse,
@@ -301,122 +256,6 @@ def create_app(parts: ApiParts) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _sse_event(name: str, model: type) -> dict[str, Any]:
-    """One event as OpenAPI 3.1 describes a stream's items: its name, and its data as embedded JSON."""
-    data = {"type": "string", "contentMediaType": "application/json",
-            "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-    return {"type": "object", "required": ["event", "data"],
-            "properties": {"event": {"const": name}, "data": data}}
-
-
-SSE_EVENT = {"oneOf": [_sse_event("token", TokenEvent), _sse_event("answer", AnswerEvent),
-                       _sse_event("error", ErrorEvent)]}
-
-
-def _too_large(size: int, s: Settings) -> str:
-    return f"too large: {size / 2**20:.1f} MB, the limit is {s.max_upload_mb:g} MB"  # ingest.validate's words
-
-
-class _Guard:
-    """Counts every request by route and status, and refuses bodies over the upload limit.
-
-    Pure ASGI rather than ``@app.middleware``: it must see the request before FastAPI reads the body
-    (a declared Content-Length over the limit is refused unread; a chunked body is cut off when it
-    passes it), and must count those refusals too.
-    """
-
-    def __init__(self, app: Any, counts: ApiMetrics, limit: int, settings: Settings) -> None:
-        self.app, self.counts, self.limit, self.settings = app, counts, limit, settings
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status, received = 500, 0
-
-        async def sending(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        async def receiving() -> dict:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:  # FastAPI turns this into the response while it reads the body
-                limit = self.settings.max_upload_mb
-                raise HTTPException(413, f"too large: over {received / 2**20:.1f} MB sent, the limit is {limit:g} MB")
-            return message
-
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length", b"0")
-        try:
-            if length.isdigit() and int(length) > self.limit:
-                await JSONResponse({"detail": _too_large(int(length), self.settings)}, 413)(scope, receive, sending)
-            else:
-                await self.app(scope, receiving, sending)
-        finally:
-            # The route's template, so ids in paths cannot grow the series.
-            route = getattr(scope.get("route"), "path", "(unmatched)")
-            self.counts.requests.inc(route=route, method=scope["method"], status=str(status))
-            if status >= 500:
-                self.counts.errors.inc(kind="server")
-
-
-async def _events(first: Any, worker: _PipelineThread, collection: str, counts: ApiMetrics) -> AsyncIterator[bytes]:
-    sent: list[str] = []
-    event = first
-    try:
-        while event is not _END:
-            if isinstance(event, str):
-                sent.append(event)
-                yield _sse("token", TokenEvent(text=event))
-            elif isinstance(event, Answer):
-                counts.ask_seconds.observe(event.timings.get("total", 0.0))
-                if "first_token" in event.timings:  # absent when it abstained without asking the model
-                    counts.first_token.observe(event.timings["first_token"])
-                counts.answers.inc(outcome="abstained" if event.abstained else "answered")
-                yield _sse("answer", AnswerEvent.of(event, collection))
-            else:  # an exception after the stream began
-                kind = "generator" if isinstance(event, GeneratorUnavailable) else "internal"
-                if kind == "internal":
-                    log.error("answer failed mid-stream", exc_info=event)
-                message = str(event) if kind == "generator" else f"internal error: {type(event).__name__}"
-                counts.errors.inc(kind=kind)
-                counts.answers.inc(outcome="error")
-                yield _sse("error", ErrorEvent(message=message, partial="".join(sent)))
-            event = await worker.next()
-    finally:
-        worker.stop.set()  # the client went away, or we are done: either way the model may stop
-
-
-def _health(parts: ApiParts) -> HealthOut:
-    store, bm25, s = parts.stack.store, parts.stack.bm25, parts.settings
-
-    def check(probe: Callable[[], str]) -> Check:
-        try:
-            return Check(ok=True, detail=probe())
-        except Exception as error:  # a health check reports failures, it does not raise them
-            return Check(ok=False, detail=f"{type(error).__name__}: {error}"[:200])
-
-    def keyword_index() -> str:
-        stale = [c for c in store.collections() if len(bm25.get(c)) != store.count(c)]
-        if stale:
-            raise RuntimeError(f"{len(stale)} collection(s) out of step with the store")
-        return f"{len(store.collections())} collection(s) in step with the store"
-
-    loaded = getattr(parts.generator, "loaded", lambda: False)()
-    model = s.generator_model if s.generator_backend == "local" else f"{s.api_model} (OpenAI-compatible API)"
-    checks = {
-        "store": check(lambda: f"{sum(store.count(c) for c in store.collections())} chunks"),
-        "bm25": check(keyword_index),
-        "embedder": check(lambda: f"{parts.stack.embedder.embed(['health check']).shape[1]}-d vectors"),
-        "generator": Check(ok=True, detail=f"{s.generator_backend}: {model}{' (loaded)' if loaded else ''}"),
-    }
-    return HealthOut(status="ok" if all(c.ok for c in checks.values()) else "degraded", **checks)
 
 
 # -- running it ----------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.pipeline import Ingestor
@@ -28,3 +30,13 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  #
 def copy_index(sample_index: Path, folder: Path) -> Path:
     """A private copy of the sample index under ``folder``; each server writes only to its own."""
     return Path(shutil.copytree(sample_index, folder / "data"))
+
+
+def events(response: httpx.Response) -> list[tuple[str, dict]]:
+    """The server-sent events of a response, as (event, data) pairs."""
+    found = []
+    for block in response.text.split("\n\n"):
+        if block.strip():
+            fields = dict(line.split(": ", 1) for line in block.splitlines())
+            found.append((fields["event"], json.loads(fields["data"])))
+    return found

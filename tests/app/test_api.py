@@ -25,7 +25,7 @@ from bench.webapp import ROOT, app_environment
 from ingest.pipeline import Ingestor
 from retrieval.access import CollectionPolicy
 from retrieval.factory import open_retrieval
-from tests.app.conftest import copy_index
+from tests.app.conftest import copy_index, events
 from tests.conftest import MODEL_CACHE, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -72,16 +72,6 @@ def api(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, embedder) 
             "tests.app.api_server:scripted_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
     with running_server(args, port, folder / "server.log", timeout_s=180):
         yield Api(f"http://127.0.0.1:{port}", keys, folder / "server.log")
-
-
-def events(response: httpx.Response) -> list[tuple[str, dict]]:
-    """The server-sent events of a response, as (event, data) pairs."""
-    found = []
-    for block in response.text.split("\n\n"):
-        if block.strip():
-            fields = dict(line.split(": ", 1) for line in block.splitlines())
-            found.append((fields["event"], json.loads(fields["data"])))
-    return found
 
 
 def ask(api: Api, role: str | None = None, **body: object) -> httpx.Response:
@@ -285,6 +275,12 @@ def test_the_openapi_schema_describes_every_endpoint_and_body(api: Api) -> None:
     assert "multipart/form-data" in upload_body
     assert set(paths["/collections/{collection}/documents/{document}"]) == {"delete"}
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    # Each event of the stream is described, with its JSON data's own schema.
+    stream = paths["/ask"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]["oneOf"]
+    described = {e["properties"]["event"]["const"]: e["properties"]["data"]["contentSchema"]["$ref"] for e in stream}
+    assert described == {"token": "#/components/schemas/TokenEvent", "answer": "#/components/schemas/AnswerEvent",
+                         "error": "#/components/schemas/ErrorEvent"}
+    assert {"TokenEvent", "AnswerEvent", "ErrorEvent", "CitationOut"} <= set(schema["components"]["schemas"])
 
 
 def test_the_server_log_holds_no_keys_and_no_tracebacks(api: Api) -> None:
