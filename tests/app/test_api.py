@@ -127,6 +127,17 @@ def test_a_generator_failing_mid_answer_ends_with_an_error_event_keeping_the_tex
     assert metric(api, "askdocs_errors_total", kind="generator") == before + 1
 
 
+def test_concurrent_questions_each_get_their_own_stream(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [SORT_QUESTION, "What is a raft of otters?", "When should I not use SQLite?", SORT_QUESTION]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        streams = list(pool.map(lambda q: events(ask(api, question=q)), questions))
+    for question, stream in zip(questions, streams):
+        assert stream[-1][0] == "answer"
+        assert stream[-1][1]["query"] == question  # its own answer, not a neighbour's
+
+
 @pytest.mark.parametrize("body", [{"question": ""}, {"question": "   "}, {"question": "x", "collection": "../etc"},
                                   {"history": []}, {"question": "x" * 5000}])
 def test_bad_ask_bodies_are_422(api: Api, body: dict) -> None:
@@ -326,3 +337,11 @@ def test_schemathesis_finds_no_server_error_and_responses_match_the_schema(api: 
             except Unsatisfiable:  # no input to break: GET /health and /metrics take no parameters
                 assert mode == schemathesis.GenerationMode.NEGATIVE and operation.path in ("/health", "/metrics")
     assert len(calls) >= 60 and max(calls) < 500
+
+
+def test_the_api_module_does_not_load_streamlit_or_models_on_import() -> None:
+    import subprocess
+
+    code = "import sys, app.api; print('streamlit' in sys.modules, 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
