@@ -67,6 +67,7 @@ class AnswerEvent(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     backend: str
+    incomplete: bool = Field(False, description="Generation broke off; `text` is what arrived (see the error event).")
 
     @classmethod
     def of(cls, answer: Answer, collection: str) -> "AnswerEvent":
@@ -85,6 +86,7 @@ class AnswerEvent(BaseModel):
             unsupported_sentences=list(answer.unsupported_sentences), query=answer.query, collection=collection,
             timings=dict(answer.timings), prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens, backend=answer.backend,
+            incomplete=getattr(answer, "incomplete", False),  # the field comes with issue 6's pipeline change
         )
 
 

@@ -8,7 +8,9 @@ Design choices:
 - Each event's data is JSON (a piece may hold newlines, which would end an SSE event early), and the
   OpenAPI schema describes every event with its data's own schema (OpenAPI 3.1 ``contentSchema``),
   so schemathesis checks the stream too.
-- Once the stream has begun, a failure is an ``error`` event carrying the text already sent.
+- Once the stream has begun, a failure is an ``error`` event carrying the text already sent. A
+  pipeline that keeps a cut-off answer (``Answer.incomplete``) also sends it, checked, as the final
+  ``answer`` after the ``error``; one that raises ends the stream with the ``error``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ async def sse_events(first: Any, worker: PipelineThread, collection: str, counts
                 sent.append(event)
                 yield _sse("token", TokenEvent(text=event))
             elif isinstance(event, Answer):
+                if getattr(event, "incomplete", False):  # the pipeline kept a cut-off answer: say so first
+                    counts.errors.inc(kind="generator")
+                    message = getattr(event, "incomplete_reason", "") or "the answer broke off"
+                    yield _sse("error", ErrorEvent(message=message, partial="".join(sent)))
                 counts.ask_seconds.observe(event.timings.get("total", 0.0))
                 if "first_token" in event.timings:  # absent when it abstained without asking the model
                     counts.first_token.observe(event.timings["first_token"])

@@ -120,10 +120,15 @@ def test_a_generator_failing_mid_answer_ends_with_an_error_event_keeping_the_tex
     before = metric(api, "askdocs_errors_total", kind="generator")
     stream = events(ask(api, question=f"{SORT_QUESTION} BREAK_OFF"))
     kinds = [kind for kind, _ in stream]
-    assert kinds == ["token", "token", "token", "error"]
+    # The pipeline either raises mid-stream (then the error ends the stream) or, with issue 6's change,
+    # keeps the cut-off answer (then it follows the error, marked incomplete). Never a silent cut.
+    assert kinds in (["token"] * 3 + ["error"], ["token"] * 3 + ["error", "answer"])
     sent = "".join(data["text"] for kind, data in stream if kind == "token")
-    assert stream[-1][1]["partial"] == sent == "Sorting with sorted() "
-    assert "broke off" in stream[-1][1]["message"]
+    error = stream[3][1]
+    assert error["partial"] == sent == "Sorting with sorted() "
+    assert "broke off" in error["message"] or "stopped responding" in error["message"]
+    if kinds[-1] == "answer":
+        assert stream[-1][1]["incomplete"] is True and stream[-1][1]["text"].startswith("Sorting with sorted()")
     assert metric(api, "askdocs_errors_total", kind="generator") == before + 1
 
 
