@@ -11,7 +11,7 @@ DEV := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
 QUESTION ?= Which module provides the itemgetter() and attrgetter() functions used for sorting?
 
-.PHONY: run ask test setup setup-dev bench clean apt-lists
+.PHONY: run ask api test setup setup-dev bench clean apt-lists
 
 # The product: the web app on the embedded defaults, sample documents indexed, at http://localhost:8501.
 run: $(RUNTIME)
@@ -22,6 +22,12 @@ run: $(RUNTIME)
 ask: $(RUNTIME)
 	$(PY) -m ingest sample_docs/documents
 	$(PY) -m generation ask "$(QUESTION)"
+
+# The REST API on the same data, at http://127.0.0.1:8502 (ASKDOCS_REST_PORT); docs at /docs.
+# One process owns the embedded store: stop `make run` first, or use a Chroma server (README "REST API").
+api: $(RUNTIME)
+	$(PY) -m ingest sample_docs/documents
+	$(PY) -m app.api
 
 test: $(DEV) $(CHROMIUM) apt-lists
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8001
 
+    # REST API (app/api.py). Not ASKDOCS_API_*: those name the OpenAI-compatible generator backend.
+    rest_host: str = "127.0.0.1"
+    rest_port: int = Field(8502, ge=1, le=65535)
+    rest_keys_file: Path | None = None  # hashed API keys; default DATA_DIR/api_keys.txt
+
     # Upload limits; parsing runs in a child process held to these.
     max_upload_mb: float = Field(50.0, gt=0)
     max_pages: int = Field(2000, ge=1)
@@ -105,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.model_cache or self.data_dir / "models"
+
+    @property
+    def api_keys_path(self) -> Path:
+        return self.rest_keys_file or self.data_dir / "api_keys.txt"
 
     @property
     def log_dir(self) -> Path:

@@ -70,7 +70,7 @@ class BM25Index:
             doc_ids.append(doc_id)
             tokens.append(tokenize(text))
         model = None
-        if chunk_ids:
+        if any(tokens):  # bm25s cannot index a vocabulary of nothing (chunks of stop words or digits only)
             model = bm25s.BM25(method=method)
             model.index(tokens, show_progress=False)
         return cls(model, chunk_ids, doc_ids, version)
@@ -101,12 +101,14 @@ class BM25Index:
         folder.mkdir(parents=True, exist_ok=True)
         if self._model is not None:
             self._model.save(str(folder), show_progress=False)
-        (folder / "ids.json").write_text(json.dumps({"chunk_ids": self.chunk_ids, "doc_ids": list(self.doc_ids)}))
+        ids = {"chunk_ids": self.chunk_ids, "doc_ids": list(self.doc_ids), "indexed": self._model is not None}
+        (folder / "ids.json").write_text(json.dumps(ids))
 
     @classmethod
     def load(cls, folder: Path, version: int) -> "BM25Index":
         ids = json.loads((folder / "ids.json").read_text())
-        model = bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if ids["chunk_ids"] else None
+        indexed = ids.get("indexed", bool(ids["chunk_ids"]))  # files written before the flag existed
+        model = bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if indexed else None
         return cls(model, ids["chunk_ids"], ids["doc_ids"], version)
 
 

@@ -52,6 +52,14 @@ def test_empty_index_answers_nothing():
     assert BM25Index.build([]).search("anything", 5) == []
 
 
+def test_chunks_without_any_indexable_word_publish_and_reload(tmp_path):
+    """Found by fuzzing the REST API: a file holding only "0" or "the" made bm25s raise on an empty vocabulary."""
+    directory = BM25Directory(tmp_path)
+    index = directory.publish("docs", [("c1", "d", "the of and"), ("c2", "d", "")])
+    assert len(index) == 2 and index.search("the", 5) == []
+    assert len(BM25Directory(tmp_path).get("docs")) == 2  # read back from disk by another process
+
+
 def test_publish_swaps_versions_atomically_and_keeps_one_old(tmp_path):
     directory = BM25Directory(tmp_path)
     assert directory.current_version("docs") == 0

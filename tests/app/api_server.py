@@ -1,0 +1,42 @@
+"""The REST API with a scripted generator, for the HTTP tests: ``uvicorn tests.app.api_server:scripted_app --factory``.
+
+Everything else is real and built from ``ASKDOCS_*`` settings exactly as ``python -m app.api`` does
+(store, embedder, BM25, keys file); only the generator is swapped, so the tests run in seconds.
+A question containing ``BREAK_OFF`` makes the generator fail after a few words, as a model server
+that dies mid-answer does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+from fastapi import FastAPI
+
+from app.api import ApiParts, create_app, parts_from_settings
+from askdocs.settings import load_settings
+from generation.backends import GeneratorUnavailable
+from tests.fakes import ScriptedGenerator
+
+REPLY_ENV = "ASKDOCS_TEST_SCRIPTED_REPLY"
+BREAK = "BREAK_OFF"
+
+
+class BreakingGenerator(ScriptedGenerator):
+    def stream(  # noqa: ANN001 - chat messages
+        self, messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        if BREAK not in messages[-1]["content"]:
+            yield from super().stream(messages, max_tokens, temperature, stop)
+            return
+        for word in self.reply.split(" ")[:3]:
+            yield word + " "
+        raise GeneratorUnavailable("the API stream broke off: connection reset")
+
+
+def scripted_app() -> FastAPI:
+    parts = parts_from_settings(load_settings())
+    generator = BreakingGenerator(os.environ.get(REPLY_ENV, "It returns None [1]."))
+    scripted = ApiParts(**{**parts.__dict__, "generator": lambda: generator})
+    return create_app(scripted)
