@@ -16,7 +16,7 @@ QUESTION ?= Which module provides the itemgetter() and attrgetter() functions us
 # The product: the web app on the embedded defaults, sample documents indexed, at http://localhost:8501.
 run: $(RUNTIME)
 	$(PY) -m ingest sample_docs/documents
-	$(PY) -m streamlit run app/main.py --server.address 127.0.0.1
+	$(PY) -m app --server.address 127.0.0.1
 
 # The same pipeline from the command line: index the samples and answer one question.
 ask: $(RUNTIME)

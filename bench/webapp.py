@@ -1,6 +1,6 @@
 """Starting the real web app for the browser tests and the load benchmark.
 
-``streamlit run app/main.py`` on a free loopback port, from the project folder (for
+``python -m app`` (``streamlit run app/main.py`` as ``make run`` starts it) on a free loopback port, from the project folder (for
 ``.streamlit/config.toml``), on a data folder of its own, with the models read from a shared
 converted-model cache. ``index_folder`` fills that data folder first with ``python -m ingest``,
 exactly as the README does.
@@ -67,7 +67,7 @@ def streamlit_app(environment: Mapping[str, str], log: Path) -> Iterator[Running
     # running_server takes no cwd or env: GNU env sets both and execs python (stopping it stops streamlit).
     args = [
         "env", "-C", str(ROOT), *(f"{key}={value}" for key, value in environment.items()),
-        sys.executable, "-m", "streamlit", "run", "app/main.py",
+        sys.executable, "-m", "app",  # the launcher `make run` uses
         "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]

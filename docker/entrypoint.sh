@@ -4,6 +4,6 @@
 set -e
 python -m ingest sample_docs/documents
 if [ "$#" -eq 0 ]; then
-    exec python -m streamlit run app/main.py --server.address 0.0.0.0 --server.port 8501
+    exec python -m app --server.address 0.0.0.0 --server.port 8501
 fi
 exec "$@"
