@@ -23,6 +23,7 @@ Design choices:
 
 import argparse
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from app.api_schemas import (
     Problem, TokenEvent,
 )
 from app.api_stream import SSE_EVENT, PipelineThread, sse_events
+from app.ratelimit import RateLimiter, limit_key
 from askdocs.settings import Settings
 from askdocs.types import Principal
 from generation.backends import Generator, GeneratorUnavailable
@@ -53,6 +55,7 @@ from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.access import AccessDenied
 from retrieval.factory import RetrievalStack
+from retrieval.store import StoreUnavailable
 
 log = logging.getLogger("askdocs.api")
 FORM_OVERHEAD = 2**20  # multipart boundaries and headers on top of the largest allowed file
@@ -97,6 +100,7 @@ def create_app(parts: ApiParts) -> FastAPI:
         description="Ask questions about your documents; answers stream as server-sent events with cited sources.",
     )
     app.state.parts, app.state.metrics = parts, counts
+    limiter = RateLimiter(s.rate_limit_per_minute)  # the same per-user budget as the Ask page's, per process
     bearer = HTTPBearer(auto_error=False, description="An API key from `python -m app.api keys new`.")
 
     def principal(
@@ -137,14 +141,21 @@ def create_app(parts: ApiParts) -> FastAPI:
             200: {"description": "Server-sent events: `token` (TokenEvent) pieces as they come, then one `answer` "
                                  "(AnswerEvent), or an `error` (ErrorEvent) after the text already sent.",
                   "content": {"text/event-stream": {"schema": SSE_EVENT}}},
-            **errors, 503: {"model": Problem, "description": "The generator is not available."},
+            **errors,
+            429: {"model": Problem, "description": "Too many questions from this caller in the last minute."},
+            503: {"model": Problem, "description": "The generator or the document index is not available."},
         },
     )
-    async def ask(body: AskRequest, who: User) -> StreamingResponse:
+    async def ask(body: AskRequest, who: User, request: Request) -> StreamingResponse:
         """Answer a question from the documents of one collection the caller may read."""
         collection = body.collection or s.default_collection
         if not body.question.strip():
             raise _problem(422, "the question is empty")
+        address = request.client.host if request.client else None
+        decision = limiter.check(limit_key(who, address, "api"))
+        if not decision.allowed:
+            counts.errors.inc(kind="rate_limited")
+            raise _problem(429, decision.message, **{"Retry-After": str(max(1, math.ceil(decision.retry_after_s)))})
         try:
             generator = await run_in_threadpool(parts.generator)
         except GeneratorUnavailable as error:
@@ -169,7 +180,7 @@ def create_app(parts: ApiParts) -> FastAPI:
             if isinstance(first, GeneratorUnavailable):
                 counts.errors.inc(kind="generator")
                 raise _problem(503, f"the generator is not available: {first}")
-            raise first
+            raise first  # StoreUnavailable included: the handler below makes it a 503
         return StreamingResponse(sse_events(first, worker, collection, counts), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -233,6 +244,11 @@ def create_app(parts: ApiParts) -> FastAPI:
     def prometheus() -> PlainTextResponse:
         """Counters and latency histograms in Prometheus' text format."""
         return PlainTextResponse(counts.registry.render(), media_type=metrics.CONTENT_TYPE)
+
+    @app.exception_handler(StoreUnavailable)
+    async def index_down(_: Request, error: StoreUnavailable) -> JSONResponse:
+        counts.errors.inc(kind="index")
+        return JSONResponse(Problem(detail=str(error)).model_dump(), status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def malformed(_: Request, error: RequestValidationError) -> JSONResponse:

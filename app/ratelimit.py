@@ -3,7 +3,7 @@
 A sliding window (the times of the last N accepted questions) rather than a token bucket, because
 its refusal can be explained exactly: "you asked N in the last minute; the oldest leaves the window
 in S seconds". Only accepted questions count, so waiting always helps. One limiter serves every
-session of the process (sessions run in threads, hence the lock); users idle for a minute are
+session of the process (sessions and API requests run in threads, hence the lock); users idle for a minute are
 forgotten, so memory follows the number of recent users, not of all users ever.
 
 Keys (see :func:`limit_key`): a signed-in user by name, so several tabs share one budget; an anonymous
@@ -20,8 +20,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import streamlit as st
 
 from askdocs.types import Principal
 
@@ -90,9 +88,3 @@ def limit_key(principal: Principal, ip_address: str | None, session_id: str) -> 
         return f"ip:{ip_address}"
     return f"session:{session_id}"
 
-
-
-@st.cache_resource(show_spinner=False)
-def shared_limiter(per_minute: int) -> RateLimiter:
-    """The one limiter of this process for ``per_minute``, shared by every session."""
-    return RateLimiter(per_minute)

@@ -19,6 +19,7 @@ import streamlit as st
 
 from app.eval_jobs import EvalJobs
 from app.feedback import FeedbackStore
+from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from generation.backends import Generator, OpenAICompatibleGenerator, TransformersGenerator
@@ -79,3 +80,9 @@ def eval_jobs() -> EvalJobs:
 def pipeline(generator: Generator) -> AnswerPipeline:
     svc = services()
     return AnswerPipeline(svc.stack.retriever, generator, svc.settings)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_limiter(per_minute: int) -> RateLimiter:
+    """The one question limiter of this process for ``per_minute``, shared by every session."""
+    return RateLimiter(per_minute)

@@ -19,9 +19,9 @@ import uuid
 
 import streamlit as st
 
-from app.ratelimit import limit_key, shared_limiter
+from app.ratelimit import limit_key
 from app.render import citation_heading, safe_markdown, scores_line, timing_line
-from app.services import api_generator, local_generator, pipeline, services
+from app.services import api_generator, local_generator, pipeline, services, shared_limiter
 from app.session import current_principal
 from askdocs.types import Answer
 from generation.backends import GeneratorUnavailable

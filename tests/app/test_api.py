@@ -67,6 +67,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, embedder) 
     env = app_environment(folder / "data", MODEL_CACHE, {
         "ASKDOCS_REST_KEYS_FILE": str(folder / "keys.txt"), "ASKDOCS_MAX_UPLOAD_MB": "1",
         "ASKDOCS_TEST_SCRIPTED_REPLY": REPLY,
+        "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0",  # schemathesis asks many questions; the limit: test_api_limits.py
     })
     args = ["env", "-C", str(ROOT), *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "uvicorn",
             "tests.app.api_server:scripted_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
