@@ -17,8 +17,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,6 +56,25 @@ def api_replica(command: list[str], environment: dict[str, str], log: Path) -> I
     args = ["env", "-C", str(ROOT), *(f"{k}={v}" for k, v in env.items()), *command]
     with running_server(args, port, log, timeout_s=180):
         yield f"http://127.0.0.1:{port}"
+
+
+def enter_together(stack: ExitStack, managers: list[AbstractContextManager]) -> list[Any]:
+    """Enter ``managers`` in parallel threads (the replicas start at once, as compose starts them); each
+    one entered is exited with ``stack``, also when another failed to start."""
+    with ThreadPoolExecutor(len(managers)) as pool:
+        futures = [pool.submit(lambda m: (m, m.__enter__()), manager) for manager in managers]
+    values, errors = [], []
+    for future in futures:
+        try:
+            manager, value = future.result()
+        except Exception as error:
+            errors.append(error)
+            continue
+        stack.push(manager)
+        values.append(value)
+    if errors:
+        raise errors[0]
+    return values
 
 
 def ask(url: str, question: str) -> list[tuple[str, dict]]:
@@ -95,13 +116,14 @@ def test_app_and_two_api_replicas_share_a_chroma_server_and_the_bm25_files(tmp_p
         assert f"summary: {len(list(SAMPLE_DOCS.iterdir()))} ingested," in indexed, indexed
         assert not (data / "chroma").exists(), "server mode must not create an embedded store"
 
-        first = running.enter_context(api_replica([sys.executable, "-m", "app.api"], env, tmp_path / "api1.log"))
-        web = running.enter_context(streamlit_app(env, tmp_path / "web.log"))
         # The second replica reads BM25 only (dense off), so it can find the new document through BM25 alone.
         second_env = {**env, "ASKDOCS_DENSE_WEIGHT": "0", "INDEX_SAMPLES": "0",
                       "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        second = running.enter_context(api_replica(
-            ["sh", str(ROOT / "docker" / "entrypoint.sh"), "api"], second_env, tmp_path / "api2.log"))
+        first, web, second = enter_together(running, [
+            api_replica([sys.executable, "-m", "app.api"], env, tmp_path / "api1.log"),
+            streamlit_app(env, tmp_path / "web.log"),
+            api_replica(["sh", str(ROOT / "docker" / "entrypoint.sh"), "api"], second_env, tmp_path / "api2.log"),
+        ])
 
         for url in (f"{first}{health_path('api')}", f"{second}{health_path('api')}", f"{web.url}{health_path('web')}"):
             assert healthy(url), url
