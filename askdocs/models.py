@@ -22,7 +22,6 @@ Design choices:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib
 import importlib.metadata
@@ -34,10 +33,12 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from askdocs.filelock import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +160,6 @@ def packaged_files(spec: str) -> list[Path]:
     return sources
 
 
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    # flock locks the open file description, so it serialises threads as well as processes
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _stamp(path: Path) -> dict[str, object]:
     st = path.stat()
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -237,7 +226,7 @@ def packaged_gguf(name: str, cache_dir: Path) -> Path:
     sidecar = gguf_dir / f"{model.filename}.verified.json"
     if _already_verified(target, sidecar, model.sha256):
         return target
-    with _locked(gguf_dir / f".{model.filename}.lock"):
+    with exclusive_lock(gguf_dir / f".{model.filename}.lock"):
         if _already_verified(target, sidecar, model.sha256):
             return target  # another process finished while we waited
         log.info("verifying %s: sha256 of %d file(s), once", name, len(sources))
@@ -293,7 +282,7 @@ def resolve_generator(spec: str, cache_dir: Path) -> str:
 
 def _build_once(out: Path, marker: dict[str, str], build: Callable[[Path], None]) -> Path:
     """``out``, built by ``build`` in a temp folder beside it, marked complete and renamed into place."""
-    with _locked(out.parent / f".{out.name}.lock"):
+    with exclusive_lock(out.parent / f".{out.name}.lock"):
         if _is_converted(out, marker["sha256"]):
             return out  # another process finished while we waited
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))

@@ -29,6 +29,8 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from askdocs.filelock import exclusive_lock
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
 _stemmer = Stemmer.Stemmer("english")
@@ -129,7 +131,9 @@ class BM25Directory:
 
     def publish(self, collection: str, rows: Iterable[tuple[str, str, str]]) -> BM25Index:
         """Build a new version from ``rows``, write it, and make it current atomically."""
-        with self._publishing:
+        # Replicas sharing the folder publish one at a time too: each takes the next version number and
+        # builds from the store as it is once the lock is held, so no publish loses another's change.
+        with self._publishing, exclusive_lock(self.root / collection / ".publish.lock"):
             return self._publish(collection, rows)
 
     def _publish(self, collection: str, rows: Iterable[tuple[str, str, str]]) -> BM25Index:
