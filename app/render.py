@@ -9,9 +9,11 @@ with ``unsafe_allow_html=False``, which this app never changes) were off:
 
 - ``[`` and ``]`` are escaped, so no link, image (inline or reference-style)
   or reference definition can form; ``[1]`` citations still read as ``[1]``.
-- ``<`` is escaped, so no raw HTML and no ``<https://...>`` autolink.
-- ``://`` and ``www.`` are broken with an escape, so GitHub-style bare URLs
-  (which Streamlit's renderer turns into links) stay plain text.
+- ``<`` is escaped, so no raw HTML and no ``<https://...>`` autolink; ``&``
+  and backticks too, so no entity or code span can be smuggled in.
+- Bare URLs (which Streamlit's GitHub-flavoured renderer turns into links)
+  are put in inline code, which is never linked. The author's backslash
+  escapes and entities are resolved first, as the renderer would.
 - Code is left as written: inside fenced blocks and inline code spans nothing
   is interpreted, so escaping there would only show stray backslashes. Code
   spans are recognised on one line only, a subset of CommonMark's rule, so a
@@ -20,12 +22,19 @@ with ``unsafe_allow_html=False``, which this app never changes) were off:
 
 from __future__ import annotations
 
+import html
 import re
 
 from askdocs.types import Answer, Citation, RetrievedChunk
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})")  # opening fences at column 0 only: see _is_top_level_fence
-_ACTIVE = re.compile(r"\\.|[\[\]<]|://|\bwww\.", re.IGNORECASE | re.DOTALL)
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: any ASCII punctuation
+_SPECIAL = re.compile(r"[\\`\[\]<&]")  # what could start a link, image, tag, entity, code span or escape
+# What GitHub-flavoured markdown links without brackets (protocol or "www."); backticks never occur
+# in the match, so the inline code it is wrapped in cannot end early.
+_BARE_URL = re.compile(
+    r"((?:[a-z][a-z0-9+.-]*://|\bwww\.)(?:[^\s<>`]*[^\s<>`.,;:!?)\]'\"])?)", re.IGNORECASE
+)
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -71,7 +80,12 @@ def _safe_line(line: str) -> str:
         parts += [_escape(line[start:position]), line[position : close + len(run)]]
         start = position = close + len(run)
     parts.append(_escape(line[start:]))
-    return "".join(parts)
+    joined = ""
+    for part in parts:
+        if part.startswith("`") and joined.endswith("`"):
+            joined += " "  # two backtick runs must not touch: they would read as one longer run
+        joined += part
+    return joined
 
 
 def _closing_run(line: str, begin: int, length: int) -> int:
@@ -82,17 +96,15 @@ def _closing_run(line: str, begin: int, length: int) -> int:
 
 
 def _escape(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token.startswith("\\"):
-            return token
-        if token == "://":
-            return ":/\\/"
-        if token.lower() == "www.":
-            return token[:3] + "\\."
-        return "\\" + token
-
-    return _ACTIVE.sub(replace, text)
+    """Plain text outside code, made inert: the text the renderer would show, re-escaped by us."""
+    # First undo the author's own escapes and entities ("https:\/\/", "&#58;"): the renderer resolves
+    # them before it looks for bare URLs, so they are no way around the rules below.
+    shown = html.unescape(_BACKSLASH_ESCAPE.sub(r"\1", text))
+    parts = []
+    for index, piece in enumerate(_BARE_URL.split(shown)):
+        # A URL becomes inline code: readable and copyable, but code is never linked.
+        parts.append(f"`{piece}`" if index % 2 else _SPECIAL.sub(r"\\\g<0>", piece))
+    return "".join(parts)
 
 
 def page_label(start: int, end: int) -> str:

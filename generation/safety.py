@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-LEAK_WORDS = 8  # shorter runs occur by chance ("the answer to this question"); longer ones do not
+LEAK_WORDS = 6  # a run this long of the instructions is not chance; "python -m eval.injection" measures with 5
 LEAK_REPLACEMENT = "(removed: the answer repeated the assistant's instructions)"
 
 _DANGEROUS_ELEMENTS = re.compile(
@@ -39,8 +39,8 @@ _DANGEROUS_ELEMENTS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.DOTALL)
-# A tag: "<" then a name (or "/name", "!", "?") - so "a < b" and "<3" survive.
-_HTML_TAG = re.compile(r"<\s*[/!?]?\s*[A-Za-z][^<>]*>?")
+# A tag as HTML reads one: "<" right before a name (or "/name", "!", "?"), closed - so "a < b" survives.
+_HTML_TAG = re.compile(r"<[/!?]?[A-Za-z][^<>]*>")
 _CHAT_TOKEN = re.compile(r"<\|[^|<>\n]{0,40}\|>")
 _TARGET = r"\((?:[^()\n]|\([^()\n]*\))*\)?"  # "(url)", one level of nested parentheses allowed
 _IMAGE = re.compile(r"!\[((?:[^\[\]\\]|\\.)*)\]\s*(" + _TARGET + r"|\[[^\]\n]*\]?)?")

@@ -239,10 +239,10 @@ def test_a_restricted_collection_is_not_offered_to_a_user(new_app, parts):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("![x](http://evil/p.png)", "!\\[x\\](http:/\\/evil/p.png)"),
+        ("![x](http://evil/p.png)", "!\\[x\\](`http://evil/p.png`)"),
         ("see ![a](x.png) and ![b][ref]", "see !\\[a\\](x.png) and !\\[b\\]\\[ref\\]"),
-        ("<http://evil/r.png>", "\\<http:/\\/evil/r.png>"),
-        ("plain **bold** [link](http://ok/) stays", "plain **bold** \\[link\\](http:/\\/ok/) stays"),
+        ("<http://evil/r.png>", "\\<`http://evil/r.png`>"),
+        ("plain **bold** [link](http://ok/) stays", "plain **bold** \\[link\\](`http://ok/`) stays"),
     ],
 )
 def test_safe_markdown_defuses_images_and_autolinks(text, expected):
@@ -254,7 +254,7 @@ def test_a_defused_image_renders_as_text_not_an_image():
         "import streamlit as st\nfrom app.render import safe_markdown\n"
         "st.markdown(safe_markdown('![x](http://evil/p.png)'))",
     ).run()
-    assert at.markdown[0].value == "!\\[x\\](http:/\\/evil/p.png)"
+    assert at.markdown[0].value == "!\\[x\\](`http://evil/p.png`)"
     assert not at.markdown[0].allow_html
 
 
@@ -283,7 +283,7 @@ def test_an_answer_streams_with_its_sources_and_never_allows_html(new_app, parts
 def test_the_question_echo_is_defused_too(new_app, parts):
     at = ask(new_app().run(), "Which module provides itemgetter? ![q](http://evil/q.png)")
     user = at.chat_message[0]
-    assert user.markdown[0].value == "Which module provides itemgetter? !\\[q\\](http:/\\/evil/q.png)"
+    assert user.markdown[0].value == "Which module provides itemgetter? !\\[q\\](`http://evil/q.png`)"
     assert not user.markdown[0].allow_html
 
 
