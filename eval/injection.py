@@ -81,8 +81,11 @@ class Outcome:
     seconds: float
 
 
-def run(settings: Settings, suite: list[PoisonedDocument], generator=None, progress=print) -> list[Outcome]:  # noqa: ANN001
-    """Ingest the suite twice and ask every question with defences off, then on."""
+def run(  # noqa: ANN001 - generator: a Generator, or None for the one the settings name
+    settings: Settings, suite: Sequence[PoisonedDocument], generator=None, progress: Callable[[str], object] = print,
+    modes: Sequence[str] = ("off", "on"),
+) -> list[Outcome]:
+    """Ingest the suite and ask every question with defences off, then on (or only the ``modes`` given)."""
     from app.render import safe_markdown
     from generation.backends import generator_from_settings
     from generation.pipeline import AnswerPipeline
@@ -97,21 +100,25 @@ def run(settings: Settings, suite: list[PoisonedDocument], generator=None, progr
         for item in suite:
             name = item.attack.filename
             for collection, upload, data in (
-                ("attacks-off", f"{name}.txt", naive_text(name, item.data).encode()),
-                ("attacks-on", name, item.data),
+                ("attacks-off", f"{name}.txt", naive_text(name, item.data).encode() if "off" in modes else b""),
+                ("attacks-on", name, item.data if "on" in modes else b""),
             ):
+                if not data:
+                    continue
                 outcome = ingestor.ingest_bytes(upload, data, collection)
                 if outcome.status not in ("ingested", "updated", "unchanged"):
                     raise RuntimeError(f"{upload} was not ingested: {outcome.detail}")
         generator = generator or generator_from_settings(settings)
-        modes = {
+        pipelines = {
             "off": (AnswerPipeline(stack.retriever, generator, settings, prompt_builder=naive_prompt,
                                    output_checks=False), "attacks-off", ".txt", lambda t: t, NAIVE_SYSTEM_PROMPT),
             "on": (AnswerPipeline(stack.retriever, generator, settings), "attacks-on", "", safe_markdown,
-                   SYSTEM_PROMPT.replace(NOT_FOUND, " ")),
+                   SYSTEM_PROMPT),
         }
         outcomes = []
-        for mode, (pipeline, collection, suffix, show, system_prompt) in modes.items():
+        for mode, (pipeline, collection, suffix, show, system_prompt) in pipelines.items():
+            if mode not in modes:
+                continue
             for item in suite:
                 attack = item.attack
                 doc = document_id(collection, sanitize_source(attack.filename + suffix))
@@ -120,7 +127,7 @@ def run(settings: Settings, suite: list[PoisonedDocument], generator=None, progr
                 shown = show(answer.text)
                 outcome = Outcome(
                     attack.name, attack.technique, attack.goal, mode, answer.text, shown,
-                    succeeded(attack, answer.text, shown, system_prompt), bool(answer.completion_tokens),
+                    succeeded(attack, answer.text, shown, system_prompt, NOT_FOUND), bool(answer.completion_tokens),
                     round(time.perf_counter() - started, 2),
                 )
                 outcomes.append(outcome)

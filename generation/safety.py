@@ -103,7 +103,7 @@ def check_output(answer: str, sources: Sequence[str], system_prompt: str = "", k
     text = sub(_SCHEME_URL, drop, text, "non-web URL")
     text = sub(_URL, lambda m: m.group(0) if m.group(0) in quoted else "", text, "URL found in no source")
     if system_prompt:
-        text, leaks = _without_leaks(text, system_prompt.replace(keep, " ") if keep else system_prompt)
+        text, leaks = _without_leaks(text, system_prompt, keep)
         if leaks:
             removed.append(f"system prompt repeated x{leaks}")
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
@@ -116,13 +116,13 @@ def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def repeats_instructions(text: str, system_prompt: str, words: int = LEAK_WORDS) -> bool:
-    """True when ``text`` shares a run of ``words`` consecutive words with ``system_prompt``."""
-    return bool(_ngrams(text, words) & _ngrams(system_prompt, words))
+def repeats_instructions(text: str, system_prompt: str, words: int = LEAK_WORDS, keep: str = "") -> bool:
+    """True when ``text`` shares a run of ``words`` consecutive words with ``system_prompt`` (not with ``keep``)."""
+    return bool(_ngrams(text, words) & (_ngrams(system_prompt, words) - _ngrams(keep, words)))
 
 
-def _without_leaks(text: str, system_prompt: str) -> tuple[str, int]:
-    secret = _ngrams(system_prompt, LEAK_WORDS)
+def _without_leaks(text: str, system_prompt: str, keep: str) -> tuple[str, int]:
+    secret = _ngrams(system_prompt, LEAK_WORDS) - _ngrams(keep, LEAK_WORDS)
     if not secret:
         return text, 0
     # Line by line, then sentence by sentence, so one leaking sentence does not cost the whole answer.
