@@ -9,6 +9,8 @@ reply. Each test gets its own data folder and its own ``AppTest`` session.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import threading
 import time
@@ -429,6 +431,18 @@ def test_the_status_page_hides_other_peoples_collections_and_the_data_path_from_
     admin.switch_page(STATUS).run()
     assert sorted(admin.table[1].value["collection"]) == ["board-minutes", "default"]
     assert data_dir in " ".join(c.value for c in admin.caption)
+
+
+def test_the_status_page_shows_no_credentials_from_the_api_url(new_app, parts, monkeypatch):
+    svc = parts["svc"]
+    secret = "canary-password-51f3"
+    url = svc.settings.api_base_url.replace("http://", f"http://user:{secret}@")
+    changed = dataclasses.replace(svc, settings=svc.settings.model_copy(update={"api_base_url": url}))
+    monkeypatch.setattr(app.services, "services", lambda: changed)
+    at = new_app().run()
+    at.switch_page(STATUS).run()
+    shown = [str(t.value.to_dict("records")) for t in at.table] + [e.value for e in (*at.caption, *at.markdown)]
+    assert "127.0.0.1" in shown[0] and secret not in " ".join(shown)
 
 
 # -- evaluate ---------------------------------------------------------------------------------------
