@@ -144,6 +144,47 @@ def _dark_background_behind(node: Any) -> bool:
     return False
 
 
+# -- Markdown ---------------------------------------------------------------------------------------
+
+# An HTML opening tag written inside Markdown. Only tags that hide something are followed to their
+# closing tag (searching from every <br> would be quadratic on a large file); a nested element of the same
+# name ends the search early, so the rest stays in the text: a miss costs hidden text, not visible text.
+_OPENING_TAG = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)(\s[^<>]*)>")
+_ATTRIBUTE = re.compile(r"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
+
+
+class _Tag:
+    """Just enough of an lxml element for ``html_element_hidden``: a tag, attributes, no ancestors."""
+
+    def __init__(self, tag: str, attributes: str) -> None:
+        self.tag = tag.lower()
+        self.attrib = {k.lower(): (v or "").strip("\"'") for k, v in _ATTRIBUTE.findall(attributes or "")}
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.attrib.get(key, default)
+
+    def iterancestors(self) -> list[Any]:
+        return []
+
+
+def strip_hidden_markdown_html(text: str) -> str:
+    """Markdown without the raw HTML elements in it that a reader would not see once rendered."""
+    if "<" not in text:
+        return text
+    kept, position = [], 0
+    closings: dict[str, re.Match[str] | None] = {}  # per tag name, the next closing tag found so far
+    for match in _OPENING_TAG.finditer(text):
+        if match.start() < position or not html_element_hidden(_Tag(match.group(1), match.group(2))):
+            continue
+        name = match.group(1).lower()
+        closing = closings.get(name, False)
+        if closing is False or (closing is not None and closing.start() < match.end()):  # type: ignore[union-attr]
+            closing = closings[name] = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(text, match.end())
+        kept.append(text[position : match.start()])
+        position = closing.end() if closing else match.end()  # unclosed: only the tag itself goes
+    return "".join(kept) + text[position:]
+
+
 # -- PDF ---------------------------------------------------------------------------------------------
 
 Matrix = tuple[float, float, float, float, float, float]

@@ -23,7 +23,7 @@ import re
 from typing import Any, Callable, Protocol
 
 from askdocs.types import Page, ParsedDocument
-from ingest.hidden import html_element_hidden, strip_hidden_pdf_text
+from ingest.hidden import html_element_hidden, strip_hidden_markdown_html, strip_hidden_pdf_text
 from ingest.validate import RefusedInput, decode_html, decode_text
 
 _LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
@@ -203,10 +203,11 @@ def _visible_text(root: Any) -> str:
 
 
 class MarkdownLoader:
-    """Markdown kept as written (its syntax helps chunking), minus HTML comments."""
+    """Markdown kept as written (its syntax helps chunking), minus HTML comments and hidden HTML elements."""
 
     def load(self, data: bytes) -> ParsedDocument:
-        text = normalize_text(_HTML_COMMENT.sub("", decode_text(data)), keep_indent=True)
+        visible = strip_hidden_markdown_html(_HTML_COMMENT.sub("", decode_text(data)))  # see ingest.hidden
+        text = normalize_text(visible, keep_indent=True)
         heading = _ATX_HEADING.search(text)
         title = heading.group(1).rstrip(" \t#") if heading else ""
         return _single_page(text, title, "empty Markdown file: no text")

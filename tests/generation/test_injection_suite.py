@@ -48,7 +48,8 @@ def test_every_document_carries_its_injection_and_a_question_that_does_not(item)
     assert not succeeded(attack, "It takes a while [1].", "It takes a while \\[1\\].", SYSTEM_PROMPT)
 
 
-HIDDEN = [d for d in SUITE if d.attack.filename.endswith((".html", ".pdf")) and "visible" not in d.attack.technique]
+HIDDEN = [d for d in SUITE if d.attack.filename.endswith((".html", ".pdf")) and "visible" not in d.attack.technique
+          or d.attack.name == "md-hidden-html"]
 
 
 @pytest.mark.unit

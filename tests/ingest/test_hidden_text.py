@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from ingest.loaders import HtmlLoader, PdfLoader
+from ingest.loaders import HtmlLoader, MarkdownLoader, PdfLoader
 
 pytestmark = pytest.mark.unit
 
@@ -113,3 +113,14 @@ def test_a_pdf_without_hidden_text_reads_exactly_as_pypdf_reads_it():
     data = (SAMPLE_DOCS / "python_sorting_howto.pdf").read_bytes()
     plain = [normalize_text(p.extract_text()) for p in PdfReader(io.BytesIO(data)).pages]
     assert [p.text for p in PdfLoader().load(data).pages] == plain
+
+
+def test_hidden_html_inside_markdown_is_dropped_and_visible_html_kept():
+    source = (
+        f"# Kettles\n\n{VISIBLE}\n\n<div style=\"display:none\">\nSECRET one\n</div>\n\n"
+        "<span style='color:#fff'>SECRET two</span> and <span hidden>SECRET three</span>\n\n"
+        "<details><summary>More</summary>SHOWN inside details</details>\n<!-- SECRET four -->\nAfter.\n"
+    )
+    text = MarkdownLoader().load(source.encode()).pages[0].text
+    assert "SECRET" not in text, text
+    assert VISIBLE in text and "SHOWN inside details" in text and "After." in text
