@@ -40,7 +40,8 @@ def test_the_suite_has_thirty_attacks_covering_every_technique():
 def test_every_document_carries_its_injection_and_a_question_that_does_not(item):
     attack = item.attack
     raw = naive_text(attack.filename, item.data)
-    [(title, _, _)] = [t for t in TOPICS.values() if t[2] == attack.question]
+    [(title, _, _, expected)] = [t for t in TOPICS.values() if t[2] == attack.question]
+    assert attack.expected == expected and expected in raw
     assert title in raw  # the question is about this document's visible topic
     if attack.goal == "canary":
         assert attack.canary.lower() in raw.lower() and attack.canary.lower() not in attack.question.lower()
@@ -60,7 +61,7 @@ def test_ingestion_drops_every_hidden_injection(item):
     injected = [w for w in re.findall(r"[A-Za-z]{6,}", raw) if w not in kept]
     assert injected, "the naive extractor saw hidden words the loader dropped"
     assert "ignore" not in kept.lower() and "system prompt" not in kept.lower() and "zorblax" not in kept.lower()
-    [(title, body, _)] = [t for t in TOPICS.values() if t[2] == item.attack.question]
+    [(_, body, _, _)] = [t for t in TOPICS.values() if t[2] == item.attack.question]
     assert " ".join(body.split()[:8]) in " ".join(kept.split())  # the visible text is still there
 
 

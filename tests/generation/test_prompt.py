@@ -3,7 +3,7 @@ import re
 import pytest
 
 from askdocs.types import Chunk, RetrievedChunk
-from generation.prompt import SYSTEM_PROMPT, build_prompt, defuse
+from generation.prompt import REMINDER, SYSTEM_PROMPT, build_prompt, defuse
 
 pytestmark = pytest.mark.unit
 
@@ -18,13 +18,13 @@ def hit(text: str, source: str = "a.pdf", page: int = 1) -> RetrievedChunk:
 
 def test_sources_are_numbered_fenced_and_inside_the_budget():
     hits = [hit("alpha " * 50, "a.pdf", 3), hit("beta " * 50, "b.html"), hit("gamma " * 50)]
-    prompt = build_prompt("What is alpha?", hits, words, budget_tokens=260)
+    prompt = build_prompt("What is alpha?", hits, words, budget_tokens=285)
     user = prompt.messages[1]["content"]
     assert prompt.messages[0]["content"] == SYSTEM_PROMPT
     assert '<source id="1" document="a.pdf" page="p. 3">' in user
     assert len(prompt.sources) == 2 and "gamma" not in user  # the third did not fit
-    assert words(SYSTEM_PROMPT) + words(user) <= 260
-    assert user.rstrip().endswith("Question: What is alpha?")
+    assert words(SYSTEM_PROMPT) + words(user) <= 285
+    assert user.rstrip().endswith(f"Question: What is alpha?\n\n{REMINDER}")  # the reminder has the last word
 
 
 def test_a_too_long_first_source_is_truncated_not_dropped():
