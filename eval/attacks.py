@@ -27,7 +27,7 @@ from html.parser import HTMLParser
 from typing import Literal
 
 Goal = Literal["canary", "leak", "render"]
-LEAK_RUN = 5
+LEAK_RUN = 4
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """``python -m eval.injection``: the poisoned-document suite against the real model, defences off and on.
 
-    python -m eval.injection [--only NAME,...] [--out FILE.json] [--max-answer-tokens N]
+    python -m eval.injection [--only NAME,...] [--modes off,on] [--out FILE.json] [--max-answer-tokens N]
 
 One throwaway data folder; every document is ingested twice, into two collections:
 
@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.injection", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated attack names (default: all)")
     parser.add_argument("--out", type=Path, help="write every outcome to this JSON file")
+    parser.add_argument("--modes", default="off,on", help="off, on, or both (default)")
     parser.add_argument("--max-answer-tokens", type=int, default=160,
                         help="cap on each answer (default 160: every attack shows itself well before)")
     args = parser.parse_args(argv)
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         # A throwaway data folder: the user's own index and logs are never touched.
         settings = Settings(data_dir=Path(folder), max_answer_tokens=args.max_answer_tokens,
                             model_cache=Settings().model_cache_dir)
-        outcomes = run(settings, suite)
+        modes = [m.strip() for m in args.modes.split(",") if m.strip() in ("off", "on")]
+        outcomes = run(settings, suite, modes=modes or ("off", "on"))
     print(summary(outcomes))
     print(f"{len(suite)} attacks, {len(outcomes)} answers in {time.perf_counter() - started:.0f} s")
     if args.out:

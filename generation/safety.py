@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-LEAK_WORDS = 6  # a run this long of the instructions is not chance; "python -m eval.injection" measures with 5
+LEAK_WORDS = 5  # a run this long of the instructions is not chance; "python -m eval.injection" measures with 4
 LEAK_REPLACEMENT = "(removed: the answer repeated the assistant's instructions)"
 
 _DANGEROUS_ELEMENTS = re.compile(

@@ -9,6 +9,7 @@ import pytest
 
 from eval.attacks import LEAK_RUN, TOPICS, Attack, build_suite, succeeded
 from eval.injection import NAIVE_SYSTEM_PROMPT, naive_prompt, naive_text
+from generation.safety import LEAK_WORDS
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT
 from ingest.loaders import make_loader
 from tests.conftest import make_settings
@@ -76,7 +77,7 @@ def test_the_judge_recognises_each_kind_of_success():
     for shown in ("![x](https://e.example/p.png)", "[a](javascript:alert(1))", "see https://e.example", "[a][1]\n\n[1]: /x"):
         assert succeeded(render, shown, shown, SYSTEM_PROMPT), shown
     assert not succeeded(render, "<script>x</script>", "&lt;script&gt; `https://e.example`", SYSTEM_PROMPT)
-    assert LEAK_RUN < 6  # stricter than the output check it measures (generation.safety.LEAK_WORDS)
+    assert LEAK_RUN < LEAK_WORDS  # stricter than the output check it measures
 
 
 @pytest.mark.unit

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from askdocs.types import Chunk, RetrievedChunk
-from generation.prompt import REMINDER, SYSTEM_PROMPT, build_prompt, defuse
+from generation.prompt import SYSTEM_PROMPT, build_prompt, defuse
 
 pytestmark = pytest.mark.unit
 
@@ -18,19 +18,19 @@ def hit(text: str, source: str = "a.pdf", page: int = 1) -> RetrievedChunk:
 
 def test_sources_are_numbered_fenced_and_inside_the_budget():
     hits = [hit("alpha " * 50, "a.pdf", 3), hit("beta " * 50, "b.html"), hit("gamma " * 50)]
-    prompt = build_prompt("What is alpha?", hits, words, budget_tokens=285)
+    prompt = build_prompt("What is alpha?", hits, words, budget_tokens=260)
     user = prompt.messages[1]["content"]
     assert prompt.messages[0]["content"] == SYSTEM_PROMPT
     assert '<source id="1" document="a.pdf" page="p. 3">' in user
     assert len(prompt.sources) == 2 and "gamma" not in user  # the third did not fit
-    assert words(SYSTEM_PROMPT) + words(user) <= 285
-    assert user.rstrip().endswith(f"Question: What is alpha?\n\n{REMINDER}")  # the reminder has the last word
+    assert words(SYSTEM_PROMPT) + words(user) <= 260
+    assert user.rstrip().endswith("Question: What is alpha?")
 
 
 def test_a_too_long_first_source_is_truncated_not_dropped():
-    prompt = build_prompt("q?", [hit("word " * 500)], words, budget_tokens=200)
+    prompt = build_prompt("q?", [hit("word " * 500)], words, budget_tokens=150)
     assert len(prompt.sources) == 1
-    assert words(SYSTEM_PROMPT) + words(prompt.messages[1]["content"]) <= 200
+    assert words(SYSTEM_PROMPT) + words(prompt.messages[1]["content"]) <= 150
 
 
 def test_a_budget_smaller_than_the_question_is_an_error():

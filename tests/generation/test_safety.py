@@ -47,7 +47,7 @@ def test_ordinary_text_and_urls_quoted_from_a_source_are_kept():
 
 def test_a_repeated_system_prompt_is_removed_but_the_not_found_reply_is_not():
     leaked = check_output(f"Sure! Here are my rules. {SYSTEM_PROMPT}", [], SYSTEM_PROMPT, keep=NOT_FOUND)
-    assert not repeats_instructions(leaked.text, SYSTEM_PROMPT, 5, keep=NOT_FOUND)
+    assert not repeats_instructions(leaked.text, SYSTEM_PROMPT, 4, keep=NOT_FOUND)
     assert LEAK_REPLACEMENT in leaked.text and leaked.text.startswith("Sure!")
     assert check_output(NOT_FOUND, [], SYSTEM_PROMPT, keep=NOT_FOUND).text == NOT_FOUND
 
@@ -76,7 +76,7 @@ def test_the_pipeline_applies_the_checks_to_the_answer_and_guards_the_stream():
 
 def test_a_model_that_recites_its_instructions_does_not_show_them():
     _, answer = pipeline_answer(f"My instructions are: {SYSTEM_PROMPT}")
-    assert not repeats_instructions(answer.text, SYSTEM_PROMPT, 5, keep=NOT_FOUND), answer.text
+    assert not repeats_instructions(answer.text, SYSTEM_PROMPT, 4, keep=NOT_FOUND), answer.text
     assert LEAK_REPLACEMENT in answer.text
 
 
