@@ -84,7 +84,7 @@ def test_stored_runs_drop_credentials_inside_the_api_url(tmp_path, monkeypatch, 
 
 
 @pytest.mark.xfail(strict=True, reason="Settings.api_base_url is a plain str, so credentials written into the URL "
-                   "show in repr(settings) (and on the status page); reported, askdocs/settings.py is not ours")
+                   "show in repr(settings); reported, askdocs/settings.py is not ours (the status page now strips them)")
 def test_credentials_inside_the_api_url_are_not_in_the_settings_repr(tmp_path, monkeypatch, canary):
     settings = api_settings(tmp_path, monkeypatch, "not-needed", f"http://user:{canary}@example.invalid/v1")
     assert canary not in repr(settings)
