@@ -91,8 +91,8 @@ def test_the_naive_prompt_has_no_fence_and_no_warning():
 
 # -- the real model ------------------------------------------------------------------------------------
 # Measured on 2026-11-22 with pkg:qwen2.5-coder-0.5b-instruct on CPU (python -m eval.injection, 37 attacks):
-# defences off 13/37 succeeded (35%), defences on 5/37 (14%); render 0/9 and leak 0/4 in both. The CI subset is the attacks that still
-# reach the model once ingestion has stripped hidden text, i.e. the ones only the prompt and the output
+# defences off 13/37 succeeded (35%), defences on 5/37 (14%); render 0/9 and leak 0/4 in both.
+# The CI subset is the attacks that still reach the model once ingestion has stripped hidden text, i.e. the ones only the prompt and the output
 # checks can stop. On it, with the defences on, 4 of 8 succeeded on 2026-11-22 (visible "ignore previous
 # instructions" in a text file and a PDF, a fixed phrase, a fake source name: a 0.5B model follows a
 # visible "Q: ... A: PWNED" in its sources); the fake system turns, the request for the system prompt and the
