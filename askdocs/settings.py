@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     reranker: str = ""  # empty: no reranking stage
 
     # OpenAI-compatible API backend
-    api_base_url: str = "http://127.0.0.1:8000/v1"
+    # Not in repr: a URL may carry user:password@ (shown elsewhere through without_credentials).
+    api_base_url: str = Field("http://127.0.0.1:8000/v1", repr=False)
     api_model: str = "default"
     api_key: SecretStr = SecretStr("not-needed")
     api_timeout_s: float = Field(60.0, gt=0)  # longest wait for any read, so also between two streamed pieces

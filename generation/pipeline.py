@@ -11,14 +11,15 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from askdocs.settings import Settings
 from askdocs.types import Answer, Citation, Principal, RetrievedChunk
 from generation.backends import Generator, GeneratorUnavailable
 from generation.citations import check_citations
-from generation.prompt import NOT_FOUND, build_prompt
+from generation.prompt import NOT_FOUND, SYSTEM_PROMPT, Prompt, build_prompt
+from generation.safety import check_output, guard_stream
 from retrieval.bm25 import tokenize
 from retrieval.hybrid import Retriever
 
@@ -73,10 +74,17 @@ class AnswerPipeline:
         'python_sorting_howto.pdf'
     """
 
-    def __init__(self, retriever: Retriever, generator: Generator, settings: Settings) -> None:
+    def __init__(
+        self, retriever: Retriever, generator: Generator, settings: Settings,
+        prompt_builder: Callable[..., Prompt] = build_prompt, output_checks: bool = True,
+    ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.settings = settings
+        # Both exist so ``python -m eval.attacks`` can measure the app without its defences; the app
+        # itself never changes them.
+        self.prompt_builder = prompt_builder
+        self.output_checks = output_checks
 
     def stream(
         self,
@@ -115,26 +123,30 @@ class AnswerPipeline:
 
         gen = self.generator
         budget = min(gen.context_window - s.max_answer_tokens, s.max_prompt_tokens)
-        prompt = build_prompt(question, retrieval.hits, gen.count_tokens, budget)
+        prompt = self.prompt_builder(question, retrieval.hits, gen.count_tokens, budget)
         timings["prompt"] = time.perf_counter() - started - timings["retrieve"]
         pieces: list[str] = []
         generate_started = time.perf_counter()
         cut_off = ""
+        shown = 0
         try:
-            for piece in gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop):
-                if not pieces:
-                    timings["first_token"] = time.perf_counter() - started
-                pieces.append(piece)
+            streamed = _recorded(gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop), pieces)
+            for piece in guard_stream(streamed) if self.output_checks else streamed:
+                timings.setdefault("first_token", time.perf_counter() - started)
+                shown += 1
                 yield piece
         except GeneratorUnavailable as error:
-            if not pieces:
+            if not shown:
                 raise  # nothing shown yet: the caller may still ask another backend
             # The user has read part of an answer: keep it, checked like any other, and say it is cut.
             log.warning("generation broke off after %d pieces: %s", len(pieces), error)
             cut_off = CUT_OFF
         timings["generate"] = time.perf_counter() - generate_started
         raw = "".join(pieces)
-        checked = check_citations(raw, [h.chunk.text for h in prompt.sources])
+        passages = [h.chunk.text for h in prompt.sources]
+        if self.output_checks:  # before the citation check, so what it removes is not cited either
+            raw = check_output(raw, passages, SYSTEM_PROMPT, keep=NOT_FOUND).text
+        checked = check_citations(raw, passages)
         citations = tuple(_citation(n, prompt.sources[n - 1], checked.text) for n in checked.cited)
         timings["total"] = time.perf_counter() - started
         yield Answer(
@@ -151,6 +163,13 @@ class AnswerPipeline:
             if isinstance(event, Answer):
                 return event
         raise RuntimeError("the pipeline ended without an answer")  # unreachable unless stream() is broken
+
+
+def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:
+    """``pieces`` unchanged, each also kept in ``into``: the checks need the model's own text."""
+    for piece in pieces:
+        into.append(piece)
+        yield piece
 
 
 def _citation(number: int, hit: RetrievedChunk, answer: str) -> Citation:

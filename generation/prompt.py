@@ -30,6 +30,16 @@ SYSTEM_PROMPT = (
 )
 
 _TAG = re.compile(r"<\s*/?\s*(source|system|user|assistant|im_start|im_end)", re.IGNORECASE)
+# Chat-template control tokens of the common model families ("<|im_start|>", "<|eot_id|>", "[INST]",
+# "<<SYS>>"): written in a passage, they are plain text to the tokenizer, but the model was trained to
+# read that text as a change of speaker.
+_CHAT_TOKEN = re.compile(r"<\|[^|<>\n]{0,40}\|>|\[/?INST\]|<</?SYS>>", re.IGNORECASE)
+_BENT = str.maketrans("<>|[]", "‹›¦‹›")
+# A line that opens like a transcript turn ("### System:", "ASSISTANT:", "[system]") pretends to be one.
+_ROLE_LINE = re.compile(
+    r"^([ \t>#*_-]*)\[?(system|assistant|user|developer|instruction|instructions)\]?([ \t*_]*):",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +50,14 @@ class Prompt:
 
 
 def defuse(text: str) -> str:
-    """Make tag-like text in a passage inert so it cannot end the fence."""
-    return _TAG.sub(lambda m: m.group(0).replace("<", "‹"), text)
+    """Make tag-like text, chat-template tokens and fake role markers in a passage inert.
+
+    Nothing is deleted (a document about chat templates must still be quotable); the markers are
+    bent just enough that neither the fence nor the model's turn structure can be imitated.
+    """
+    text = _TAG.sub(lambda m: m.group(0).replace("<", "‹"), text)
+    text = _CHAT_TOKEN.sub(lambda m: m.group(0).translate(_BENT), text)
+    return _ROLE_LINE.sub(lambda m: f"{m.group(1)}(text claiming to be {m.group(2)}){m.group(3)}:", text)
 
 
 def _render_source(number: int, hit: RetrievedChunk, text: str) -> str:

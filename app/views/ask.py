@@ -70,7 +70,8 @@ with st.sidebar:
 
 def render_sources(answer: Answer, turn_id: str) -> None:
     if answer.unsupported_sentences:
-        st.warning("No retrieved source supports: " + " ".join(f"“{s}”" for s in answer.unsupported_sentences))
+        quoted = " ".join(f"“{s}”" for s in answer.unsupported_sentences)
+        st.warning("No retrieved source supports: " + safe_markdown(quoted))  # the model's words: never markup
     if not answer.citations:
         return
     with st.expander(f"Sources ({len(answer.citations)})", expanded=True):

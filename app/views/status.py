@@ -9,6 +9,7 @@ import streamlit as st
 from app.services import services
 from app.session import current_principal
 from askdocs.models import is_packaged
+from generation.backends import without_credentials
 
 st.title("About / status")
 principal = current_principal()
@@ -39,7 +40,9 @@ st.table(
     [
         {"role": "embedder", "model": s.embedder, "offline package": is_packaged(s.embedder)},
         {"role": "generator (local)", "model": s.generator_model, "offline package": is_packaged(s.generator_model)},
-        {"role": "generator (API)", "model": f"{s.api_model} at {s.api_base_url}", "offline package": False},
+        # A user:password@ in the URL is a secret too.
+        {"role": "generator (API)", "model": f"{s.api_model} at {without_credentials(s.api_base_url)}",
+         "offline package": False},
         {"role": "reranker", "model": s.reranker or "(off)", "offline package": False},
     ]
 )

@@ -9,6 +9,8 @@ reply. Each test gets its own data folder and its own ``AppTest`` session.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import threading
 import time
@@ -239,10 +241,10 @@ def test_a_restricted_collection_is_not_offered_to_a_user(new_app, parts):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("![x](http://evil/p.png)", "!\\[x](http://evil/p.png)"),
-        ("see ![a](x.png) and ![b][ref]", "see !\\[a](x.png) and !\\[b][ref]"),
-        ("<http://evil/r.png>", "http://evil/r.png"),
-        ("plain **bold** [link](http://ok/) stays", "plain **bold** [link](http://ok/) stays"),
+        ("![x](http://evil/p.png)", "!\\[x\\](`http://evil/p.png`)"),
+        ("see ![a](x.png) and ![b][ref]", "see !\\[a\\](x.png) and !\\[b\\]\\[ref\\]"),
+        ("<http://evil/r.png>", "\\<`http://evil/r.png`>"),
+        ("plain **bold** [link](http://ok/) stays", "plain **bold** \\[link\\](`http://ok/`) stays"),
     ],
 )
 def test_safe_markdown_defuses_images_and_autolinks(text, expected):
@@ -254,7 +256,7 @@ def test_a_defused_image_renders_as_text_not_an_image():
         "import streamlit as st\nfrom app.render import safe_markdown\n"
         "st.markdown(safe_markdown('![x](http://evil/p.png)'))",
     ).run()
-    assert at.markdown[0].value == "!\\[x](http://evil/p.png)"
+    assert at.markdown[0].value == "!\\[x\\](`http://evil/p.png`)"
     assert not at.markdown[0].allow_html
 
 
@@ -264,13 +266,13 @@ def test_an_answer_streams_with_its_sources_and_never_allows_html(new_app, parts
     user, assistant = at.chat_message
     assert user.name == "user" and assistant.name == "assistant"
     body = assistant.markdown[0].value
-    assert body.startswith("The operator module provides them [1].")
-    assert "!\\[x](http://evil/p.png)" in body and "![x]" not in body and "<http://evil/r.png>" not in body
+    assert body.startswith("The operator module provides them \\[1\\].")
+    assert "evil" not in body and "![" not in body and "<" not in body  # the output checks removed them
     for element in at.markdown:  # captions and quotes included
         assert not element.allow_html, element.value
     [sources] = assistant.expander
     assert sources.label == "Sources (1)"
-    assert sources.markdown[0].value == "**[1] sorting.md, p. 1**"
+    assert sources.markdown[0].value == "**\\[1\\] sorting.md, p. 1**"
     assert "itemgetter" in sources.markdown[1].value
     assert sources.caption[0].value.startswith("scores: ")
     assert any("first token" in c.value for c in assistant.caption)
@@ -283,7 +285,7 @@ def test_an_answer_streams_with_its_sources_and_never_allows_html(new_app, parts
 def test_the_question_echo_is_defused_too(new_app, parts):
     at = ask(new_app().run(), "Which module provides itemgetter? ![q](http://evil/q.png)")
     user = at.chat_message[0]
-    assert user.markdown[0].value == "Which module provides itemgetter? !\\[q](http://evil/q.png)"
+    assert user.markdown[0].value == "Which module provides itemgetter? !\\[q\\](`http://evil/q.png`)"
     assert not user.markdown[0].allow_html
 
 
@@ -333,7 +335,7 @@ def test_a_down_api_backend_falls_back_to_the_local_model_with_a_banner(new_app,
     at = ask(at, "Which module provides itemgetter and attrgetter for sorting?")
     assistant = at.chat_message[-1]
     assert [w.value for w in assistant.warning][0].startswith("The API backend is not answering")
-    assert assistant.markdown[0].value.startswith("The operator module provides them [1].")
+    assert assistant.markdown[0].value.startswith("The operator module provides them \\[1\\].")
     assert len(parts["local"].prompts) == 1
 
 
@@ -429,6 +431,18 @@ def test_the_status_page_hides_other_peoples_collections_and_the_data_path_from_
     admin.switch_page(STATUS).run()
     assert sorted(admin.table[1].value["collection"]) == ["board-minutes", "default"]
     assert data_dir in " ".join(c.value for c in admin.caption)
+
+
+def test_the_status_page_shows_no_credentials_from_the_api_url(new_app, parts, monkeypatch):
+    svc = parts["svc"]
+    secret = "canary-password-51f3"
+    url = svc.settings.api_base_url.replace("http://", f"http://user:{secret}@")
+    changed = dataclasses.replace(svc, settings=svc.settings.model_copy(update={"api_base_url": url}))
+    monkeypatch.setattr(app.services, "services", lambda: changed)
+    at = new_app().run()
+    at.switch_page(STATUS).run()
+    shown = [str(t.value.to_dict("records")) for t in at.table] + [e.value for e in (*at.caption, *at.markdown)]
+    assert "127.0.0.1" in shown[0] and secret not in " ".join(shown)
 
 
 # -- evaluate ---------------------------------------------------------------------------------------
@@ -549,12 +563,12 @@ def test_an_answer_cut_off_mid_stream_is_kept_with_a_note(new_app, parts, monkey
     monkeypatch.setattr(app.services, "local_generator", lambda: cut)
     at = ask(new_app().run(), QUESTION)
     assistant = at.chat_message[-1]
-    assert assistant.markdown[0].value == "The operator module provides them [1]."
+    assert assistant.markdown[0].value == "The operator module provides them \\[1\\]."
     assert [w.value for w in assistant.warning] == [CUT_NOTE]
     [turn] = at.session_state["history"]
     assert turn["answer"].incomplete and turn["answer"].citations[0].source == "sorting.md"
     at = ask(at, "Is it stable?")  # the cut answer stays in the history, and can be followed up
-    assert at.chat_message[1].markdown[0].value == "The operator module provides them [1]."
+    assert at.chat_message[1].markdown[0].value == "The operator module provides them \\[1\\]."
     assert len(at.session_state["history"]) == 2
 
 
@@ -593,7 +607,7 @@ def test_a_stopped_real_api_server_falls_back_to_the_local_model_with_a_banner(n
         f"The API backend is not answering (the API at {proxied_api.url}/v1 did not answer: could not connect); "
         "this answer comes from the local model."
     ]
-    assert assistant.markdown[0].value.startswith("The operator module provides them [1].")
+    assert assistant.markdown[0].value.startswith("The operator module provides them \\[1\\].")
     assert len(parts["local"].prompts) == 1
 
 
