@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
+
+import numpy as np
 
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import load_settings
@@ -64,6 +67,24 @@ def main(argv: list[str] | None = None) -> None:
             false_hits += cache.lookup(cache.embed(text), scope, None) is not None
         print(f"| {threshold:.2f} | {hits}/{len(same)} ({hits / len(same):.0%}) | {wrong}/{len(same)} | "
               f"{false_hits}/{len(different)} ({false_hits / len(different):.0%}) |")
+    # What a lookup costs: embedding the question (not memoised here) and scanning a full cache.
+    full = SemanticCache(embedder.embedder, lambda c: "1", lambda c, p: True, 0.95, max_entries=1000)
+    scope = full.scope("default", None, "gen")
+    rng = np.random.default_rng(0)
+    for i in range(1000):
+        vector = rng.normal(size=embedder.embedder.dimension).astype(np.float32)
+        full.store(vector / np.linalg.norm(vector), scope, Answer("q", "q", str(i), (), (), False))
+    embed_s, scan_s = [], []
+    for _, text in same:
+        started = time.perf_counter()
+        vector = full.embed(text)
+        embedded = time.perf_counter()
+        full.lookup(vector, scope, None)
+        embed_s.append(embedded - started)
+        scan_s.append(time.perf_counter() - embedded)
+    print(f"\nlookup over {len(same)} questions, p50 (max): embedding {1000 * float(np.median(embed_s)):.1f} ms "
+          f"({1000 * max(embed_s):.1f}), scanning 1,000 entries {1000 * float(np.median(scan_s)):.1f} ms "
+          f"({1000 * max(scan_s):.1f})")
     vectors = {qid: cache.embed(text) for qid, text in questions.items()}
     closest = max(different, key=lambda d: float(vectors[d[0]] @ cache.embed(d[1])))
     print(f"\nclosest near question: {closest[1]!r} at {float(vectors[closest[0]] @ cache.embed(closest[1])):.3f} "
@@ -77,8 +98,6 @@ class _Memo:
         self.embedder, self.spec, self._seen = embedder, embedder.spec, {}
 
     def embed(self, texts):  # noqa: ANN001, ANN201
-        import numpy as np
-
         for text in texts:
             if text not in self._seen:
                 self._seen[text] = self.embedder.embed([text])[0]

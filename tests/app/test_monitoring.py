@@ -154,3 +154,16 @@ def test_latency_percentiles_rates_and_usage_per_bucket():
     totals = monitor_stats.totals(table)
     assert totals["questions"] == 103 and totals["cost USD"] == 0.25
     assert math.isnan(monitor_stats.totals(monitor_stats.frame([]))["p95 s"])
+
+
+def test_the_price_table_comes_from_the_environment_and_refuses_negative_prices(tmp_path, monkeypatch):
+    from pydantic import ValidationError
+
+    from tests.conftest import make_settings
+
+    monkeypatch.setenv("ASKDOCS_MODEL_PRICES", '{"gpt-4o-mini": [0.15, 0.6]}')
+    recorder = Recorder.from_settings(make_settings(tmp_path))
+    assert recorder.prices == PRICES and recorder.path == tmp_path / "monitor.sqlite3"
+    monkeypatch.setenv("ASKDOCS_MODEL_PRICES", '{"gpt-4o-mini": [-1, 0.6]}')
+    with pytest.raises(ValidationError, match="cannot be negative"):
+        make_settings(tmp_path)
