@@ -63,7 +63,8 @@ class RequestRecord:
 
 
 _COLUMNS = [f.name for f in fields(RequestRecord)]
-_SCHEMA = f"""CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(_COLUMNS)});
+_SCHEMA = f"""CREATE TABLE IF NOT EXISTS requests
+    (id INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(_COLUMNS)});
 CREATE INDEX IF NOT EXISTS requests_at ON requests (at);"""
 
 
@@ -89,7 +90,8 @@ class Recorder:
     """
 
     def __init__(self, path: Path, retention_days: float = 90, max_records: int = 200_000,
-                 store_questions: bool = False, prices: Mapping[str, tuple[float, float]] | None = None) -> None:
+                 store_questions: bool = False,
+                 prices: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.path = Path(path)
         self.retention_s = retention_days * 86400
         self.max_records = max_records
@@ -100,13 +102,18 @@ class Recorder:
         self.registry = r = metrics.Registry()
         self.requests = r.counter("askdocs_requests_total", "Questions answered, by route and outcome.",
                                   ("route", "outcome"))
-        self.cache = r.counter("askdocs_cache_total", "Semantic cache lookups: hit, miss, or skip.", ("route", "result"))
-        self.tokens = r.counter("askdocs_tokens_total", "Model tokens, in (prompt) and out.", ("route", "direction"))
+        self.cache = r.counter("askdocs_cache_total", "Semantic cache lookups: hit, miss, or skip.",
+                               ("route", "result"))
+        self.tokens = r.counter("askdocs_tokens_total", "Model tokens, in (prompt) and out.",
+                                ("route", "direction"))
         self.cost = r.counter("askdocs_cost_usd_total", "Estimated model cost in USD.", ("route",))
         self.unpriced = r.counter("askdocs_unpriced_answers_total", "API answers with no price.", ("route",))
-        self.stages = r.histogram("askdocs_stage_seconds", "Time per stage of a question.", ("route", "stage"))
-        self.errors = r.counter("askdocs_request_errors_total", "Failed questions by kind.", ("route", "kind"))
-        self.write_errors = r.counter("askdocs_monitor_write_errors_total", "Records that could not be stored.")
+        self.stages = r.histogram("askdocs_stage_seconds", "Time per stage of a question.",
+                                  ("route", "stage"))
+        self.errors = r.counter("askdocs_request_errors_total", "Failed questions by kind.",
+                                ("route", "kind"))
+        self.write_errors = r.counter("askdocs_monitor_write_errors_total",
+                                      "Records that could not be stored.")
         self._connect().close()
 
     @classmethod
@@ -122,7 +129,8 @@ class Recorder:
         return connection
 
     # -- writing --------------------------------------------------------------------------------
-    def record_answer(self, answer: Answer, route: Route, collection: str, stopped: bool = False) -> RequestRecord:
+    def record_answer(self, answer: Answer, route: Route, collection: str,
+                      stopped: bool = False) -> RequestRecord:
         t = answer.timings
         outcome = ("stopped" if stopped else "incomplete" if answer.incomplete
                    else "abstained" if answer.abstained else "answered")
@@ -130,8 +138,8 @@ class Recorder:
         usd, priced = cost(answer.backend, answer.prompt_tokens, answer.completion_tokens, self.prices)
         first = t.get("first_token", t.get("total") if answer.cached else None)
         return self.add(RequestRecord(
-            time.time(), route, collection, outcome, cache, answer.backend, t.get("total", 0.0), t.get("retrieve"),
-            t.get("retrieve_rerank"), first, answer.prompt_tokens, answer.completion_tokens, usd, priced,
+            time.time(), route, collection, outcome, cache, answer.backend, t.get("total", 0.0),
+            t.get("retrieve"), t.get("retrieve_rerank"), first, answer.prompt_tokens, answer.completion_tokens, usd, priced,
             "generator" if answer.incomplete else "", answer.question if self.store_questions else None,
         ))
 
@@ -139,8 +147,8 @@ class Recorder:
                      question: str | None = None, backend: str = "", outcome: str = "error") -> RequestRecord:
         """A question that ended without an answer: failed (``kind`` says where) or stopped by the user."""
         return self.add(RequestRecord(
-            time.time(), route, collection, outcome, "skip", backend, seconds, None, None, None, 0, 0, 0.0, True,
-            kind, question if self.store_questions else None,
+            time.time(), route, collection, outcome, "skip", backend, seconds, None, None, None, 0, 0, 0.0,
+            True, kind, question if self.store_questions else None,
         ))
 
     def add(self, record: RequestRecord) -> RequestRecord:
@@ -165,7 +173,8 @@ class Recorder:
 
     def _prune(self, connection: sqlite3.Connection, now: float) -> None:
         connection.execute("DELETE FROM requests WHERE at < ?", (now - self.retention_s,))
-        connection.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self.max_records,))
+        connection.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?",
+                           (self.max_records,))
 
     def prune(self, now: float | None = None) -> None:
         """Apply the retention bound now (``add`` does it every ``PRUNE_EVERY`` writes)."""
@@ -209,7 +218,8 @@ class Recorder:
                                   "and cache result (all processes).", ("route", "outcome", "cache"))
         tokens = registry.gauge("askdocs_recorded_tokens", "Recorded tokens kept (all processes).",
                                 ("route", "direction"))
-        usd = registry.gauge("askdocs_recorded_cost_usd", "Recorded estimated cost kept (all processes).", ("route",))
+        usd = registry.gauge("askdocs_recorded_cost_usd", "Recorded estimated cost kept (all processes).",
+                             ("route",))
         connection = self._connect()
         try:
             for route, outcome, cache, n in connection.execute(

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
 
     @field_validator("model_prices")
     @classmethod
-    def _prices_are_not_negative(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    def _prices_are_not_negative(cls, value: dict[str, tuple[float, float]]) -> dict:
         if any(price < 0 for pair in value.values() for price in pair):
             raise ValueError("ASKDOCS_MODEL_PRICES: prices cannot be negative")
         return value

@@ -133,8 +133,8 @@ class SemanticCache:
             return False
         with self._lock:
             # Answers over an older version of this collection can never match again: drop them now.
-            stale = [i for i, e in self._entries.items()
-                     if e.scope.collection == scope.collection and e.scope.index_version != scope.index_version]
+            stale = [i for i, e in self._entries.items() if e.scope.collection == scope.collection
+                     and e.scope.index_version != scope.index_version]
             for entry_id in stale:
                 del self._entries[entry_id]
             self._entries[next(self._ids)] = _Entry(scope, vector, answer)
@@ -164,6 +164,8 @@ def cache_from_settings(stack: RetrievalStack, settings: Settings) -> SemanticCa
     if settings.cache_similarity <= 0:
         return None
     return SemanticCache(
-        stack.embedder, lambda c: str(stack.bm25.current_version(c)), lambda c, p: stack.store.policy(c).allows(p),
+        stack.embedder,
+        lambda collection: str(stack.bm25.current_version(collection)),
+        lambda collection, principal: stack.store.policy(collection).allows(principal),
         settings.cache_similarity, settings.cache_entries,
     )

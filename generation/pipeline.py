@@ -80,7 +80,8 @@ class AnswerPipeline:
     """
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, settings: Settings, cache: SemanticCache | None = None
+        self, retriever: Retriever, generator: Generator, settings: Settings,
+        cache: SemanticCache | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator

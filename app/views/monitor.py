@@ -17,7 +17,9 @@ from app.render import safe_markdown
 from app.services import services
 from app.session import current_principal
 
-WINDOWS = {"Last 24 hours": (1, "h"), "Last 7 days": (7, "D"), "Last 30 days": (30, "D"), "Last 90 days": (90, "D")}
+# window -> (days, chart bucket): hourly points for a day, daily ones beyond
+WINDOWS = {"Last 24 hours": (1, "h"), "Last 7 days": (7, "D"), "Last 30 days": (30, "D"),
+           "Last 90 days": (90, "D")}
 
 if not current_principal().is_admin:  # not registered for users; this is the second lock
     st.error("This page is for admins.")
@@ -32,8 +34,8 @@ if svc.recorder is None:
 window = st.selectbox("Window", list(WINDOWS), index=1)
 days, freq = WINDOWS[window]
 table = monitor_stats.frame(svc.recorder.records(since=time.time() - days * 86400))
-st.caption(f"{len(table)} question(s) from the app and the REST API; kept {svc.settings.monitor_retention_days:g} "
-           f"days (`ASKDOCS_MONITOR_RETENTION_DAYS`). Times are UTC.")
+st.caption(f"{len(table)} question(s) from the app and the REST API; kept "
+           f"{svc.settings.monitor_retention_days:g} days (`ASKDOCS_MONITOR_RETENTION_DAYS`). Times are UTC.")
 
 
 def shown(value: float, fmt: str) -> str:
@@ -69,7 +71,8 @@ st.subheader("Feedback")
 counts = svc.feedback.counts()
 rated = counts["up"] + counts["down"]
 left, right = st.columns([1, 2])
-left.metric("Thumbs up", f"{counts['up'] / rated:.0%}" if rated else "—", help=f"{counts['up']} up, {counts['down']} down")
+left.metric("Thumbs up", f"{counts['up'] / rated:.0%}" if rated else "—",
+            help=f"{counts['up']} up, {counts['down']} down")
 left.bar_chart(pd.DataFrame({"answers": [counts["up"], counts["down"]]}, index=["up", "down"]))
 comments = [r for r in svc.feedback.latest(200) if r.comment][:10]
 with right:

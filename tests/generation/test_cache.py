@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import replace
 
 import numpy as np
 import pytest
