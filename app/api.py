@@ -15,6 +15,9 @@ Design choices:
 - Errors before the first byte are HTTP statuses (403 restricted collection, 422 bad input, 503
   generator down); once the stream has begun, a failure is an ``error`` event after the text already
   sent, never a silent cut.
+- One semantic cache per app (``generation.cache``), shared by every request; the answer event says
+  ``cached``. Every question is recorded (``app.monitoring``, route ``api``) in the monitoring store
+  the UI writes too; ``/metrics`` shows this process's live counters and gauges over that store.
 - The embedded Chroma folder has one writer: run the API and the UI together only with
   ``ASKDOCS_CHROMA_MODE=server`` (the store's lock refuses a second process otherwise).
 - No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, and those
@@ -46,10 +49,12 @@ from app.api_schemas import (
     Problem, TokenEvent,
 )
 from app.api_stream import SSE_EVENT, PipelineThread, sse_events
+from app.monitoring import Recorder
 from app.ratelimit import RateLimiter, limit_key
 from askdocs.settings import Settings
 from askdocs.types import Principal
 from generation.backends import Generator, GeneratorUnavailable
+from generation.cache import cache_from_settings
 from generation.pipeline import AnswerPipeline, Turn
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
@@ -99,7 +104,9 @@ def create_app(parts: ApiParts) -> FastAPI:
         title="askdocs", version="1.0",
         description="Ask questions about your documents; answers stream as server-sent events with cited sources.",
     )
-    app.state.parts, app.state.metrics = parts, counts
+    cache = cache_from_settings(parts.stack, s)
+    recorder = Recorder.from_settings(s)
+    app.state.parts, app.state.metrics, app.state.cache, app.state.recorder = parts, counts, cache, recorder
     limiter = RateLimiter(s.rate_limit_per_minute)  # the same per-user budget as the Ask page's, per process
     bearer = HTTPBearer(auto_error=False, description="An API key from `python -m app.api keys new`.")
 
@@ -160,8 +167,9 @@ def create_app(parts: ApiParts) -> FastAPI:
             generator = await run_in_threadpool(parts.generator)
         except GeneratorUnavailable as error:
             counts.errors.inc(kind="generator")
+            recorder.record_error("api", collection, "generator", question=body.question)
             raise _problem(503, f"the generator is not available: {error}") from None
-        pipeline = AnswerPipeline(parts.stack.retriever, generator, s)
+        pipeline = AnswerPipeline(parts.stack.retriever, generator, s, cache)
         history = [Turn(t.question, t.answer) for t in body.history]
         worker = PipelineThread(
             lambda stop: pipeline.stream(body.question, collection, history, body.doc_ids, stop, who)
@@ -179,9 +187,12 @@ def create_app(parts: ApiParts) -> FastAPI:
                 raise _problem(422, str(first))
             if isinstance(first, GeneratorUnavailable):
                 counts.errors.inc(kind="generator")
+                recorder.record_error("api", collection, "generator", question=body.question)
                 raise _problem(503, f"the generator is not available: {first}")
+            if isinstance(first, StoreUnavailable):
+                recorder.record_error("api", collection, "index", question=body.question)
             raise first  # StoreUnavailable included: the handler below makes it a 503
-        return StreamingResponse(sse_events(first, worker, collection, counts), media_type="text/event-stream",
+        return StreamingResponse(sse_events(first, worker, collection, counts, recorder, body.question), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.get("/collections", tags=["documents"], response_model=list[CollectionOut], responses=errors)
@@ -242,8 +253,13 @@ def create_app(parts: ApiParts) -> FastAPI:
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse,
              responses={200: {"content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}}}})
     def prometheus() -> PlainTextResponse:
-        """Counters and latency histograms in Prometheus' text format."""
-        return PlainTextResponse(counts.registry.render(), media_type=metrics.CONTENT_TYPE)
+        """Counters and latency histograms in Prometheus' text format.
+
+        This process's live counters (HTTP, answers, stages, tokens, cost, cache), then gauges over the
+        monitoring store every process appends to, the UI's included (``askdocs_recorded_*``).
+        """
+        body = counts.registry.render() + recorder.registry.render() + recorder.store_metrics()
+        return PlainTextResponse(body, media_type=metrics.CONTENT_TYPE)
 
     @app.exception_handler(StoreUnavailable)
     async def index_down(_: Request, error: StoreUnavailable) -> JSONResponse:

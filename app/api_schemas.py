@@ -68,6 +68,8 @@ class AnswerEvent(BaseModel):
     completion_tokens: int
     backend: str
     incomplete: bool = Field(False, description="Generation broke off; `text` is what arrived (see the error event).")
+    cached: bool = Field(False, description="Served by the semantic cache from an earlier, similar question "
+                                            "over the same collection and index version; no model was asked.")
 
     @classmethod
     def of(cls, answer: Answer, collection: str) -> "AnswerEvent":
@@ -86,7 +88,7 @@ class AnswerEvent(BaseModel):
             unsupported_sentences=list(answer.unsupported_sentences), query=answer.query, collection=collection,
             timings=dict(answer.timings), prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens, backend=answer.backend,
-            incomplete=getattr(answer, "incomplete", False),  # the field comes with issue 6's pipeline change
+            incomplete=answer.incomplete, cached=answer.cached,
         )
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from app.api_ops import ApiMetrics
 from app.api_schemas import AnswerEvent, ErrorEvent, TokenEvent
+from app.monitoring import Recorder
 from askdocs.types import Answer
 from generation.backends import GeneratorUnavailable
 
@@ -63,9 +65,12 @@ class PipelineThread:
         return await self._queue.get()
 
 
-async def sse_events(first: Any, worker: PipelineThread, collection: str, counts: ApiMetrics) -> AsyncIterator[bytes]:
+async def sse_events(first: Any, worker: PipelineThread, collection: str, counts: ApiMetrics,
+                     recorder: Recorder | None = None, question: str = "") -> AsyncIterator[bytes]:
     sent: list[str] = []
     event = first
+    started = time.perf_counter()
+    finished = False
     try:
         while event is not _END:
             if isinstance(event, str):
@@ -80,6 +85,9 @@ async def sse_events(first: Any, worker: PipelineThread, collection: str, counts
                 if "first_token" in event.timings:  # absent when it abstained without asking the model
                     counts.first_token.observe(event.timings["first_token"])
                 counts.answers.inc(outcome="abstained" if event.abstained else "answered")
+                if recorder is not None:
+                    await asyncio.to_thread(recorder.record_answer, event, "api", collection)  # a disk write
+                finished = True
                 yield _sse("answer", AnswerEvent.of(event, collection))
             else:  # an exception after the stream began
                 kind = "generator" if isinstance(event, GeneratorUnavailable) else "internal"
@@ -88,10 +96,16 @@ async def sse_events(first: Any, worker: PipelineThread, collection: str, counts
                 message = str(event) if kind == "generator" else f"internal error: {type(event).__name__}"
                 counts.errors.inc(kind=kind)
                 counts.answers.inc(outcome="error")
+                if recorder is not None:
+                    await asyncio.to_thread(recorder.record_error, "api", collection, kind,
+                                            time.perf_counter() - started, question)
+                finished = True
                 yield _sse("error", ErrorEvent(message=message, partial="".join(sent)))
             event = await worker.next()
     finally:
         worker.stop.set()  # the client went away, or we are done: either way the model may stop
+        if recorder is not None and not finished:  # the client left before the answer ended
+            recorder.record_error("api", collection, "", time.perf_counter() - started, question, outcome="stopped")
 
 
 def _event_schema(name: str, model: type) -> dict[str, Any]:

@@ -4,8 +4,8 @@ This script only decides who the visitor is and which pages they get; each
 page lives in ``app/views`` (not ``pages/``: a folder of that name beside the
 main script switches Streamlit to its older, implicit multipage mode, in which
 a page can run without this script). A page an account may not use is not registered
-at all, so its URL does not resolve for that account, and the Documents page
-checks the role again itself.
+at all, so its URL does not resolve for that account, and the admin pages
+(Documents, Evaluate, Monitor) check the role again themselves.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ pages = [st.Page(str(ROOT / "app" / "views" / "ask.py"), title="Ask", icon=":mat
 if principal.is_admin:
     pages.append(st.Page(str(ROOT / "app" / "views" / "documents.py"), title="Documents", icon=":material/folder:"))
     pages.append(st.Page(str(ROOT / "app" / "views" / "evaluate.py"), title="Evaluate", icon=":material/analytics:"))
+    pages.append(st.Page(str(ROOT / "app" / "views" / "monitor.py"), title="Monitor", icon=":material/monitoring:"))
 pages.append(st.Page(str(ROOT / "app" / "views" / "status.py"), title="About / status", icon=":material/monitor_heart:"))
 try:
     st.navigation(pages).run()

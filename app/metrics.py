@@ -1,7 +1,7 @@
 """Counters and histograms for one process, rendered in Prometheus' text format.
 
 Design choices:
-- Ours, not ``prometheus_client``: three small classes cover what the REST API (and later the
+- Ours, not ``prometheus_client``: four small classes cover what the REST API (and later the
   Monitor page) needs, and avoid a dependency whose multiprocess mode has its own folder protocol.
 - One :class:`Registry` per app instance, passed in, never a module global: two apps in one test
   process, or the UI and the API later, cannot count into each other.
@@ -84,6 +84,17 @@ class Counter(_Metric):
         return lines
 
 
+class Gauge(Counter):
+    """A value that is set, not counted: here, totals read back from the monitoring store."""
+
+    kind = "gauge"
+
+    def set(self, value: float, **labels: str) -> None:
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = float(value)
+
+
 class Histogram(_Metric):
     """Observations counted into cumulative ``le`` buckets, with their sum and count."""
 
@@ -144,6 +155,9 @@ class Registry:
 
     def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
         return self._add(Counter(name, help_text, labels, self._lock))  # type: ignore[return-value]
+
+    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
+        return self._add(Gauge(name, help_text, labels, self._lock))  # type: ignore[return-value]
 
     def histogram(
         self, name: str, help_text: str, labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS

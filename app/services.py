@@ -9,6 +9,10 @@ store's lock makes a second app or CLI writer fail clearly instead. Holding
 that lock, and before any job can run, the app checks that the catalogue,
 the chunks and BM25 agree and repairs what a crash left behind
 (``retrieval.consistency``); the status page shows the result.
+
+The semantic cache and the monitoring recorder are per process too: every session of this
+process shares one cache (a replica has its own), and the recorder appends to the monitoring
+store in DATA_DIR that the REST API's ``/metrics`` also reads.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import streamlit as st
 
 from app.eval_jobs import EvalJobs
 from app.feedback import FeedbackStore
+from app.monitoring import Recorder
 from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from generation.backends import Generator, OpenAICompatibleGenerator, TransformersGenerator
+from generation.cache import SemanticCache, cache_from_settings
 from generation.pipeline import AnswerPipeline
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
@@ -39,6 +45,8 @@ class Services:
     jobs: IngestionQueue
     feedback: FeedbackStore
     index_check: ConsistencyReport | None = None  # the start-up check; None when none ran
+    cache: SemanticCache | None = None  # None: ASKDOCS_CACHE_SIMILARITY=0
+    recorder: Recorder | None = None  # None: nothing is recorded (tests that do not look)
 
 
 @st.cache_resource(show_spinner="Loading the search index and the embedding model (first start only)…")
@@ -53,7 +61,8 @@ def services() -> Services:
     index_check = repair_at_startup(stack.store, stack.bm25, settings.chroma_mode)
     ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
     feedback = FeedbackStore(settings.data_dir / "feedback.jsonl")
-    return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback, index_check)
+    return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback, index_check,
+                    cache_from_settings(stack, settings), Recorder.from_settings(settings))
 
 
 @st.cache_resource(show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…")
@@ -79,7 +88,7 @@ def eval_jobs() -> EvalJobs:
 
 def pipeline(generator: Generator) -> AnswerPipeline:
     svc = services()
-    return AnswerPipeline(svc.stack.retriever, generator, svc.settings)
+    return AnswerPipeline(svc.stack.retriever, generator, svc.settings, svc.cache)
 
 
 @st.cache_resource(show_spinner=False)

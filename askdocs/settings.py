@@ -68,6 +68,20 @@ class Settings(BaseSettings):
     max_prompt_tokens: int = Field(3072, ge=256)
     temperature: float = Field(0.0, ge=0)
 
+    # Semantic cache (generation/cache.py): a question whose embedding has at least this cosine similarity
+    # to one already answered over the same collection, index version and access returns that answer.
+    # 0 ("off"): no cache. 0.95 is chosen on paraphrase pairs of the sample questions (docs/benchmarks.md).
+    cache_similarity: float = Field(0.95, ge=0, le=1)
+    cache_entries: int = Field(1000, ge=1)  # answers kept per process (least recently used go first)
+
+    # Monitoring (app/monitoring.py): one record per question in DATA_DIR/monitor.sqlite3.
+    monitor_retention_days: float = Field(90.0, gt=0)
+    monitor_max_records: int = Field(200_000, ge=100)
+    monitor_store_questions: bool = False  # the question's text may hold personal data: off unless asked
+    # USD per million tokens (input, output) by API model name, e.g. '{"gpt-4o-mini": [0.15, 0.6]}';
+    # local models cost 0, an API model not listed is recorded at 0 and counted as unpriced.
+    model_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
     # Questions a user may ask per minute in the app (0: no limit); see app/ratelimit.py.
     rate_limit_per_minute: int = Field(20, ge=0)
 
@@ -94,6 +108,20 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("cache_similarity", mode="before")
+    @classmethod
+    def _off_turns_the_cache_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"off", "none", ""}:
+            return 0.0
+        return value
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices_are_not_negative(cls, value: dict[str, tuple[float, float]]) -> dict:
+        if any(price < 0 for pair in value.values() for price in pair):
+            raise ValueError("ASKDOCS_MODEL_PRICES: prices cannot be negative")
+        return value
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> "Settings":
         if self.chunk_overlap_tokens >= self.chunk_tokens:
@@ -115,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def api_keys_path(self) -> Path:
         return self.rest_keys_file or self.data_dir / "api_keys.txt"
+
+    @property
+    def monitor_path(self) -> Path:
+        return self.data_dir / "monitor.sqlite3"
 
     @property
     def log_dir(self) -> Path:

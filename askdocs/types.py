@@ -107,7 +107,8 @@ class Answer:
     """The result of asking a question: text, its sources and what it cost.
 
     ``incomplete`` marks an answer whose generation failed after it had begun: ``text`` is what
-    arrived, and ``incomplete_reason`` says why in words fit to show the user.
+    arrived, and ``incomplete_reason`` says why in words fit to show the user. ``cached`` marks an
+    answer served by the semantic cache (``generation.cache``) without asking a model.
     """
 
     question: str
@@ -123,6 +124,7 @@ class Answer:
     backend: str = ""
     incomplete: bool = False
     incomplete_reason: str = ""
+    cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

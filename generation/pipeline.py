@@ -3,6 +3,11 @@
 question (+history) -> standalone query -> retrieve -> abstain if nothing is
 close enough -> prompt within the token budget -> stream the answer -> check
 its citations -> one :class:`Answer` with sources, timings and token counts.
+
+With a :class:`~generation.cache.SemanticCache`, a question close to one already answered in the
+same scope is answered from it before any search. Only answers that depend on the question alone
+are cached: never a follow-up whose search leaned on the history, an incomplete answer, one the
+user stopped, or an abstention decided before the model (it costs a search, nothing more).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from askdocs.settings import Settings
 from askdocs.types import Answer, Citation, Principal, RetrievedChunk
 from generation.backends import Generator, GeneratorUnavailable
+from generation.cache import SemanticCache, served_from_cache
 from generation.citations import check_citations
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT, Prompt, build_prompt
 from generation.safety import check_output, guard_stream
@@ -75,8 +81,8 @@ class AnswerPipeline:
     """
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, settings: Settings,
-        prompt_builder: Callable[..., Prompt] = build_prompt, output_checks: bool = True,
+        self, retriever: Retriever, generator: Generator, settings: Settings, cache: SemanticCache | None = None,
+        *, prompt_builder: Callable[..., Prompt] = build_prompt, output_checks: bool = True,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -85,6 +91,7 @@ class AnswerPipeline:
         # itself never changes them.
         self.prompt_builder = prompt_builder
         self.output_checks = output_checks
+        self.cache = cache
 
     def stream(
         self,
@@ -105,11 +112,24 @@ class AnswerPipeline:
         s = self.settings
         started = time.perf_counter()
         query = standalone_query(question, history)
-        retrieval = self.retriever.retrieve(
-            query, collection or s.default_collection, doc_ids=doc_ids, principal=principal
-        )
+        collection = collection or s.default_collection
+        cache_slot = None
+        if self.cache is not None and query == question.strip():  # else the search leaned on the history
+            vector = self.cache.embed(question)
+            scope = self.cache.scope(collection, doc_ids, self.generator.name)
+            found = self.cache.lookup(vector, scope, principal)
+            if found is not None:
+                answer = served_from_cache(found[0], question, time.perf_counter() - started)
+                yield answer.text
+                yield answer
+                return
+            cache_slot = (vector, scope)
+        looked_up = time.perf_counter() - started
+        retrieval = self.retriever.retrieve(query, collection, doc_ids=doc_ids, principal=principal)
         timings = {f"retrieve_{k}": v for k, v in retrieval.timings.items()}
-        timings["retrieve"] = time.perf_counter() - started
+        if cache_slot is not None:
+            timings["cache_lookup"] = looked_up
+        timings["retrieve"] = time.perf_counter() - started - looked_up
         confident = bool(retrieval.hits) and (
             retrieval.best_dense_similarity is None
             or retrieval.best_dense_similarity >= s.abstain_below
@@ -124,7 +144,7 @@ class AnswerPipeline:
         gen = self.generator
         budget = min(gen.context_window - s.max_answer_tokens, s.max_prompt_tokens)
         prompt = self.prompt_builder(question, retrieval.hits, gen.count_tokens, budget)
-        timings["prompt"] = time.perf_counter() - started - timings["retrieve"]
+        timings["prompt"] = time.perf_counter() - started - looked_up - timings["retrieve"]
         pieces: list[str] = []
         generate_started = time.perf_counter()
         cut_off = ""
@@ -149,13 +169,16 @@ class AnswerPipeline:
         checked = check_citations(raw, passages)
         citations = tuple(_citation(n, prompt.sources[n - 1], checked.text) for n in checked.cited)
         timings["total"] = time.perf_counter() - started
-        yield Answer(
+        answer = Answer(
             question=question, query=query, text=checked.text, citations=citations, sources=prompt.sources,
             abstained=checked.abstained or not raw.strip(), unsupported_sentences=checked.unsupported,
             timings=timings, prompt_tokens=gen.prompt_tokens(prompt.messages),
             completion_tokens=gen.count_tokens(raw) if raw else 0, backend=gen.name,
             incomplete=bool(cut_off), incomplete_reason=cut_off,
         )
+        if cache_slot is not None and not answer.incomplete and not (stop is not None and stop.is_set()):
+            self.cache.store(*cache_slot, answer)  # type: ignore[union-attr]
+        yield answer
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """The final answer without streaming."""

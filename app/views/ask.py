@@ -9,6 +9,9 @@ Failures are told, not raised: a document index that cannot be reached, an
 API backend that is down (the local model answers instead, under a banner),
 an answer cut off mid-stream (kept, with a note) and a user over the rate
 limit each get a sentence in the chat, and the conversation is kept.
+
+An answer the semantic cache served says so under it. Every question asked here is recorded for
+the Monitor page (``app.monitoring``, route ``ui``): answered, stopped or failed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from retrieval.access import AccessDenied
 from retrieval.store import StoreUnavailable
 
 INDEX_DOWN = "The document index is unreachable; try again shortly. Your conversation is kept."
+CACHED = "cached: answered at once from an earlier, similar question over the same documents"
 
 principal = current_principal()
 state = st.session_state
@@ -119,6 +123,8 @@ def render_turn(turn: dict) -> None:
         st.markdown(safe_markdown(answer.text) + ("\n\n*(stopped)*" if turn.get("stopped") else ""))
         if answer.incomplete:
             st.warning(f"The answer was cut off: {answer.incomplete_reason}. What arrived is kept above.")
+        if answer.cached:
+            st.caption(CACHED)
         if answer.query != answer.question:
             st.caption(f"searched for: {answer.query}")
         st.caption(timing_line(answer))
@@ -126,10 +132,22 @@ def render_turn(turn: dict) -> None:
         render_feedback(turn)
 
 
+def record(turn: dict, answer: Answer | None = None, kind: str = "", outcome: str = "error") -> None:
+    """One monitoring record for this question (nothing when the app runs without a recorder)."""
+    if svc.recorder is None:
+        return
+    if answer is not None:
+        svc.recorder.record_answer(answer, "ui", collection)
+    else:
+        svc.recorder.record_error("ui", collection, kind, time.time() - turn.get("started", time.time()),
+                                  turn["question"], outcome=outcome)
+
+
 # A run stopped by the stop button leaves its partial answer here; keep it in the history.
 if "pending" in state:
     pending = state.pop("pending")
     pending["stop"].set()
+    record(pending, outcome="stopped")
     state.history.append({**{k: v for k, v in pending.items() if k != "stop"}, "stopped": True})
 
 for turn in state.history:
@@ -150,8 +168,9 @@ def over_the_limit(question: str) -> bool:
     return True
 
 
-def record_failure(turn: dict, message: str) -> None:
+def record_failure(turn: dict, message: str, kind: str) -> None:
     """Keep the question in the history with what went wrong, so nothing typed is lost."""
+    record(turn, kind=kind)
     state.pop("pending", None)
     turn.pop("stop", None)
     state.history.append({**turn, "error": message})
@@ -160,7 +179,8 @@ def record_failure(turn: dict, message: str) -> None:
 
 question = st.chat_input("Ask a question about the documents", submit_mode="stop")
 if question and not over_the_limit(question):
-    turn = {"id": uuid.uuid4().hex, "question": question, "partial": "", "stop": threading.Event()}
+    turn = {"id": uuid.uuid4().hex, "question": question, "partial": "", "stop": threading.Event(),
+            "started": time.time()}
     state.pending = turn
     with st.chat_message("user"):
         st.markdown(safe_markdown(question))
@@ -189,14 +209,15 @@ if question and not over_the_limit(question):
                 stream = pieces(generator)
                 first = next(stream, None)
         except AccessDenied as denied:
+            record(turn, kind="access")
             state.pop("pending", None)
             st.error(str(denied))
             st.stop()
         except StoreUnavailable:
-            record_failure(turn, INDEX_DOWN)
+            record_failure(turn, INDEX_DOWN, "index")
         except GeneratorUnavailable as down:
             if backend == "Local model":
-                record_failure(turn, f"The local model failed before answering ({down}).")
+                record_failure(turn, f"The local model failed before answering ({down}).", "generator")
             turn["fallback"] = f"The API backend is not answering ({down}); this answer comes from the local model."
             st.warning(turn["fallback"])
             generator = local_generator()
@@ -205,7 +226,8 @@ if question and not over_the_limit(question):
                 first = next(stream, None)
             except (StoreUnavailable, GeneratorUnavailable) as error:
                 failed_too = f"The local model failed too ({error})."
-                record_failure(turn, INDEX_DOWN if isinstance(error, StoreUnavailable) else failed_too)
+                down_part = "index" if isinstance(error, StoreUnavailable) else "generator"
+                record_failure(turn, INDEX_DOWN if down_part == "index" else failed_too, down_part)
 
         def chained(first: str | None, rest):  # noqa: ANN001, ANN202
             if first is not None:
@@ -220,5 +242,7 @@ if question and not over_the_limit(question):
             turn["stop"].set()
     state.pop("pending", None)
     turn.pop("stop")
+    if result:
+        record(turn, result[0])
     state.history.append({**turn, "answer": result[0]} if result else turn)
     st.rerun()

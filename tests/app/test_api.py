@@ -278,6 +278,28 @@ def test_metrics_count_requests_by_route_and_status_and_time_answers(api: Api) -
     assert "# TYPE askdocs_ask_seconds histogram" in text.text
 
 
+def test_a_repeated_question_is_cached_and_metrics_count_cache_tokens_cost_and_stages(api: Api) -> None:
+    from app.monitoring import Recorder
+
+    question = "Which function turns an old-style comparison function into a key function?"
+    hits = metric(api, "askdocs_cache_total", route="api", result="hit")
+    tokens_in = metric(api, "askdocs_tokens_total", route="api", direction="in")
+    first = events(ask(api, question=question))[-1][1]
+    second = events(ask(api, "bob", question=question + " "))  # another caller, the same open collection
+    assert first["cached"] is False and second[-1][1]["cached"] is True
+    assert [kind for kind, _ in second] == ["token", "answer"]  # the whole text at once
+    assert second[-1][1]["text"] == first["text"] and second[-1][1]["citations"] == first["citations"]
+    assert second[-1][1]["prompt_tokens"] == 0
+    assert metric(api, "askdocs_cache_total", route="api", result="hit") == hits + 1
+    assert metric(api, "askdocs_tokens_total", route="api", direction="in") == tokens_in + first["prompt_tokens"] > 0
+    assert metric(api, "askdocs_stage_seconds_count", route="api", stage="retrieve") >= 1
+    assert metric(api, "askdocs_cost_usd_total", route="api") == 0  # a local (here scripted) model costs nothing
+    # The UI process appends to the same store; /metrics shows its records as gauges.
+    Recorder(api.log.parent / "data" / "monitor.sqlite3").record_error("ui", "default", "index", 0.1)
+    assert metric(api, "askdocs_recorded_requests", route="ui", outcome="error", cache="skip") >= 1
+    assert metric(api, "askdocs_recorded_requests", route="api", outcome="answered", cache="hit") >= 1
+
+
 def test_the_openapi_schema_describes_every_endpoint_and_body(api: Api) -> None:
     schema = httpx.get(f"{api.url}/openapi.json", timeout=10).json()
     paths = schema["paths"]

@@ -28,10 +28,12 @@ import app.services
 from app.eval_jobs import EvalJobs
 from app.auth import ENV_ADMIN_HASH, hash_password
 from app.feedback import FeedbackStore
+from app.monitoring import Recorder
 from app.render import safe_markdown
 from app.services import Services
 from askdocs.localserver import free_port
 from generation.backends import GeneratorUnavailable
+from generation.cache import cache_from_settings
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.access import CollectionPolicy
@@ -48,6 +50,7 @@ MAIN = ROOT / "app" / "main.py"
 DOCUMENTS = "views/documents.py"  # for switch_page: relative to app/main.py
 STATUS = "views/status.py"
 EVALUATE = "views/evaluate.py"
+MONITOR = "views/monitor.py"
 BEIR_TINY = ROOT / "tests" / "eval" / "fixtures" / "beir_tiny"
 PASSWORD = "correct horse battery staple"
 TIMEOUT = 30  # seconds per script run; the first one imports Chroma
@@ -106,9 +109,10 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     ingestor = Ingestor(store, embedder, bm25, settings)
     assert ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
     ingestor.rebuild_bm25("default")
+    stack = RetrievalStack(store, embedder, bm25, retriever)
     svc = Services(
-        settings, RetrievalStack(store, embedder, bm25, retriever), ingestor, IngestionQueue(ingestor),
-        FeedbackStore(settings.data_dir / "feedback.jsonl"),
+        settings, stack, ingestor, IngestionQueue(ingestor), FeedbackStore(settings.data_dir / "feedback.jsonl"),
+        cache=cache_from_settings(stack, settings), recorder=Recorder.from_settings(settings),
     )
     local, api = ScriptedGenerator(EVIL_REPLY), DownGenerator("")
     evaluations = EvalJobs()
@@ -165,7 +169,7 @@ def test_an_admin_session_gets_the_documents_page(new_app, parts):
     at = new_app()
     at.session_state["askdocs_admin"] = True
     at.run()
-    assert registered_pages(at) == {"ask.py", "documents.py", "evaluate.py", "status.py"}
+    assert registered_pages(at) == {"ask.py", "documents.py", "evaluate.py", "monitor.py", "status.py"}
     at.switch_page(DOCUMENTS).run()
     assert not at.exception, [e.value for e in at.exception]
     assert page_titles(at) == ["Documents"]
@@ -711,3 +715,56 @@ def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app
     assert assistant.warning[0].value.startswith("The API backend is not answering")
     assert [e.value for e in assistant.error] == ["The local model failed too (connection refused)."]
     assert [t["question"] for t in at.session_state["history"]] == [QUESTION, "Is it stable?"]
+
+
+# -- semantic cache and monitoring ------------------------------------------------------------------
+from app.views.ask import CACHED  # noqa: E402 - this section's own import, kept with it
+
+
+def test_a_repeated_question_is_answered_from_the_cache_and_shown_as_cached(new_app, parts):
+    at = ask(new_app().run(), QUESTION)
+    assert CACHED not in [c.value for c in at.chat_message[-1].caption]
+    other = ask(new_app().run(), QUESTION.lower())  # another visitor, the same question
+    assistant = other.chat_message[-1]
+    assert assistant.markdown[0].value.startswith("The operator module provides them \\[1\\].")
+    assert CACHED in [c.value for c in assistant.caption]
+    assert assistant.expander[0].label == "Sources (1)"  # the sources come with it
+    assert len(parts["local"].prompts) == 1  # no model call for the second
+    records = parts["svc"].recorder.records()
+    assert [(r.route, r.outcome, r.cache) for r in records] == [("ui", "answered", "miss"), ("ui", "answered", "hit")]
+    assert records[1].prompt_tokens == 0 and records[0].prompt_tokens > 0
+
+
+def charts(at: AppTest) -> list:
+    return [e for e in at.main if getattr(e, "type", "") in ("arrow_vega_lite_chart", "vega_lite_chart")]
+
+
+def test_an_admin_sees_the_monitor_page_with_charts_and_the_latest_comment(new_app, parts):
+    at = ask(new_app().run(), QUESTION)
+    at.feedback[0].set_value(0).run()
+    at.chat_message[-1].text_input[0].input("missed the second function").run()
+    ask(new_app().run(), QUESTION)  # a cache hit
+    parts["svc"].recorder.record_error("api", "default", "generator", 0.3)
+    admin = new_app()
+    admin.session_state["askdocs_admin"] = True
+    admin.run()
+    admin.switch_page(MONITOR).run()
+    assert not admin.exception, [e.value for e in admin.exception]
+    assert page_titles(admin) == ["Monitor"]
+    shown = {m.label: m.value for m in admin.metric}
+    assert shown["Questions"] == "3" and shown["Cache hit rate"] == "50.0%" and shown["Error rate"] == "33.3%"
+    assert shown["Thumbs up"] == "0%"
+    assert [s.value for s in admin.subheader][:4] == [
+        "Latency (s, question to full answer)", "Error rate and cache hit rate", "Tokens per day",
+        "Estimated cost per day (USD)"]
+    assert len(charts(admin)) >= 5  # latency, rates, tokens, cost, feedback
+    assert any("missed the second function" in m.value for m in admin.markdown)
+
+
+def test_a_user_cannot_reach_the_monitor_page(new_app, parts):
+    at = new_app().run()
+    assert "monitor.py" not in registered_pages(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(MONITOR)
+    alone = AppTest.from_file(str(MAIN.parent / MONITOR), default_timeout=TIMEOUT).run()
+    assert [e.value for e in alone.error] == ["This page is for admins."] and not alone.metric
