@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -71,8 +72,9 @@ class FeedbackStore:
         'up'
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, scrub: Callable[[str], str] | None = None) -> None:
         self.path = Path(path)
+        self.scrub = scrub  # e.g. PII redaction (ASKDOCS_REDACT_PII), applied before anything is written
 
     def add(
         self,
@@ -88,6 +90,8 @@ class FeedbackStore:
             raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
         if not answer_id:
             raise ValueError("answer_id is empty")
+        if self.scrub is not None:
+            question, answer, comment = self.scrub(question), self.scrub(answer), self.scrub(comment)
         record = FeedbackRecord(answer_id, question, answer, rating, comment.strip(), user, time.time())
         line = (json.dumps(asdict(record), ensure_ascii=False) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -91,11 +91,13 @@ class Recorder:
 
     def __init__(self, path: Path, retention_days: float = 90, max_records: int = 200_000,
                  store_questions: bool = False,
-                 prices: Mapping[str, tuple[float, float]] | None = None) -> None:
+                 prices: Mapping[str, tuple[float, float]] | None = None,
+                 scrub: Callable[[str], str] | None = None) -> None:
         self.path = Path(path)
         self.retention_s = retention_days * 86400
         self.max_records = max_records
         self.store_questions = store_questions
+        self.scrub = scrub  # e.g. PII redaction (ASKDOCS_REDACT_PII) of a stored question
         self.prices = dict(prices or {})
         self._writes = 0
         self._lock = threading.Lock()
@@ -118,8 +120,10 @@ class Recorder:
 
     @classmethod
     def from_settings(cls, s: Settings) -> "Recorder":
+        from generation.redaction import stored_text_scrubber
+
         return cls(s.monitor_path, s.monitor_retention_days, s.monitor_max_records, s.monitor_store_questions,
-                   s.model_prices)
+                   s.model_prices, stored_text_scrubber(s))
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +131,11 @@ class Recorder:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(_SCHEMA)
         return connection
+
+    def _stored(self, question: str | None) -> str | None:
+        if not self.store_questions or question is None:
+            return None
+        return self.scrub(question) if self.scrub is not None else question
 
     # -- writing --------------------------------------------------------------------------------
     def record_answer(self, answer: Answer, route: Route, collection: str,
@@ -140,7 +149,7 @@ class Recorder:
         return self.add(RequestRecord(
             time.time(), route, collection, outcome, cache, answer.backend, t.get("total", 0.0),
             t.get("retrieve"), t.get("retrieve_rerank"), first, answer.prompt_tokens, answer.completion_tokens, usd, priced,
-            "generator" if answer.incomplete else "", answer.question if self.store_questions else None,
+            "generator" if answer.incomplete else "", self._stored(answer.question),
         ))
 
     def record_error(self, route: Route, collection: str, kind: str, seconds: float = 0.0,
@@ -148,7 +157,7 @@ class Recorder:
         """A question that ended without an answer: failed (``kind`` says where) or stopped by the user."""
         return self.add(RequestRecord(
             time.time(), route, collection, outcome, "skip", backend, seconds, None, None, None, 0, 0, 0.0,
-            True, kind, question if self.store_questions else None,
+            True, kind, self._stored(question),
         ))
 
     def add(self, record: RequestRecord) -> RequestRecord:

@@ -29,6 +29,7 @@ from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from generation.backends import Generator, OpenAICompatibleGenerator, TransformersGenerator
 from generation.cache import SemanticCache, cache_from_settings
+from generation.redaction import stored_text_scrubber
 from generation.pipeline import AnswerPipeline
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
@@ -60,7 +61,7 @@ def services() -> Services:
         st.stop()
     index_check = repair_at_startup(stack.store, stack.bm25, settings.chroma_mode)
     ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
-    feedback = FeedbackStore(settings.data_dir / "feedback.jsonl")
+    feedback = FeedbackStore(settings.data_dir / "feedback.jsonl", stored_text_scrubber(settings))
     return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback, index_check,
                     cache_from_settings(stack, settings), Recorder.from_settings(settings))
 

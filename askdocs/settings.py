@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # local models cost 0, an API model not listed is recorded at 0 and counted as unpriced.
     model_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
+    # Safety options (generation/redaction.py): off by default, a document's contact address is often the answer.
+    redact_pii: bool = False
+    content_filter: str = ""  # "package.module:function", a str -> str every answer passes through
+
     # Questions a user may ask per minute in the app (0: no limit); see app/ratelimit.py.
     rate_limit_per_minute: int = Field(20, ge=0)
 

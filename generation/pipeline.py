@@ -25,6 +25,7 @@ from generation.backends import Generator, GeneratorUnavailable
 from generation.cache import SemanticCache, served_from_cache
 from generation.citations import check_citations
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT, Prompt, build_prompt
+from generation.redaction import TextFilter, answer_filters, apply_filters, filtered_stream
 from generation.safety import check_output, guard_stream
 from retrieval.bm25 import tokenize
 from retrieval.hybrid import Retriever
@@ -83,6 +84,7 @@ class AnswerPipeline:
     def __init__(
         self, retriever: Retriever, generator: Generator, settings: Settings, cache: SemanticCache | None = None,
         *, prompt_builder: Callable[..., Prompt] = build_prompt, output_checks: bool = True,
+        text_filters: Sequence[TextFilter] | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -91,6 +93,8 @@ class AnswerPipeline:
         # itself never changes them.
         self.prompt_builder = prompt_builder
         self.output_checks = output_checks
+        # PII redaction and the operator's content filter, as the settings ask (generation/redaction.py).
+        self.text_filters = tuple(answer_filters(settings) if text_filters is None else text_filters)
         self.cache = cache
 
     def stream(
@@ -151,7 +155,10 @@ class AnswerPipeline:
         shown = 0
         try:
             streamed = _recorded(gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop), pieces)
-            for piece in guard_stream(streamed) if self.output_checks else streamed:
+            shown_pieces = guard_stream(streamed) if self.output_checks else streamed
+            if self.text_filters:
+                shown_pieces = filtered_stream(shown_pieces, self.text_filters)
+            for piece in shown_pieces:
                 timings.setdefault("first_token", time.perf_counter() - started)
                 shown += 1
                 yield piece
@@ -166,8 +173,11 @@ class AnswerPipeline:
         passages = [h.chunk.text for h in prompt.sources]
         if self.output_checks:  # before the citation check, so what it removes is not cited either
             raw = check_output(raw, passages, SYSTEM_PROMPT, keep=NOT_FOUND).text
+        raw = apply_filters(raw, self.text_filters)
         checked = check_citations(raw, passages)
-        citations = tuple(_citation(n, prompt.sources[n - 1], checked.text) for n in checked.cited)
+        citations = tuple(
+            _citation(n, prompt.sources[n - 1], checked.text, self.text_filters) for n in checked.cited
+        )
         timings["total"] = time.perf_counter() - started
         answer = Answer(
             question=question, query=query, text=checked.text, citations=citations, sources=prompt.sources,
@@ -195,6 +205,7 @@ def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:
         yield piece
 
 
-def _citation(number: int, hit: RetrievedChunk, answer: str) -> Citation:
+def _citation(number: int, hit: RetrievedChunk, answer: str, filters: Sequence[TextFilter] = ()) -> Citation:
     c = hit.chunk
-    return Citation(number, c.chunk_id, c.source, c.page_start, c.page_end, quote(c.text, answer))
+    snippet = apply_filters(quote(c.text, answer), filters)  # shown under the answer: filtered like it
+    return Citation(number, c.chunk_id, c.source, c.page_start, c.page_end, snippet)

@@ -718,7 +718,8 @@ def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app
 
 
 # -- semantic cache and monitoring ------------------------------------------------------------------
-from app.views.ask import CACHED  # noqa: E402 - this section's own import, kept with it
+# The page's words (importing app.views.ask would run the page, and open the real data folder).
+CACHED = "cached: answered at once from an earlier, similar question over the same documents"
 
 
 def test_a_repeated_question_is_answered_from_the_cache_and_shown_as_cached(new_app, parts):
