@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the upload path with atheris (libFuzzer): validate, loaders, chunker.
 
-    python bench/fuzz_loaders.py -runs=2000 -seed=1 CORPUS_DIR   # as CI runs it (tests/ingest/test_fuzz.py)
+    python bench/fuzz_loaders.py -runs=2000 -seed=1 -rss_limit_mb=0 CORPUS_DIR   # as CI runs it (test_fuzz.py)
     python bench/fuzz_loaders.py -max_total_time=600             # a longer session, in bench/out/
     python bench/fuzz_loaders.py crash-<sha1>                    # replay one input
 
@@ -12,7 +12,10 @@ The first byte of an input picks the target, the rest is the file:
 - 8: ``sanitize_filename`` and ``sanitize_source`` on the bytes read as UTF-8.
 
 The contract is the one the parse child relies on: a loader returns a well-formed document or
-raises ``RefusedInput``; nothing else may escape (MemoryError included: inputs stay small here).
+raises ``RefusedInput``; nothing else may escape. Like the parse child, the harness runs under an
+address-space limit (``ASKDOCS_PARSE_MEMORY_MB``'s default): an input that needs more is what the app
+refuses as "too much memory", so a ``MemoryError`` counts as refused. Without the limit, one small
+malformed PDF can make pypdf reach gigabytes for a moment and libFuzzer stop on its RSS limit.
 libFuzzer saves an input that breaks it as ``crash-<sha1>`` in the working directory. The corpus
 directory (``bench/out/fuzz-corpus`` when none is named) is first seeded with small valid files of
 each kind, so mutation starts from real structure instead of from nothing; libFuzzer adds the inputs
@@ -22,6 +25,7 @@ that reach new code to it. pypdf and the ingest package are instrumented; lxml i
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import unicodedata
 import warnings
@@ -124,12 +128,24 @@ def test_one_input(data: bytes) -> None:
         else:
             kind = KINDS[target - 4]
         document = make_loader(kind, max_pages=50).load(body)
-    except RefusedInput:
+    except (RefusedInput, MemoryError):  # MemoryError: the parse child refuses it (see the docstring)
         return
     _check(document)
 
 
+def _limit_memory() -> None:
+    from askdocs.settings import Settings
+
+    limit = Settings.model_fields["parse_memory_mb"].default * 2**20
+    # The interpreter, atheris and the instrumented imports already hold address space: add theirs.
+    with open("/proc/self/status") as status:
+        used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (used + limit, hard))
+
+
 def main() -> None:
+    _limit_memory()
     logging.disable(logging.CRITICAL)  # pypdf logs every repair it makes: noise at thousands of runs
     warnings.simplefilter("ignore")
     args = list(sys.argv)

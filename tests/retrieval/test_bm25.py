@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,25 +80,36 @@ def test_reader_reloads_when_another_writer_publishes(tmp_path):
     assert [h.chunk_id for h in reader.get("docs").search("alpha", 5)] == ["new"]
 
 
-def _publish_many(root: str, process: int, times: int, start) -> None:  # noqa: ANN001 - a Barrier
-    directory = BM25Directory(Path(root))
-    start.wait()  # both processes are up: their publishes overlap
-    for i in range(times):
-        directory.publish("shared", [(f"p{process}-{i}", "doc", f"process {process} publish {i} words here")])
+_PUBLISHER = """
+import sys, time
+from pathlib import Path
+from retrieval.bm25 import BM25Directory
+
+root, process, times, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+directory = BM25Directory(root)
+while not go.exists():  # both processes are up before either publishes: their publishes overlap
+    time.sleep(0.01)
+for i in range(times):
+    directory.publish("shared", [(f"p{process}-{i}", "doc", f"process {process} publish {i} words here")])
+"""
 
 
 def test_two_processes_publishing_to_one_folder_take_turns(tmp_path):
     """Replicas sharing the BM25 folder: every publish gets its own version and none fails."""
-    import multiprocessing
+    import subprocess
+    import sys
 
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter each, like a second replica
-    start = context.Barrier(2)
-    workers = [context.Process(target=_publish_many, args=(str(tmp_path), p, 40, start)) for p in (1, 2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=300)
-    assert [w.exitcode for w in workers] == [0, 0]
-    directory = BM25Directory(tmp_path)
+    go = tmp_path / "go"
+    root = Path(__file__).resolve().parents[2]
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _PUBLISHER, str(tmp_path / "bm25"), str(p), "40", str(go)],
+                         cwd=root, stderr=subprocess.PIPE, text=True)
+        for p in (1, 2)
+    ]
+    time.sleep(1.0)
+    go.touch()
+    errors = [worker.communicate(timeout=300)[1] for worker in workers]
+    assert [w.returncode for w in workers] == [0, 0], errors
+    directory = BM25Directory(tmp_path / "bm25")
     assert directory.current_version("shared") == 80
     assert len(directory.get("shared")) == 1  # the last publish's one row, read back whole
