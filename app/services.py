@@ -29,8 +29,8 @@ from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from generation.backends import Generator, OpenAICompatibleGenerator, TransformersGenerator
 from generation.cache import SemanticCache, cache_from_settings
-from generation.redaction import stored_text_scrubber
 from generation.pipeline import AnswerPipeline
+from generation.redaction import stored_text_scrubber
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.consistency import ConsistencyReport, repair_at_startup
