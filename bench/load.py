@@ -32,11 +32,8 @@ from typing import Any
 import numpy as np
 
 from bench import webapp
+from bench.webapp import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PLACEHOLDER = "Ask a question about the documents"
 QUESTIONS = webapp.ROOT / "sample_docs" / "questions.jsonl"
 TAG = re.compile(r"\[ref S(\d+)Q\d+\]")
 

@@ -19,6 +19,14 @@ from pathlib import Path
 from askdocs.localserver import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
+# The browser the UI tests and the load benchmark drive: Debian's chromium (Playwright's own download
+# cannot work offline), headless, with nothing that would reach the network on its own.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PLACEHOLDER = "Ask a question about the documents"  # the Ask page's chat input
 
 
 def app_environment(data_dir: Path, model_cache: Path, extra: Mapping[str, str] = {}) -> dict[str, str]:

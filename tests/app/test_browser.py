@@ -28,7 +28,7 @@ import pytest
 
 from app.auth import ENV_ADMIN_HASH, hash_password
 from bench import webapp
-from bench.webapp import RunningApp
+from bench.webapp import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER, RunningApp
 from tests.conftest import MODEL_CACHE, ROOT, SAMPLE_DOCS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -37,11 +37,6 @@ Page = playwright_api.Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 ARTIFACTS = ROOT / "tests" / "app" / "artifacts"
 README_SCREENSHOT = ROOT / "docs" / "screenshot-ask.png"
 PASSWORD = "e2e admin password"
@@ -50,7 +45,6 @@ LONG_QUESTION = (
     "Explain in detail everything the sorting HOWTO says about key functions, the operator module's "
     "functions, sort stability and the decorate-sort-undecorate idiom, with an example for each."
 )
-PLACEHOLDER = "Ask a question about the documents"
 VIEWPORT = {"width": 1280, "height": 1000}
 UI_TIMEOUT_MS = 60_000  # page loads, clicks, ingestion of a tiny file
 ANSWER_TIMEOUT_MS = 240_000  # the first answer loads the 0.5B generator on 2 CPU cores
