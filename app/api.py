@@ -76,6 +76,7 @@ class ApiParts:
     jobs: IngestionQueue
     keys: KeyRing
     generator: Callable[[], Generator]  # called per question; a loader should cache (see ``once``)
+    fast_generator: Callable[[], Generator] | None = None  # routing's fast tier (generation/routing.py)
 
 
 def once(factory: Callable[[], Generator]) -> Callable[[], Generator]:
@@ -165,11 +166,12 @@ def create_app(parts: ApiParts) -> FastAPI:
             raise _problem(429, decision.message, **{"Retry-After": str(max(1, math.ceil(decision.retry_after_s)))})
         try:
             generator = await run_in_threadpool(parts.generator)
+            fast = await run_in_threadpool(parts.fast_generator) if parts.fast_generator else None
         except GeneratorUnavailable as error:
             counts.errors.inc(kind="generator")
             recorder.record_error("api", collection, "generator", question=body.question)
             raise _problem(503, f"the generator is not available: {error}") from None
-        pipeline = AnswerPipeline(parts.stack.retriever, generator, s, cache)
+        pipeline = AnswerPipeline(parts.stack.retriever, generator, s, cache, fast_generator=fast)
         history = [Turn(t.question, t.answer) for t in body.history]
         worker = PipelineThread(
             lambda stop: pipeline.stream(body.question, collection, history, body.doc_ids, stop, who)
@@ -294,15 +296,16 @@ def create_app(parts: ApiParts) -> FastAPI:
 def parts_from_settings(settings: Settings) -> ApiParts:
     """Open the store and load the embedder now; the generator loads on the first question."""
     from askdocs.quiet import quiet_libraries
-    from generation.backends import generator_from_settings
+    from generation.backends import fast_generator_from_settings, generator_from_settings
     from retrieval.factory import open_retrieval
 
     quiet_libraries()
     keys = KeyRing.from_file(settings.api_keys_path)  # a malformed file stops us before any model loads
     stack = open_retrieval(settings)
     ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+    fast = once(lambda: fast_generator_from_settings(settings)) if settings.fast_generator_model else None
     return ApiParts(settings, stack, ingestor, IngestionQueue(ingestor), keys,
-                    once(lambda: generator_from_settings(settings)))
+                    once(lambda: generator_from_settings(settings)), fast)
 
 
 def _new_key(args: argparse.Namespace) -> None:

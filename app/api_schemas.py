@@ -70,6 +70,9 @@ class AnswerEvent(BaseModel):
     incomplete: bool = Field(False, description="Generation broke off; `text` is what arrived (see the error event).")
     cached: bool = Field(False, description="Served by the semantic cache from an earlier, similar question "
                                             "over the same collection and index version; no model was asked.")
+    tier: str = Field("", description="With routing on: `fast` or `strong`, the generator chosen for this "
+                                      "question; empty when routing is off.")
+    tier_reason: str = Field("", description="Why routing chose that tier, e.g. `comparison`.")
 
     @classmethod
     def of(cls, answer: Answer, collection: str) -> "AnswerEvent":
@@ -88,7 +91,7 @@ class AnswerEvent(BaseModel):
             unsupported_sentences=list(answer.unsupported_sentences), query=answer.query, collection=collection,
             timings=dict(answer.timings), prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens, backend=answer.backend,
-            incomplete=answer.incomplete, cached=answer.cached,
+            incomplete=answer.incomplete, cached=answer.cached, tier=answer.tier, tier_reason=answer.tier_reason,
         )
 
 

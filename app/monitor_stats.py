@@ -69,3 +69,17 @@ def totals(table: pd.DataFrame) -> dict[str, float]:
         "cache hit rate": float((table["cache"] == "hit").sum() / lookups) if lookups else float("nan"),
         "cost USD": float(table["cost_usd"].sum()),
     }
+
+
+def tiers(table: pd.DataFrame) -> pd.DataFrame:
+    """Per routing tier (fast, strong, cache): answers, their share, p50 total time and cost; empty without routing."""
+    routed = table[(table["tier"] != "") & table["outcome"].isin(ANSWERED)]
+    grouped = routed.groupby("tier")
+    out = pd.DataFrame({
+        "answers": grouped.size(),
+        "share": grouped.size() / max(len(routed), 1),
+        "p50 total s": grouped["total_s"].median(),
+        "cost (USD)": grouped["cost_usd"].sum(),
+    })
+    out.index.name = "tier"
+    return out

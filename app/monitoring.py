@@ -3,7 +3,8 @@
 Design choices:
 - One :class:`RequestRecord` per question, from the UI or the REST API: stage timings (retrieval,
   rerank, first token, total), tokens in and out, the estimated cost, whether the cache answered,
-  the outcome, the error kind if any, and the route. Feedback stays in ``app.feedback``.
+  the outcome, the error kind if any, the route (UI or API) and, with routing on, the tier that
+  answered (``generation.routing``). Feedback stays in ``app.feedback``.
 - Stored in SQLite under DATA_DIR (``monitor.sqlite3``, WAL mode): every process, the UI and the API
   alike, appends to the same file safely, and the page's queries are SQL, not a scan of a log.
   Records are only ever inserted; the one deletion is the retention bound (older than
@@ -56,6 +57,7 @@ class RequestRecord:
     priced: bool  # False: an API model with no price in model_prices
     error: str = ""  # the kind of failure (generator, index, internal); empty when none
     question: str | None = None  # only with monitor_store_questions
+    tier: str = ""  # routing's choice: fast or strong; "cache" for a cached answer; "" without routing
 
     @property
     def cached(self) -> bool:
@@ -66,6 +68,7 @@ _COLUMNS = [f.name for f in fields(RequestRecord)]
 _SCHEMA = f"""CREATE TABLE IF NOT EXISTS requests
     (id INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(_COLUMNS)});
 CREATE INDEX IF NOT EXISTS requests_at ON requests (at);"""
+_ADDED_COLUMNS = {"tier": "''"}  # columns newer than the first schema, with their SQL default
 
 
 def cost(backend: str, prompt_tokens: int, completion_tokens: int,
@@ -78,6 +81,15 @@ def cost(backend: str, prompt_tokens: int, completion_tokens: int,
         return 0.0, prompt_tokens + completion_tokens == 0
     per_input, per_output = prices[model]
     return (prompt_tokens * per_input + completion_tokens * per_output) / 1_000_000, True
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Bring a file written by an older version up to today's columns (columns are only ever added)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(requests)")}
+    with connection:
+        for name, sql_default in _ADDED_COLUMNS.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE requests ADD COLUMN {name} DEFAULT {sql_default}")
 
 
 class Recorder:
@@ -112,11 +124,17 @@ class Recorder:
         self.unpriced = r.counter("askdocs_unpriced_answers_total", "API answers with no price.", ("route",))
         self.stages = r.histogram("askdocs_stage_seconds", "Time per stage of a question.",
                                   ("route", "stage"))
+        self.tiers = r.counter("askdocs_tier_total", "Answers by routing tier: fast, strong, or cache.",
+                               ("route", "tier"))
         self.errors = r.counter("askdocs_request_errors_total", "Failed questions by kind.",
                                 ("route", "kind"))
         self.write_errors = r.counter("askdocs_monitor_write_errors_total",
                                       "Records that could not be stored.")
-        self._connect().close()
+        connection = self._connect()
+        try:
+            _add_missing_columns(connection)
+        finally:
+            connection.close()
 
     @classmethod
     def from_settings(cls, s: Settings) -> "Recorder":
@@ -150,6 +168,7 @@ class Recorder:
             time.time(), route, collection, outcome, cache, answer.backend, t.get("total", 0.0),
             t.get("retrieve"), t.get("retrieve_rerank"), first, answer.prompt_tokens, answer.completion_tokens, usd, priced,
             "generator" if answer.incomplete else "", self._stored(answer.question),
+            "cache" if answer.cached and answer.tier else answer.tier,
         ))
 
     def record_error(self, route: Route, collection: str, kind: str, seconds: float = 0.0,
@@ -204,6 +223,8 @@ class Recorder:
             self.unpriced.inc(route=r.route)
         if r.error:
             self.errors.inc(route=r.route, kind=r.error)
+        if r.tier:
+            self.tiers.inc(route=r.route, tier=r.tier)
         for stage, seconds in zip(STAGES, (r.retrieve_s, r.rerank_s, r.first_token_s, r.total_s)):
             if seconds is not None and r.outcome not in ("error", "stopped"):
                 self.stages.observe(seconds, route=r.route, stage=stage)
@@ -229,6 +250,8 @@ class Recorder:
                                 ("route", "direction"))
         usd = registry.gauge("askdocs_recorded_cost_usd", "Recorded estimated cost kept (all processes).",
                              ("route",))
+        tiers = registry.gauge("askdocs_recorded_tiers", "Recorded answers kept by routing tier "
+                               "(all processes).", ("route", "tier"))
         connection = self._connect()
         try:
             for route, outcome, cache, n in connection.execute(
@@ -240,6 +263,9 @@ class Recorder:
                 tokens.set(tin or 0, route=route, direction="in")
                 tokens.set(tout or 0, route=route, direction="out")
                 usd.set(spent or 0.0, route=route)
+            for route, tier, n in connection.execute(
+                    "SELECT route, tier, COUNT(*) FROM requests WHERE tier != '' GROUP BY route, tier"):
+                tiers.set(n, route=route, tier=tier)
         finally:
             connection.close()
         return registry.render()

@@ -26,6 +26,7 @@ import html
 import re
 
 from askdocs.types import Answer, Citation, RetrievedChunk
+from generation.routing import tier_label
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})")  # opening fences at column 0 only: see _is_top_level_fence
 _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: any ASCII punctuation
@@ -133,4 +134,6 @@ def timing_line(answer: Answer) -> str:
         parts.append(f"{answer.prompt_tokens} + {answer.completion_tokens} tokens")
     if answer.backend:
         parts.append(answer.backend)
+    if answer.tier:
+        parts.append(tier_label(answer.tier, answer.tier_reason))
     return " · ".join(parts)

@@ -27,7 +27,9 @@ from app.monitoring import Recorder
 from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
-from generation.backends import Generator, OpenAICompatibleGenerator, TransformersGenerator
+from generation.backends import (
+    Generator, OpenAICompatibleGenerator, TransformersGenerator, fast_generator_from_settings,
+)
 from generation.cache import SemanticCache, cache_from_settings
 from generation.pipeline import AnswerPipeline
 from generation.redaction import stored_text_scrubber
@@ -87,9 +89,16 @@ def eval_jobs() -> EvalJobs:
     return EvalJobs()
 
 
+@st.cache_resource(show_spinner="Loading the fast model for simple questions…")
+def fast_generator() -> Generator | None:
+    """Routing's fast tier (generation/routing.py); None when ASKDOCS_FAST_GENERATOR_MODEL is not set."""
+    return fast_generator_from_settings(services().settings)
+
+
 def pipeline(generator: Generator) -> AnswerPipeline:
+    """The answer pipeline with ``generator`` as the main (strong) tier, and the fast tier if one is set."""
     svc = services()
-    return AnswerPipeline(svc.stack.retriever, generator, svc.settings, svc.cache)
+    return AnswerPipeline(svc.stack.retriever, generator, svc.settings, svc.cache, fast_generator=fast_generator())
 
 
 @st.cache_resource(show_spinner=False)

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     generator_model: str = "pkg:qwen2.5-coder-0.5b-instruct"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     reranker: str = ""  # empty: no reranking stage
+    # Routing by need (generation/routing.py): with a fast generator set, simple questions go to it and
+    # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
+    # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.
+    fast_generator_model: str = ""
+    fast_generator_backend: Literal["local", "openai"] = "local"
+    route_long_words: int = Field(30, ge=1)  # a question this long counts as hard
+    # A short factual question needs a short answer, and a small model that has said it tends to go on
+    # (SmolLM2-135M ran to the 256-token limit on most sample questions): the fast tier's answer limit.
+    fast_max_answer_tokens: int = Field(96, ge=1)
 
     # OpenAI-compatible API backend
     # Not in repr: a URL may carry user:password@ (shown elsewhere through without_credentials).

@@ -108,7 +108,8 @@ class Answer:
 
     ``incomplete`` marks an answer whose generation failed after it had begun: ``text`` is what
     arrived, and ``incomplete_reason`` says why in words fit to show the user. ``cached`` marks an
-    answer served by the semantic cache (``generation.cache``) without asking a model.
+    answer served by the semantic cache (``generation.cache``) without asking a model. ``tier`` and
+    ``tier_reason`` say which generator routing chose for it, and why (``generation.routing``).
     """
 
     question: str
@@ -125,6 +126,8 @@ class Answer:
     incomplete: bool = False
     incomplete_reason: str = ""
     cached: bool = False
+    tier: str = ""  # "fast" or "strong" when routing chose the generator (generation/routing.py), else ""
+    tier_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

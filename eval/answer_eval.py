@@ -101,6 +101,7 @@ def evaluate_answers(
                            "relevant": h.chunk.source == gold.source and h.chunk.page_start <= gold.page
                            <= h.chunk.page_end, "score": round(h.score, 6)} for h in answer.sources],
             "tokens_in": answer.prompt_tokens, "tokens_out": answer.completion_tokens,
+            "backend": answer.backend, "tier": answer.tier,
         }
         if gold.answerable:
             row["correctness"] = correctness(answer.text, gold.answer)
@@ -152,7 +153,7 @@ def evaluate_answers(
         if value is None:
             notes.append(f"{name}: n/a (no question produced a value)")
     return {
-        "description": f"answer pipeline with {pipeline.generator.name}",
+        "description": f"answer pipeline with {pipeline.generators_name}",
         "metrics": metrics,
         "latencies_ms": {"ttft": ttft, "total": total},
         "per_query": per_query,

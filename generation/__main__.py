@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     settings = load_settings()
-    from generation.backends import GeneratorUnavailable, generator_from_settings
+    from generation.backends import GeneratorUnavailable, fast_generator_from_settings, generator_from_settings
     from generation.pipeline import AnswerPipeline
+    from generation.routing import tier_label
     from retrieval.factory import open_for_command_line
     from retrieval.store import StoreUnavailable
 
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if collection not in stack.store.collections():
             print(f"error: no collection {collection!r}; index documents first: python -m ingest PATH", file=sys.stderr)
             return 2
-        pipeline = AnswerPipeline(stack.retriever, generator_from_settings(settings), settings)
+        pipeline = AnswerPipeline(stack.retriever, generator_from_settings(settings), settings,
+                                  fast_generator=fast_generator_from_settings(settings))
         answer, streamed = None, []
         for event in pipeline.stream(args.question, collection):
             if isinstance(event, Answer):
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         f"total {t.get('total', 0):.2f}s, {answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens"
         f" ({answer.backend})"
     )
+    if answer.tier:
+        print(f"routed to the {tier_label(answer.tier, answer.tier_reason)}")
     return 0
 
 

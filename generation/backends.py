@@ -227,3 +227,17 @@ def generator_from_settings(settings: Settings) -> Generator:
     return TransformersGenerator(
         settings.generator_model, settings.model_cache_dir, settings.device, settings.context_window
     )
+
+
+def fast_generator_from_settings(settings: Settings) -> Generator | None:
+    """The fast tier for routing (``generation.routing``), or None when no fast model is set.
+
+    Built exactly like the main generator, from a copy of the settings naming the fast model, so it
+    shares the API address, key, timeouts, device and context window.
+    """
+    if not settings.fast_generator_model:
+        return None
+    model_field = "api_model" if settings.fast_generator_backend == "openai" else "generator_model"
+    return generator_from_settings(settings.model_copy(update={
+        "generator_backend": settings.fast_generator_backend, model_field: settings.fast_generator_model,
+    }))

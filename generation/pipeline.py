@@ -4,6 +4,9 @@ question (+history) -> standalone query -> retrieve -> abstain if nothing is
 close enough -> prompt within the token budget -> stream the answer -> check
 its citations -> one :class:`Answer` with sources, timings and token counts.
 
+With a ``fast_generator``, each question the model must answer is routed (``generation.routing``):
+simple ones to the fast generator, hard ones to ``generator``; the answer says which and why.
+
 With a :class:`~generation.cache.SemanticCache`, a question close to one already answered in the
 same scope is answered from it before any search. Only answers that depend on the question alone
 are cached: never a follow-up whose search leaned on the history, an incomplete answer, one the
@@ -26,6 +29,7 @@ from generation.cache import SemanticCache, served_from_cache
 from generation.citations import check_citations
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT, Prompt, build_prompt
 from generation.redaction import TextFilter, answer_filters, apply_filters, filtered_stream
+from generation.routing import classify
 from generation.safety import check_output, guard_stream
 from retrieval.bm25 import tokenize
 from retrieval.hybrid import Retriever
@@ -73,7 +77,7 @@ def quote(passage: str, answer: str) -> str:
 
 
 class AnswerPipeline:
-    """Answers questions over one store with one generator.
+    """Answers questions over one store with one generator, or two tiers of them.
 
     Example:
         >>> pipeline = AnswerPipeline(retriever, generator, settings)  # doctest: +SKIP
@@ -84,10 +88,11 @@ class AnswerPipeline:
     def __init__(
         self, retriever: Retriever, generator: Generator, settings: Settings, cache: SemanticCache | None = None,
         *, prompt_builder: Callable[..., Prompt] = build_prompt, output_checks: bool = True,
-        text_filters: Sequence[TextFilter] | None = None,
+        text_filters: Sequence[TextFilter] | None = None, fast_generator: Generator | None = None,
     ) -> None:
         self.retriever = retriever
-        self.generator = generator
+        self.generator = generator  # the strong tier when there is a fast one
+        self.fast_generator = fast_generator
         self.settings = settings
         # Both exist so ``python -m eval.attacks`` can measure the app without its defences; the app
         # itself never changes them.
@@ -120,7 +125,7 @@ class AnswerPipeline:
         cache_slot = None
         if self.cache is not None and query == question.strip():  # else the search leaned on the history
             vector = self.cache.embed(question)
-            scope = self.cache.scope(collection, doc_ids, self.generator.name)
+            scope = self.cache.scope(collection, doc_ids, self.generators_name)
             found = self.cache.lookup(vector, scope, principal)
             if found is not None:
                 answer = served_from_cache(found[0], question, time.perf_counter() - started)
@@ -145,8 +150,13 @@ class AnswerPipeline:
             yield Answer(question, query, NOT_FOUND, (), retrieval.hits, True, (), timings, 0, 0, "none")
             return
 
-        gen = self.generator
-        budget = min(gen.context_window - s.max_answer_tokens, s.max_prompt_tokens)
+        gen, tier, tier_reason, max_tokens = self.generator, "", "", s.max_answer_tokens
+        if self.fast_generator is not None:
+            decision = classify(question, s.route_long_words)
+            tier, tier_reason = decision.tier, decision.reason
+            if decision.tier == "fast":
+                gen, max_tokens = self.fast_generator, min(max_tokens, s.fast_max_answer_tokens)
+        budget = min(gen.context_window - max_tokens, s.max_prompt_tokens)
         prompt = self.prompt_builder(question, retrieval.hits, gen.count_tokens, budget)
         timings["prompt"] = time.perf_counter() - started - looked_up - timings["retrieve"]
         pieces: list[str] = []
@@ -154,7 +164,7 @@ class AnswerPipeline:
         cut_off = ""
         shown = 0
         try:
-            streamed = _recorded(gen.stream(prompt.messages, s.max_answer_tokens, s.temperature, stop), pieces)
+            streamed = _recorded(gen.stream(prompt.messages, max_tokens, s.temperature, stop), pieces)
             shown_pieces = guard_stream(streamed) if self.output_checks else streamed
             if self.text_filters:
                 shown_pieces = filtered_stream(shown_pieces, self.text_filters)
@@ -184,11 +194,18 @@ class AnswerPipeline:
             abstained=checked.abstained or not raw.strip(), unsupported_sentences=checked.unsupported,
             timings=timings, prompt_tokens=gen.prompt_tokens(prompt.messages),
             completion_tokens=gen.count_tokens(raw) if raw else 0, backend=gen.name,
-            incomplete=bool(cut_off), incomplete_reason=cut_off,
+            incomplete=bool(cut_off), incomplete_reason=cut_off, tier=tier, tier_reason=tier_reason,
         )
         if cache_slot is not None and not answer.incomplete and not (stop is not None and stop.is_set()):
             self.cache.store(*cache_slot, answer)  # type: ignore[union-attr]
         yield answer
+
+    @property
+    def generators_name(self) -> str:
+        """What the cache's scope keys on: the generator, or both tiers and the routing rule."""
+        if self.fast_generator is None:
+            return self.generator.name
+        return f"fast={self.fast_generator.name} strong={self.generator.name} long={self.settings.route_long_words}"
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """The final answer without streaming."""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
+
+import numpy as np
+
+from retrieval.bm25 import tokenize
 
 
 class ScriptedGenerator:
@@ -28,3 +33,20 @@ class ScriptedGenerator:
         self.prompts.append(messages)
         for word in self.reply.split(" "):
             yield word + " "
+
+
+class HashingEmbedder:
+    """Bag-of-stems vectors: the same words give the same vector, other words a distant one."""
+
+    dimension = 256
+
+    def embed(self, texts) -> np.ndarray:  # noqa: ANN001
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row, 0] = 0.01
+            for word in tokenize(text):
+                out[row, 1 + int(hashlib.sha1(word.encode()).hexdigest(), 16) % (self.dimension - 1)] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())

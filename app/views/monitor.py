@@ -62,6 +62,12 @@ else:
     st.bar_chart(usage[["tokens in", "tokens out"]])
     st.subheader("Estimated cost per day (USD)")
     st.bar_chart(usage[["cost (USD)"]])
+    routed = monitor_stats.tiers(table)
+    if not routed.empty:
+        st.subheader("Routing: answers by tier")
+        st.caption("Simple questions go to the fast model, hard ones to the strong one; cached answers reach neither.")
+        st.bar_chart(routed[["answers"]])
+        st.dataframe(routed.style.format({"share": "{:.0%}", "p50 total s": "{:.2f}", "cost (USD)": "${:.4f}"}))
     unpriced = int((~table["priced"].astype(bool)).sum())
     if unpriced:
         st.warning(f"{unpriced} answer(s) came from an API model with no price in `ASKDOCS_MODEL_PRICES`; "

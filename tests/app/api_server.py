@@ -3,7 +3,8 @@
 Everything else is real and built from ``ASKDOCS_*`` settings exactly as ``python -m app.api`` does
 (store, embedder, BM25, keys file); only the generator is swapped, so the tests run in seconds.
 A question containing ``BREAK_OFF`` makes the generator fail after a few words, as a model server
-that dies mid-answer does.
+that dies mid-answer does. With ``ASKDOCS_FAST_GENERATOR_MODEL`` set, a second scripted generator,
+``scripted-fast``, is routing's fast tier.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class BreakingGenerator(ScriptedGenerator):
 
 def scripted_app() -> FastAPI:
     parts = parts_from_settings(load_settings())
-    generator = BreakingGenerator(os.environ.get(REPLY_ENV, "It returns None [1]."))
-    scripted = ApiParts(**{**parts.__dict__, "generator": lambda: generator})
+    reply = os.environ.get(REPLY_ENV, "It returns None [1].")
+    generator, fast = BreakingGenerator(reply), BreakingGenerator(reply)
+    fast.name = "scripted-fast"  # routing's fast tier, when ASKDOCS_FAST_GENERATOR_MODEL is set
+    routed = {"fast_generator": lambda: fast} if parts.fast_generator else {}
+    scripted = ApiParts(**{**parts.__dict__, "generator": lambda: generator, **routed})
     return create_app(scripted)

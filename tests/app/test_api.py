@@ -66,7 +66,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, embedder) 
     port = free_port()
     env = app_environment(folder / "data", MODEL_CACHE, {
         "ASKDOCS_REST_KEYS_FILE": str(folder / "keys.txt"), "ASKDOCS_MAX_UPLOAD_MB": "1",
-        "ASKDOCS_TEST_SCRIPTED_REPLY": REPLY,
+        "ASKDOCS_TEST_SCRIPTED_REPLY": REPLY, "ASKDOCS_FAST_GENERATOR_MODEL": "scripted-fast",
         "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0",  # schemathesis asks many questions; the limit: test_api_limits.py
     })
     args = ["env", "-C", str(ROOT), *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "uvicorn",
@@ -107,6 +107,15 @@ def test_ask_streams_text_pieces_then_one_answer_with_cited_pages(api: Api) -> N
     assert citation["snippet"] and citation["snippet"].replace("…", "")[:40] in " ".join(
         answer["sources"][0]["text"].split()
     )
+
+
+def test_routing_answers_simple_questions_with_the_fast_model_and_names_the_tier(api: Api) -> None:
+    simple = events(ask(api, question=SORT_QUESTION))[-1][1]
+    hard = events(ask(api, question="What is the difference between list.sort() and sorted() when sorting?"))[-1][1]
+    assert (simple["tier"], simple["tier_reason"], simple["backend"]) == ("fast", "short factual question",
+                                                                          "scripted-fast")
+    assert (hard["tier"], hard["tier_reason"], hard["backend"]) == ("strong", "comparison", "scripted")
+    assert metric(api, "askdocs_tier_total", route="api", tier="strong") >= 1
 
 
 def test_an_off_topic_question_abstains_and_is_counted(api: Api) -> None:

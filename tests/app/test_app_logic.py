@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import hashlib
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -37,11 +35,11 @@ from generation.cache import cache_from_settings
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.access import CollectionPolicy
-from retrieval.bm25 import BM25Directory, tokenize
+from retrieval.bm25 import BM25Directory
 from retrieval.factory import RetrievalStack
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.store import ChromaStore
-from tests.fakes import ScriptedGenerator
+from tests.fakes import HashingEmbedder, ScriptedGenerator
 from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.unit
@@ -68,23 +66,6 @@ EVIL_REPLY = (
     "The operator module provides them [1]. ![x](http://evil/p.png) "
     "<img src=http://evil/q.png onerror=alert(1)> <script>alert(2)</script> <http://evil/r.png>"
 )
-
-
-class HashingEmbedder:
-    """A deterministic bag-of-stems embedder: questions sharing words with a passage land near it."""
-
-    dimension = 256
-
-    def embed(self, texts) -> np.ndarray:  # noqa: ANN001
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row, 0] = 0.01  # never the zero vector
-            for word in tokenize(text):
-                out[row, 1 + int(hashlib.sha1(word.encode()).hexdigest(), 16) % (self.dimension - 1)] += 1.0
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
 
 class DownGenerator(ScriptedGenerator):
@@ -120,6 +101,7 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     monkeypatch.setattr(app.services, "services", lambda: svc)
     monkeypatch.setattr(app.services, "local_generator", lambda: local)
     monkeypatch.setattr(app.services, "api_generator", lambda: api)
+    monkeypatch.setattr(app.services, "fast_generator", lambda: None)  # no routing unless a test sets one
     try:
         yield {"svc": svc, "local": local, "api": api, "evaluations": evaluations}
     finally:
@@ -760,6 +742,24 @@ def test_an_admin_sees_the_monitor_page_with_charts_and_the_latest_comment(new_a
         "Estimated cost per day (USD)"]
     assert len(charts(admin)) >= 5  # latency, rates, tokens, cost, feedback
     assert any("missed the second function" in m.value for m in admin.markdown)
+
+
+def test_routing_shows_the_tier_with_the_answer_and_on_the_monitor_page(new_app, parts, monkeypatch):
+    fast = ScriptedGenerator("The operator module provides them [1].")
+    fast.name = "local:fast"
+    monkeypatch.setattr(app.services, "fast_generator", lambda: fast)
+    at = ask(new_app().run(), QUESTION)
+    assert len(fast.prompts) == 1 and not parts["local"].prompts
+    assert any("local:fast · fast model (short factual question)" in c.value for c in at.chat_message[-1].caption)
+    ask(at, "What is the difference between itemgetter() and attrgetter() when sorting?")
+    assert len(parts["local"].prompts) == 1  # the comparison went to the strong (main) model
+    assert any("strong model (comparison)" in c.value for c in at.chat_message[-1].caption)
+    admin = new_app()
+    admin.session_state["askdocs_admin"] = True
+    admin.run()
+    admin.switch_page(MONITOR).run()
+    assert "Routing: answers by tier" in [s.value for s in admin.subheader]
+    assert set(admin.dataframe[0].value.index) == {"fast", "strong"}
 
 
 def test_a_user_cannot_reach_the_monitor_page(new_app, parts):

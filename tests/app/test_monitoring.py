@@ -167,3 +167,36 @@ def test_the_price_table_comes_from_the_environment_and_refuses_negative_prices(
     monkeypatch.setenv("ASKDOCS_MODEL_PRICES", '{"gpt-4o-mini": [-1, 0.6]}')
     with pytest.raises(ValidationError, match="cannot be negative"):
         make_settings(tmp_path)
+
+
+# -- routing tiers ----------------------------------------------------------------------------------
+def test_the_routing_tier_is_recorded_counted_and_charted(recorder):
+    recorder.record_answer(answer(tier="fast", tier_reason="short factual question", timings={"total": 1.0}),
+                           "ui", "default")
+    recorder.record_answer(answer(tier="strong", tier_reason="comparison", timings={"total": 9.0}), "api", "default")
+    recorder.record_answer(answer(tier="fast", cached=True, timings={"total": 0.01}), "ui", "default")
+    recorder.record_answer(answer(timings={"total": 2.0}), "ui", "default")  # routing off
+    assert [r.tier for r in recorder.records()] == ["fast", "strong", "cache", ""]
+    assert recorder.tiers.value(route="ui", tier="fast") == 1 and recorder.tiers.value(route="ui", tier="cache") == 1
+    assert 'askdocs_recorded_tiers{route="api",tier="strong"} 1' in recorder.store_metrics()
+    by_tier = monitor_stats.tiers(monitor_stats.frame(recorder.records()))
+    assert list(by_tier.index) == ["cache", "fast", "strong"]
+    assert list(by_tier["answers"]) == [1, 1, 1] and by_tier.loc["strong", "p50 total s"] == 9.0
+    assert monitor_stats.tiers(monitor_stats.frame([])).empty
+
+
+def test_a_file_from_before_routing_gains_the_tier_column_and_keeps_its_records(tmp_path):
+    import sqlite3
+
+    path, recent = tmp_path / "monitor.sqlite3", time.time() - 60
+    old_columns = [c for c in RequestRecord.__dataclass_fields__ if c != "tier"]
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE requests (id INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(old_columns)})")
+        connection.execute(f"INSERT INTO requests ({', '.join(old_columns)}) VALUES "
+                           f"({', '.join('?' * len(old_columns))})",
+                           (recent, "ui", "default", "answered", "miss", "local:x", 1.0, None, None, None, 1, 1, 0.0,
+                            True, "", None))
+    connection.close()
+    recorder = Recorder(path)
+    recorder.record_answer(answer(tier="fast"), "ui", "default")
+    assert [(r.at, r.tier) for r in recorder.records()] == [(recent, ""), (pytest.approx(time.time(), abs=60), "fast")]

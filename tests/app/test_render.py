@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.render import citation_heading, safe_markdown
-from askdocs.types import Citation
+from app.render import citation_heading, safe_markdown, timing_line
+from askdocs.types import Answer, Citation
 from eval.attacks import rendered_html, unsafe_render
 from tests.conftest import ROOT
 
@@ -114,3 +114,11 @@ def test_the_app_never_allows_raw_html():
         source = path.read_text(encoding="utf-8")
         assert not re.search(r"unsafe_allow_html\s*=\s*True", source), path
         assert "st.html(" not in source and "components.html(" not in source, path
+
+
+def test_the_answer_line_names_the_routing_tier_only_when_routing_chose_one():
+    plain = Answer("q", "q", "a", (), (), False, timings={"retrieve": 0.1, "total": 2.0}, backend="local:qwen")
+    routed = Answer("q", "q", "a", (), (), False, timings={"retrieve": 0.1, "total": 2.0}, backend="local:smol",
+                    tier="fast", tier_reason="short factual question")
+    assert timing_line(plain) == "retrieval 0.10 s · total 2.00 s · local:qwen"
+    assert timing_line(routed).endswith("local:smol · fast model (short factual question)")

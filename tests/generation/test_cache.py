@@ -7,7 +7,6 @@ The last test uses the real MiniLM embedder: a paraphrase hits, an unrelated que
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import numpy as np
@@ -19,10 +18,9 @@ from generation.cache import SemanticCache, cache_from_settings
 from generation.pipeline import AnswerPipeline, Turn
 from ingest.pipeline import Ingestor
 from retrieval.access import AccessDenied, CollectionPolicy
-from retrieval.bm25 import tokenize
 from retrieval.factory import open_retrieval
 from tests.conftest import make_settings
-from tests.fakes import ScriptedGenerator
+from tests.fakes import HashingEmbedder, ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 
@@ -170,23 +168,6 @@ def test_concurrent_lookups_and_stores_keep_the_bound_and_the_counts():
 
 
 # -- in the pipeline, over a real index -----------------------------------------------------------
-class HashingEmbedder:
-    """Bag-of-stems vectors: the same words give the same vector, other words a distant one."""
-
-    dimension = 256
-
-    def embed(self, texts) -> np.ndarray:  # noqa: ANN001
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row, 0] = 0.01
-            for word in tokenize(text):
-                out[row, 1 + int(hashlib.sha1(word.encode()).hexdigest(), 16) % (self.dimension - 1)] += 1.0
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-
 class BreakingGenerator(ScriptedGenerator):
     def stream(self, messages, max_tokens, temperature=0.0, stop=None):  # noqa: ANN001, ANN201
         yield "Itemgetter comes "
