@@ -35,6 +35,11 @@ test: $(DEV) $(CHROMIUM) apt-lists
 bench: $(DEV)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m bench.foundation
 
+# Ingestion, one file at a time against pipelined, on the Python manual (docs/benchmarks.md); ~15 min.
+.PHONY: bench-ingest
+bench-ingest: $(DEV) apt-lists
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m bench.ingest
+
 setup: $(RUNTIME)
 setup-dev: $(DEV)
 

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     max_pages: int = Field(2000, ge=1)
     parse_timeout_s: float = Field(60.0, gt=0)
     parse_memory_mb: int = Field(1536, ge=64)
+    # Files read, parsed and chunked ahead of the one being embedded (ingest/pipeline.py); 0: one at a time.
+    ingest_prefetch: int = Field(2, ge=0, le=16)
 
     @field_validator("bm25_weight_code", mode="before")
     @classmethod

@@ -10,6 +10,9 @@ Design choices:
 - The worker must never die: ``Ingestor.ingest_bytes`` turns bad files into "refused", and anything
   unexpected becomes "refused" with "internal error: <type>" and a logged traceback (only the type
   reaches the user: an exception's text can carry paths or document content).
+- Files go through ``Ingestor.ingest_many``, which parses and chunks the next files on a helper thread
+  while this one is embedded; "working" marks the file being embedded and written. A file whose
+  ingestion raised ends that pass; the job goes on from the file after it.
 - BM25 is rebuilt once per job, after its files, as ``Ingestor.ingest_paths`` does; a job that changed
   nothing only syncs it. File bytes are dropped as each file is done and only the newest ``keep``
   finished jobs are remembered, so a long-running app does not accumulate uploads in memory.
@@ -155,14 +158,27 @@ class IngestionQueue:
             done = [FileStatus(f.name, "done", IngestOutcome(f.name, "refused", reason)) for f in job.files]
             self._update(job_id, files=tuple(done), detail=f"BM25 index not rebuilt: {reason}")
             return
-        for i, name in enumerate(f.name for f in job.files):
-            self._update(job_id, file=(i, FileStatus(name, "working")))
+        names, start = [f.name for f in job.files], 0
+        while start < len(names):  # once, unless a file raised: then again from the file after it
+            rest = [(names[i], i) for i in range(start, len(names))]
+            if hasattr(ingestor, "ingest_many"):  # the real Ingestor: parses the next files while embedding
+                outcomes = ingestor.ingest_many(((n, data[i] or b"") for n, i in rest), job.collection)
+            else:
+                outcomes = (ingestor.ingest_bytes(n, data[i] or b"", job.collection) for n, i in rest)
+            i = start
+            self._update(job_id, file=(i, FileStatus(names[i], "working")))
             try:
-                outcome = ingestor.ingest_bytes(name, data[i] or b"", job.collection)
+                for outcome in outcomes:
+                    self._update(job_id, file=(i, FileStatus(names[i], "done", outcome)))
+                    i += 1
+                    if i < len(names):
+                        self._update(job_id, file=(i, FileStatus(names[i], "working")))
             except Exception as error:
-                log.exception("ingesting %r raised", name)
-                outcome = IngestOutcome(name, "refused", f"internal error: {type(error).__name__}")
-            self._update(job_id, file=(i, FileStatus(name, "done", outcome)))
+                log.exception("ingesting %r raised", names[i])
+                outcome = IngestOutcome(names[i], "refused", f"internal error: {type(error).__name__}")
+                self._update(job_id, file=(i, FileStatus(names[i], "done", outcome)))
+                i += 1
+            start = i
         outcomes = [f.outcome for f in self.job(job_id).files]
         changed = any(o is not None and o.status in ("ingested", "updated") for o in outcomes)
         try:

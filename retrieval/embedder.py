@@ -11,7 +11,9 @@ Design choices:
   loader fetches any file it lacks with ``requests``, ignoring ``HF_HUB_OFFLINE``. The tests compare our
   vectors with its ``WordLlamaInference``.
 - One model per process, shared by every caller. Hugging Face tokenizers raise "Already borrowed" when two
-  threads use one at the same time, so every call into a tokenizer goes through the model's lock.
+  threads use one at the same time, so every call into a tokenizer goes through a lock. ``count_tokens``
+  has a copy of the tokenizer with a lock of its own: the ingestion pipeline chunks the next file (which
+  counts tokens all the time) while ``embed`` holds the model's lock for this one.
 - Vectors are L2-normalised float32, so that Chroma's cosine distance and a dot product agree.
 - ``max_tokens`` is the longest text, counted by ``count_tokens``, that the model is meant to read:
   sentence-transformers drops the rest silently, WordLlama averages any length but was trained on 256.
@@ -19,6 +21,7 @@ Design choices:
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Sequence
@@ -92,6 +95,7 @@ class SentenceTransformerEmbedder:
         cache = cache_dir if cache_dir is not None else load_settings().model_cache_dir
         self._model = SentenceTransformer(resolve_embedder(spec, cache), device=pick_device(device))
         self._lock = threading.Lock()
+        self._counter, self._count_lock = copy.deepcopy(self._model.tokenizer), threading.Lock()
         dimension = self._model.get_embedding_dimension()
         if not dimension:
             raise ValueError(f"embedder {spec!r} does not report its embedding dimension")
@@ -118,8 +122,8 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return len(self._model.tokenizer.encode(text, add_special_tokens=False))
+        with self._count_lock:
+            return len(self._counter.encode(text, add_special_tokens=False))
 
 
 class WordLlamaEmbedder:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import zipfile
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from ingest.pipeline import Ingestor
+from retrieval.bm25 import BM25Directory
 from retrieval.factory import open_retrieval
-from tests.conftest import SAMPLE_DOCS
+from retrieval.store import ChromaStore
+from tests.conftest import SAMPLE_DOCS, make_settings
+from tests.ingest.index_invariants import Crash, CrashingStore, TinyEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +139,148 @@ def test_files_with_the_same_name_in_different_folders_stay_apart(stack, ingesto
     outcomes = ingestor.ingest_paths([tmp_path / "docs"])
     assert [(o.source, o.status) for o in outcomes] == [("a/notes.md", "ingested"), ("b/notes.md", "ingested")]
     assert {d.source for d in stack.store.documents("default")} == {"a/notes.md", "b/notes.md"}
+
+
+# -- the look-ahead: parse the next file while this one is embedded --------------------------------
+# A fast hashing embedder and the real sandbox and Chroma: what is checked is order, not speed.
+
+
+class RecordingStore(CrashingStore):
+    """The real store, logging each write (what, which document, on which thread)."""
+
+    def __init__(self, store, log: list[tuple[str, str, str]]) -> None:  # noqa: ANN001
+        super().__init__(store, crash_at=-1, counter=[0])
+        self._log = log
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        attr = getattr(self._store, name)
+        if name not in self.WRITES:
+            return attr
+
+        def write(first, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            doc = first[0].source if name == "upsert" else getattr(first, "source", None) or args[0][:8]
+            self._log.append((name, doc, threading.current_thread().name))
+            return attr(first, *args, **kwargs)
+
+        return write
+
+
+class GatedEmbedder(TinyEmbedder):
+    """Embeds document k only once the parse of document k+1 has started (or ``wait`` s have passed)."""
+
+    def __init__(self, order: list[str], parse_started: dict[str, threading.Event], wait: float) -> None:
+        self.order, self.parse_started, self.wait = order, parse_started, wait
+        self.overlapped: list[bool] = []
+        self.events: list[tuple[str, str]] = []
+
+    def embed(self, texts):  # noqa: ANN001, ANN201
+        doc = self.order[len(self.overlapped)]
+        self.events.append(("embed start", doc))
+        following = self.order[len(self.overlapped) + 1 :]
+        self.overlapped.append(self.parse_started[following[0]].wait(self.wait) if following else True)
+        self.events.append(("embed end", doc))
+        return super().embed(texts)
+
+
+def instrument_parse(monkeypatch, events: list[tuple[str, str]]) -> dict[str, threading.Event]:  # noqa: ANN001
+    from ingest import pipeline
+
+    started: dict[str, threading.Event] = defaultdict(threading.Event)
+    real = pipeline.parse_untrusted
+
+    def parse(name, data, settings):  # noqa: ANN001, ANN202
+        events.append(("parse start", name))
+        started[name].set()
+        try:
+            return real(name, data, settings)
+        finally:
+            events.append(("parse end", name))
+
+    monkeypatch.setattr(pipeline, "parse_untrusted", parse)
+    return started
+
+
+def write_files(folder: Path, texts: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (folder / name).write_bytes(text.encode() if isinstance(text, str) else text)
+    return folder
+
+
+DOCS = {f"{c}.md": f"# {c.upper()}\n\nDocument {c} is about " + f"topic {c} and more. " * 30 for c in "abcd"}
+
+
+@pytest.mark.parametrize("prefetch", [2, 0])
+def test_the_next_file_is_parsed_while_this_one_is_embedded(tmp_path, monkeypatch, prefetch):
+    settings = make_settings(tmp_path / "data", ingest_prefetch=prefetch)
+    events: list[tuple[str, str]] = []
+    started = instrument_parse(monkeypatch, events)
+    embedder = GatedEmbedder(sorted(DOCS), started, wait=20 if prefetch else 0.5)
+    embedder.events = events
+    store = ChromaStore.from_settings(settings)
+    try:
+        outcomes = Ingestor(store, embedder, BM25Directory(settings.bm25_dir), settings).ingest_paths(
+            [write_files(tmp_path / "docs", DOCS)])
+    finally:
+        store.close()
+    assert [(o.source, o.status) for o in outcomes] == [(n, "ingested") for n in sorted(DOCS)]
+    if prefetch:  # file k+1's parse began before file k's embedding ended, for every k
+        assert embedder.overlapped == [True] * len(DOCS), events
+        assert events.index(("parse start", "b.md")) < events.index(("embed end", "a.md"))
+    else:  # the instrument can tell: one at a time, the next parse never starts during an embedding
+        assert embedder.overlapped == [False] * (len(DOCS) - 1) + [True], events
+
+
+MIXED: dict[str, str | bytes] = {
+    **DOCS, "empty.txt": b"", "fake.pdf": b"%PDF-1.7\nnot really a pdf", "blank.md": "   \n\n",
+    "page.html": "<html><body><h1>Herons</h1><p>Herons wade in shallow water.</p></body></html>",
+}
+
+
+def run_mixed(tmp_path: Path, prefetch: int, monkeypatch) -> tuple[list, list, int]:  # noqa: ANN001
+    """Ingest MIXED, then a changed copy over it, with a duplicated name: outcomes and the write log."""
+    settings = make_settings(tmp_path / f"data{prefetch}", ingest_prefetch=prefetch)
+    log: list[tuple[str, str, str]] = []
+    store = ChromaStore.from_settings(settings)
+    bm25 = BM25Directory(settings.bm25_dir)
+    publishes = []
+    monkeypatch.setattr(bm25, "publish", lambda *a, real=bm25.publish: publishes.append(1) or real(*a))
+    ingestor = Ingestor(RecordingStore(store, log), TinyEmbedder(), bm25, settings)
+    try:
+        first = ingestor.ingest_paths([write_files(tmp_path / "v1", MIXED)])
+        changed = {**MIXED, "b.md": "# B\n\nRewritten: now about windmills.\n", "new.md": "Lighthouses."}
+        twice = write_files(tmp_path / "other", {"c.md": "A different c.md from another folder."})
+        second = ingestor.ingest_paths([write_files(tmp_path / "v2", changed), twice / "c.md"])
+        outcomes = [(o.source, o.status, o.detail, o.pages, o.chunks) for o in first + second]
+        return outcomes, log, len(publishes)
+    finally:
+        store.close()
+
+
+def test_look_ahead_changes_no_outcome_and_no_write(tmp_path, monkeypatch):
+    ahead, log_ahead, publishes = run_mixed(tmp_path, 2, monkeypatch)
+    alone, log_alone, _ = run_mixed(tmp_path, 0, monkeypatch)
+    assert ahead == alone
+    assert [(what, doc) for what, doc, _ in log_ahead] == [(what, doc) for what, doc, _ in log_alone]
+    assert {thread for *_, thread in log_ahead} == {threading.main_thread().name}  # writes stay here
+    assert publishes == 2  # BM25: once per ingest_paths call
+    statuses = {(source, status) for source, status, *_ in ahead}
+    assert {("empty.txt", "refused"), ("fake.pdf", "refused"), ("blank.md", "refused"),
+            ("b.md", "updated"), ("a.md", "unchanged"), ("new.md", "ingested")} <= statuses
+    assert ahead[-1][:2] == ("c.md", "updated")  # the second c.md of one run sees the first one's record
+
+
+def test_a_failed_write_stops_the_run_and_the_helper_thread(tmp_path):
+    settings = make_settings(tmp_path / "data", ingest_prefetch=2)
+    store = ChromaStore.from_settings(settings)
+    counter = [0]
+    try:
+        crashing = Ingestor(CrashingStore(store, 3, counter), TinyEmbedder(), BM25Directory(settings.bm25_dir),
+                            settings)
+        with pytest.raises(Crash):
+            crashing.ingest_paths([write_files(tmp_path / "docs", DOCS)])
+        assert counter[0] == 4  # a.md's three writes, then b.md's upsert raised; nothing after it
+        assert [d.source for d in store.documents("default")] == ["a.md"]
+        assert not [t for t in threading.enumerate() if t.name.startswith("askdocs-prepare")]
+    finally:
+        store.close()

@@ -122,7 +122,7 @@ def test_folder_ingestion_refuses_oversize_by_size_without_reading(
         f.truncate(settings.max_upload_bytes + 1)  # sparse: no need to write it
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("an oversize file was read"))
     ingestor = Ingestor(NoStore(), WordEmbedder(), None, settings)  # type: ignore[arg-type]
-    outcome = ingestor._ingest_file("big.md", big, "default")
+    [outcome] = ingestor.ingest_many([("big.md", big)], "default")
     assert outcome.status == "refused" and outcome.detail.startswith("too large: 2.0 MB")
 
 
