@@ -27,7 +27,14 @@ class Settings(BaseSettings):
     # Models
     embedder: str = "pkg:all-minilm-l6-v2"
     embed_batch_size: int = Field(32, ge=1)
-    generator_backend: Literal["local", "openai"] = "local"
+    # What runs a sentence-transformers embedder: torch, or ONNX Runtime on the CPU in float32 or dynamic
+    # int8 (exported once into the model cache). int8 vectors differ from float32 ones, so an index
+    # remembers which it was built with (docs/benchmarks.md "Embedding speed" has the trade-off).
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # local = transformers (kept for existing configurations); auto = llamacpp on a CPU-only host with
+    # llama-cpp-python installed, else transformers (generation/backends.py)
+    generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
+    llamacpp_threads: int = Field(0, ge=0)  # 0: every core this process may use
     generator_model: str = "pkg:qwen2.5-coder-0.5b-instruct"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     reranker: str = ""  # empty: no reranking stage

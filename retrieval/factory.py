@@ -87,6 +87,7 @@ def open_retrieval(
     except BaseException:
         store.close()
         raise
+    store.bind_embedder(getattr(embedder, "identity", embedder.spec))
     bm25 = BM25Directory(settings.bm25_dir)
     retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker)
     return RetrievalStack(store, embedder, bm25, retriever)
