@@ -35,13 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import QUESTIONS, ROOT, Report, generate, llama_server, machine, p50_p95
+from bench.foundation import QUESTIONS, ROOT, Report, llama_server, machine, p50_p95
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"model": "pkg:qwen2.5-coder-0.5b-instruct", "prompts": 3, "sizes": (500, 2000), "html_files": 40,
-             "max_wait": 20},
+             "max_wait": 20, "max_tokens": 64, "threads": 0},
+    # CI: the plumbing on the tiny model; llama.cpp on 1 thread, as its 2 spinning threads stall for
+    # seconds at a time when a CI runner's cores are shared (measured here: 20x slower under load)
     "quick": {"model": "pkg:smollm2-135m-instruct", "prompts": 1, "sizes": (300,), "html_files": 2,
-              "max_wait": 0},
+              "max_wait": 0, "max_tokens": 16, "threads": 1},
 }
 WORD = re.compile(r"[a-z0-9_]{3,}")
 
@@ -84,7 +86,19 @@ def requantized(gguf: Path, cache: Path, kind: str = "Q8_0") -> Path:
     return out
 
 
-def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[Any]],
+def generate(gen: Any, messages: Any, max_tokens: int, count: Any) -> dict[str, Any]:
+    """Stream one prompt greedily: time to first piece, from it to the end, and output tokens."""
+    started, first, pieces = time.perf_counter(), 0.0, []
+    for piece in gen.stream(messages, max_tokens, 0.0):
+        first = first or time.perf_counter()
+        pieces.append(piece)
+    end = time.perf_counter()
+    first, text = first or end, "".join(pieces)
+    return {"ttft_s": first - started, "decode_s": end - first, "total_s": end - started, "tokens": count(text),
+            "text": text}
+
+
+def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[Any]], max_tokens: int,
             count: Any) -> dict[str, dict[int, list[dict[str, Any]]]]:
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in backends}
     names = list(backends)
@@ -94,7 +108,7 @@ def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[An
         with report.background(f"generate ~{size}", "the timed prompts"):
             for i, messages in enumerate(group):
                 for name in names[i % len(names):] + names[:i % len(names)]:
-                    runs[name].setdefault(size, []).extend(generate(backends[name], [messages], count))
+                    runs[name].setdefault(size, []).append(generate(backends[name], messages, max_tokens, count))
     return runs
 
 
@@ -123,7 +137,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info:
     from generation.prompt import build_prompt
 
     cache, model = args.model_cache, profile["model"]
-    threads = len(os.sched_getaffinity(0))
+    threads = profile["threads"] or len(os.sched_getaffinity(0))
     started = time.perf_counter()
     local = TransformersGenerator(model, cache, device="cpu")
     report.add("load", "transformers", time.perf_counter() - started, "s")
@@ -150,7 +164,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info:
             report.pids.add(pid)
             report.add("load", f"llama.cpp server start ({threads} threads)", time.perf_counter() - started, "s")
             backends["llama.cpp server"] = OpenAICompatibleGenerator(url, "qwen", "none", timeout_s=600, retries=0)
-            runs = measure(report, backends, prompts, local.count_tokens)
+            runs = measure(report, backends, prompts, profile["max_tokens"], local.count_tokens)
     summarise(report, runs, prompts, local.prompt_tokens)
     info["runs"] = {name: {str(size): done for size, done in by_size.items()} for name, by_size in runs.items()}
 
@@ -158,6 +172,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.generation", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="SmolLM2-135M, one ~300-token prompt (~1 min)")
+    parser.add_argument("--threads", type=int, metavar="N", help="llama.cpp threads (default: all cores)")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="answer tokens (default 64, quick 16)")
     parser.add_argument("--tune", action="store_true", help="also llama.cpp variants: threads, flash attention, "
                         "batch size, Q8_0")
     parser.add_argument("--prompts", type=int, metavar="N", help="timed prompts per size (default 3, quick 1)")
@@ -174,12 +190,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     quiet_libraries()
     profile = dict(PROFILES["quick" if args.quick else "full"])
-    for key in ("prompts", "sizes", "max_wait"):
+    for key in ("prompts", "sizes", "max_wait", "threads", "max_tokens"):
         if getattr(args, key) is not None:
             profile[key] = getattr(args, key)
     command = shlex.join(["python", "-m", "bench.generation", *(sys.argv[1:] if argv is None else argv)])
     info: dict[str, Any] = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(
-        timespec="seconds"), "machine": machine(), "profile": profile, "max_tokens": 64}
+        timespec="seconds"), "machine": machine(), "profile": profile}
     print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
     report, began = Report(profile["max_wait"]), time.perf_counter()
     run(args, profile, report, info)
