@@ -4,7 +4,8 @@
 
 Backends: ``TransformersGenerator`` (the baseline), ``LlamaCppGenerator`` in-process, and llama.cpp's
 OpenAI-compatible server through ``OpenAICompatibleGenerator`` (same GGUF, same thread count). --tune adds
-in-process variants (threads, flash attention, batch size, a Q8_0 copy of the Q4_K_M weights).
+in-process variants (threads, flash attention, batch size, a Q8_0 copy of the Q4_K_M weights), each timed
+against the default configuration on the same prompts of the first size, one variant loaded at a time.
 
 Method:
 - Prompts: ``build_prompt`` (the app's own) over passages of sample_docs and the Python manual pages
@@ -147,11 +148,6 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info:
     report.add("load", f"llama.cpp in-process ({threads} threads, flash attention, batch 512)",
                time.perf_counter() - started, "s")
     gguf = packaged_gguf(model, cache)
-    if args.tune:
-        backends["llama.cpp 1 thread"] = LlamaCppGenerator(model, cache, threads=1)
-        backends["llama.cpp no flash attention"] = LlamaCppGenerator(model, cache, threads=threads, flash_attn=False)
-        backends["llama.cpp batch 128"] = LlamaCppGenerator(model, cache, threads=threads, batch=128)
-        backends["llama.cpp Q8_0"] = LlamaCppGenerator(str(requantized(gguf, cache)), cache, threads=threads)
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
     chunks = passages(profile["html_files"])
     per_size = profile["prompts"] + 1
@@ -167,6 +163,38 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info:
             runs = measure(report, backends, prompts, profile["max_tokens"], local.count_tokens)
     summarise(report, runs, prompts, local.prompt_tokens)
     info["runs"] = {name: {str(size): done for size, done in by_size.items()} for name, by_size in runs.items()}
+    if args.tune:
+        del backends["llama.cpp server"]
+        info["tune"] = tune(report, backends["llama.cpp in-process"], model, cache, gguf, threads,
+                            prompts[profile["sizes"][0]], local.count_tokens)
+
+
+def tune(report: Report, default: Any, model: str, cache: Path, gguf: Path, threads: int, prompts: list[Any],
+         count: Any) -> dict[str, list[float]]:
+    """Each llama.cpp variant against the default, prompt by prompt, one variant loaded at a time (memory)."""
+    import gc
+
+    from generation.backends import LlamaCppGenerator
+
+    variants = {"1 thread": dict(threads=1), "no flash attention": dict(flash_attn=False),
+                "batch 128": dict(batch=128), "batch 2048": dict(batch=2048), "Q8_0 weights": dict(q8=True)}
+    section, out = "llama.cpp variants", {}
+    for name, options in variants.items():
+        path = str(requantized(gguf, cache)) if options.pop("q8", False) else model
+        options = {"threads": threads, **options}
+        variant = LlamaCppGenerator(path, cache, **options)
+        list(variant.stream(prompts[0], 2))  # warm-up
+        ratios = []
+        with report.background(section, name):
+            for messages in prompts[1:]:
+                base = generate(default, messages, 8, count)["ttft_s"]
+                ratios.append(generate(variant, messages, 8, count)["ttft_s"] / base)
+        report.add(section, f"TTFT {name} / default (2 threads, flash attention, batch 512, Q4_K_M)",
+                   float(np.median(ratios)), "x")
+        out[name] = ratios
+        del variant
+        gc.collect()
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
