@@ -17,7 +17,6 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from askdocs.models import packaged_gguf, resolve_generator

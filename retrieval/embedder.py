@@ -1,10 +1,12 @@
-"""Turning text into vectors: one ``Embedder`` protocol, two implementations, one factory.
+"""Turning text into vectors: one ``Embedder`` protocol, three implementations, one factory.
 
 Design choices:
 - ``load_embedder`` picks the class from the spec (a ``pkg:`` name's registry ``runtime``; anything else is
   sentence-transformers), so callers never name a class and the evaluation can loop over specs.
 - ``SentenceTransformerEmbedder`` runs the packaged MiniLM and mpnet folders, any Hugging Face id (for
   users who are online) or a local folder.
+- ``retrieval.onnx_embedder.OnnxEmbedder`` runs a sentence-transformers folder on ONNX Runtime (float32
+  or int8), chosen by ``ASKDOCS_EMBEDDER_BACKEND``; on CUDA torch runs it whatever the setting says.
 - ``WordLlamaEmbedder`` runs WordLlama's static token vectors: a text's vector is the mean of its tokens'
   rows. That is the whole model, so it is done here in numpy on the package's two files rather than
   through ``wordllama``, whose import calls ``logging.basicConfig(INFO)`` on the root logger and whose
