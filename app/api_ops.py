@@ -100,7 +100,7 @@ def health(parts: "ApiParts") -> HealthOut:
         return f"{len(store.collections())} collection(s) in step with the store"
 
     loaded = getattr(parts.generator, "loaded", lambda: False)()
-    model = s.generator_model if s.generator_backend == "local" else f"{s.api_model} (OpenAI-compatible API)"
+    model = s.generator_model if s.generator_backend != "openai" else f"{s.api_model} (OpenAI-compatible API)"
     checks = {
         "store": check(lambda: f"{sum(store.count(c) for c in store.collections())} chunks"),
         "bm25": check(keyword_index),

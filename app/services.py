@@ -28,7 +28,7 @@ from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from generation.backends import (
-    Generator, OpenAICompatibleGenerator, TransformersGenerator, fast_generator_from_settings,
+    Generator, OpenAICompatibleGenerator, fast_generator_from_settings, local_generator_from_settings,
 )
 from generation.cache import SemanticCache, cache_from_settings
 from generation.pipeline import AnswerPipeline
@@ -69,9 +69,8 @@ def services() -> Services:
 
 
 @st.cache_resource(show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…")
-def local_generator() -> TransformersGenerator:
-    s = services().settings
-    return TransformersGenerator(s.generator_model, s.model_cache_dir, s.device, s.context_window)
+def local_generator() -> Generator:
+    return local_generator_from_settings(services().settings)  # transformers or llama.cpp, by the settings
 
 
 @st.cache_resource(show_spinner=False)

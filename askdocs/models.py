@@ -297,6 +297,16 @@ def _build_once(out: Path, marker: dict[str, str], build: Callable[[Path], None]
     return out
 
 
+def build_once(out: Path, marker: dict[str, str], build: Callable[[Path], None]) -> Path:
+    """``out`` if a complete build with ``marker["sha256"]`` is there, else built now by ``build(tmp)``.
+
+    For caches built elsewhere (e.g. ``retrieval.onnx_embedder``): same lock, temp folder and marker.
+    """
+    if _is_converted(out, marker["sha256"]):
+        return out
+    return _build_once(out, marker, build)
+
+
 def _is_converted(folder: Path, sha256: str) -> bool:
     return _json(folder / _MARKER).get("sha256") == sha256
 

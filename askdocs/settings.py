@@ -27,7 +27,14 @@ class Settings(BaseSettings):
     # Models
     embedder: str = "pkg:all-minilm-l6-v2"
     embed_batch_size: int = Field(32, ge=1)
-    generator_backend: Literal["local", "openai"] = "local"
+    # What runs a sentence-transformers embedder: torch, or ONNX Runtime on the CPU in float32 or dynamic
+    # int8 (exported once into the model cache). int8 vectors differ from float32 ones, so an index
+    # remembers which it was built with (docs/benchmarks.md "Embedding speed" has the trade-off).
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # local = transformers (kept for existing configurations); auto = llamacpp on a CPU-only host with
+    # llama-cpp-python installed, else transformers (generation/backends.py)
+    generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
+    llamacpp_threads: int = Field(0, ge=0)  # 0: every core this process may use
     generator_model: str = "pkg:qwen2.5-coder-0.5b-instruct"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     reranker: str = ""  # empty: no reranking stage
@@ -35,7 +42,7 @@ class Settings(BaseSettings):
     # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
     # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.
     fast_generator_model: str = ""
-    fast_generator_backend: Literal["local", "openai"] = "local"
+    fast_generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
     route_long_words: int = Field(30, ge=1)  # a question this long counts as hard
     # A short factual question needs a short answer, and a small model that has said it tends to go on
     # (SmolLM2-135M ran to the 256-token limit on most sample questions): the fast tier's answer limit.

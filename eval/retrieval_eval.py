@@ -111,6 +111,7 @@ class EvalIndex:
         self.settings = settings.model_copy(update={"data_dir": folder, "chroma_mode": "embedded"})
         self.embedder = embedder
         self.store = ChromaStore.from_settings(self.settings)
+        self.store.bind_embedder(getattr(embedder, "identity", getattr(embedder, "spec", type(embedder).__name__)))
         self.bm25 = BM25Directory(self.settings.bm25_dir)
         self.build_seconds = 0.0  # of the build that made this index, even when reused
         self.cached = False
@@ -119,7 +120,9 @@ class EvalIndex:
     def open(
         cls, dataset: BeirDataset, settings: Settings, embedder: Embedder, cache: Path, progress: Progress | None = None
     ) -> "EvalIndex":
-        folder = cache / corpus_fingerprint(dataset, getattr(embedder, "spec", type(embedder).__name__))
+        # identity, not spec: int8 ONNX vectors of a model are not its torch ones (fp32 ONNX keeps the spec)
+        identity = getattr(embedder, "identity", getattr(embedder, "spec", type(embedder).__name__))
+        folder = cache / corpus_fingerprint(dataset, identity)
         index = cls(folder, settings, embedder)
         complete = folder / "COMPLETE"
         if complete.exists():

@@ -1,10 +1,12 @@
-"""Turning text into vectors: one ``Embedder`` protocol, two implementations, one factory.
+"""Turning text into vectors: one ``Embedder`` protocol, three implementations, one factory.
 
 Design choices:
 - ``load_embedder`` picks the class from the spec (a ``pkg:`` name's registry ``runtime``; anything else is
   sentence-transformers), so callers never name a class and the evaluation can loop over specs.
 - ``SentenceTransformerEmbedder`` runs the packaged MiniLM and mpnet folders, any Hugging Face id (for
   users who are online) or a local folder.
+- ``retrieval.onnx_embedder.OnnxEmbedder`` runs a sentence-transformers folder on ONNX Runtime (float32
+  or int8), chosen by ``ASKDOCS_EMBEDDER_BACKEND``; on CUDA torch runs it whatever the setting says.
 - ``WordLlamaEmbedder`` runs WordLlama's static token vectors: a text's vector is the mean of its tokens'
   rows. That is the whole model, so it is done here in numpy on the package's two files rather than
   through ``wordllama``, whose import calls ``logging.basicConfig(INFO)`` on the root logger and whose
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 class Embedder(Protocol):
     spec: str  # what it was loaded from, e.g. "pkg:all-minilm-l6-v2"
+    # what the vectors came from: the spec, plus the runtime when it changes them ("...#onnx-int8");
+    # an index built with one identity refuses another (retrieval.store)
+    identity: str
     dimension: int
     max_tokens: int  # longest text, in count_tokens units, the model is meant to read
 
@@ -54,8 +59,11 @@ def pick_device(preference: str) -> str:
 
 
 def load_embedder(spec: str, device: str = "auto", batch_size: int = 32,
-                  cache_dir: Path | None = None) -> Embedder:
+                  cache_dir: Path | None = None, backend: str = "torch") -> Embedder:
     """The embedder for ``spec``: a ``pkg:`` name (see ``askdocs.models.PACKAGED``), a HF id or a folder.
+
+    ``backend`` ("torch", "onnx", "onnx-int8") chooses what runs a sentence-transformers model; the ONNX
+    ones are CPU-only, so on CUDA torch runs it whatever was asked.
 
     Example:
         >>> emb = load_embedder("pkg:wordllama-l2-supercat")  # doctest: +SKIP
@@ -64,12 +72,18 @@ def load_embedder(spec: str, device: str = "auto", batch_size: int = 32,
     """
     if embedder_runtime(spec) == "wordllama":
         return WordLlamaEmbedder(spec, batch_size)  # a table lookup in numpy: no device to choose
+    if backend != "torch" and pick_device(device) == "cpu":
+        from retrieval.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(spec, "int8" if backend == "onnx-int8" else "fp32", batch_size, cache_dir)
+    if backend != "torch":
+        log.warning("ASKDOCS_EMBEDDER_BACKEND=%s runs on the CPU only; using torch on %s", backend, device)
     return SentenceTransformerEmbedder(spec, device, batch_size, cache_dir)
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:
     embedder = load_embedder(settings.embedder, settings.device, settings.embed_batch_size,
-                             settings.model_cache_dir)
+                             settings.model_cache_dir, settings.embedder_backend)
     if settings.chunk_tokens > embedder.max_tokens:
         log.warning("ASKDOCS_CHUNK_TOKENS=%d is more than %s is meant to read (%d tokens)",
                     settings.chunk_tokens, settings.embedder, embedder.max_tokens)
@@ -89,7 +103,7 @@ class SentenceTransformerEmbedder:
                  cache_dir: Path | None = None) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.spec = spec
+        self.spec = self.identity = spec
         self.batch_size = batch_size
         # only a packaged model shipped as a split archive needs the cache (it is unpacked there once)
         cache = cache_dir if cache_dir is not None else load_settings().model_cache_dir
@@ -152,7 +166,7 @@ class WordLlamaEmbedder:
         if self._tokenizer.get_vocab_size() != self._table.shape[0]:
             raise ValueError(f"{spec}: tokenizer has {self._tokenizer.get_vocab_size()} tokens, "
                              f"the table {self._table.shape[0]} rows")
-        self.spec = spec
+        self.spec = self.identity = spec
         self.batch_size = batch_size  # texts tokenised per turn of the lock, so queries can interleave
         self.dimension = int(self._table.shape[1])
         self.max_tokens = PACKAGED[spec.removeprefix(PACKAGED_PREFIX)].context_length

@@ -87,6 +87,9 @@ def open_retrieval(
     except BaseException:
         store.close()
         raise
+    identity = getattr(embedder, "identity", None) or getattr(embedder, "spec", None)
+    if identity:  # an embedder that names itself (test fakes may not): its collections hold only its vectors
+        store.bind_embedder(identity)
     bm25 = BM25Directory(settings.bm25_dir)
     retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker)
     return RetrievalStack(store, embedder, bm25, retriever)

@@ -11,6 +11,11 @@ Design choices:
 - Chroma is thread-safe but not process-safe on one local path, so the
   embedded store takes an exclusive lock on its folder; a second process gets
   a clear error telling it to use server mode instead of corrupting the data.
+- A chunks collection records the identity of the embedder that wrote it (``askdocs_embedder``, e.g.
+  ``pkg:all-minilm-l6-v2`` or ``pkg:all-minilm-l6-v2#onnx-int8``) when a store is bound to one, and a
+  store bound to another refuses to write to or query it: vectors of two embedders (or of float32 and
+  int8 runs of one) in one index would be compared as if alike. A collection written before this was
+  recorded holds torch vectors of the spec, the only runtime there was.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ _PAGE = 500  # rows per Chroma get(), so huge collections stream instead of load
 
 class StoreLocked(RuntimeError):
     """Another process already owns the embedded Chroma folder."""
+
+
+class EmbedderMismatch(RuntimeError):
+    """A collection was built with another embedder (or runtime) than the one asking."""
 
 
 class StoreUnavailable(RuntimeError):
@@ -114,6 +123,29 @@ class ChromaStore:
         self._client = client
         self._lock_fd = lock_fd
         self._cache: dict[str, Any] = {}
+        self._embedder: str | None = None  # identity of the embedder whose vectors this store takes
+        self._matching: set[str] = set()
+
+    def bind_embedder(self, identity: str) -> None:
+        """From now on, write and query only collections built by the embedder ``identity``."""
+        self._embedder, self._matching = identity, set()
+
+    def _check_embedder(self, chunks: Any, collection: str, writing: bool) -> None:
+        if self._embedder is None or collection in self._matching:
+            return
+        metadata = chunks.metadata or {}
+        recorded = metadata.get("askdocs_embedder")
+        if recorded is None and chunks.count():  # written before identities were recorded: see above
+            recorded = self._embedder.split("#", 1)[0]
+        if recorded is None and writing:
+            chunks.modify(metadata={**metadata, "askdocs_embedder": self._embedder})
+        elif recorded is not None and recorded != self._embedder:
+            raise EmbedderMismatch(
+                f"collection {collection!r} was indexed with {recorded}, not {self._embedder}: its vectors "
+                "cannot be compared. Set ASKDOCS_EMBEDDER / ASKDOCS_EMBEDDER_BACKEND back, or re-index it "
+                "into a new collection.")
+        if recorded is not None or writing:
+            self._matching.add(collection)  # a recorded identity never changes: one check per process
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ChromaStore":
@@ -149,7 +181,8 @@ class ChromaStore:
                     name,
                     embedding_function=None,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"askdocs_collection": collection, "askdocs_role": role},
+                    metadata={"askdocs_collection": collection, "askdocs_role": role,
+                              **({"askdocs_embedder": self._embedder} if self._embedder and role == "chunks" else {})},
                 )
             else:
                 try:
@@ -201,6 +234,7 @@ class ChromaStore:
             by_collection.setdefault(chunk.collection, []).append(i)
         for collection, rows in by_collection.items():
             target = self._chroma(collection, "chunks")
+            self._check_embedder(target, collection, writing=True)
             for start in range(0, len(rows), _PAGE):
                 part = rows[start : start + _PAGE]
                 target.upsert(
@@ -234,6 +268,7 @@ class ChromaStore:
         chunks = self._chroma(collection, "chunks", create=False)
         if chunks is None or k <= 0:
             return []
+        self._check_embedder(chunks, collection, writing=False)
         where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
         found = chunks.query(
             query_embeddings=np.asarray([embedding], dtype=np.float32),

@@ -1,4 +1,5 @@
-"""Both generator backends for real: transformers on SmolLM2, and the OpenAI client against llama.cpp's server."""
+"""The generator backends for real: transformers and llama.cpp in-process on SmolLM2, and the OpenAI client
+against llama.cpp's server."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import threading
 
 import pytest
 
-from generation.backends import GeneratorUnavailable, OpenAICompatibleGenerator, TransformersGenerator
 from askdocs.localserver import free_port
-from tests.conftest import MODEL_CACHE, SMOLLM
+from generation import backends
+from generation.backends import (
+    GeneratorUnavailable,
+    LlamaCppGenerator,
+    OpenAICompatibleGenerator,
+    TransformersGenerator,
+    local_backend,
+)
+from tests.conftest import MODEL_CACHE, SMOLLM, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +95,93 @@ def test_api_backend_down_is_a_clear_error():
 def test_an_api_backend_name_never_shows_credentials():
     api = OpenAICompatibleGenerator("https://user:s3cret@llm.example/v1", "m", "k", timeout_s=2, retries=0)
     assert api.name == "api:m@https://llm.example/v1"
+
+
+@pytest.fixture(scope="module")
+def llamacpp():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python comes with requirements-dev.txt")
+    return LlamaCppGenerator(SMOLLM, MODEL_CACHE, threads=1)  # 1 thread: CI shares its cores with others
+
+
+def test_llamacpp_backend_streams_in_pieces(llamacpp, local):
+    pieces = list(llamacpp.stream(MESSAGES, max_tokens=40))
+    assert len(pieces) >= 3 and len("".join(pieces).split()) >= 5
+    assert llamacpp.name == f"llamacpp:{SMOLLM}"
+    assert 2048 <= llamacpp.context_window <= 8192
+    # the GGUF's own chat template and tokenizer: the same counts as the transformers conversion of it
+    assert llamacpp.prompt_tokens(MESSAGES) == local.prompt_tokens(MESSAGES)
+    assert llamacpp.count_tokens(MESSAGES[1]["content"]) == local.count_tokens(MESSAGES[1]["content"])
+
+
+def test_llamacpp_backend_answers_like_transformers_greedily(llamacpp, local):
+    question = [{"role": "user", "content": "What is 2 + 2?"}]
+    ours, theirs = "".join(llamacpp.stream(question, 12)), "".join(local.stream(question, 12))
+    # same weights (Q4_1 dequantised for transformers), so greedy answers share their start at least
+    assert ours[:8] == theirs[:8], (ours, theirs)
+
+
+def test_llamacpp_backend_stops_when_asked(llamacpp):
+    stop = threading.Event()
+    pieces = []
+    for piece in llamacpp.stream(MESSAGES, max_tokens=200, stop=stop):
+        pieces.append(piece)
+        if len(pieces) == 2:
+            stop.set()
+    assert len(pieces) == 2
+    left = llamacpp.stream(MESSAGES, max_tokens=200)
+    next(left)
+    left.close()  # the consumer leaves mid-answer (a closed session)
+    assert list(llamacpp.stream(MESSAGES, max_tokens=5))  # the model's lock was released
+
+
+def test_llamacpp_backend_is_safe_from_several_threads(llamacpp):
+    results: list[str] = []
+
+    def ask() -> None:
+        results.append("".join(llamacpp.stream(MESSAGES, max_tokens=8)))
+        llamacpp.count_tokens("counting while another thread generates")
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert len(results) == 3 and len(set(results)) == 1  # greedy, one at a time: the same answer
+
+
+def test_llamacpp_prompt_over_the_context_is_a_clear_error():
+    pytest.importorskip("llama_cpp")
+    small = LlamaCppGenerator(SMOLLM, MODEL_CACHE, context_window=256, threads=1)
+    with pytest.raises(GeneratorUnavailable):
+        list(small.stream([{"role": "user", "content": "word " * 400}], max_tokens=5))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("requested", "importable", "cuda", "device", "expected"), [
+    ("auto", True, False, "auto", "llamacpp"),
+    ("auto", True, True, "auto", "transformers"),  # a GPU: transformers in float16
+    ("auto", True, False, "cuda", "transformers"),
+    ("auto", False, False, "auto", "transformers"),  # llama-cpp-python not installed
+    ("local", True, False, "auto", "transformers"),  # "local" keeps meaning transformers
+    ("llamacpp", True, True, "auto", "llamacpp"),  # asked for by name: never overridden
+])
+def test_auto_picks_llamacpp_on_a_cpu_with_llama_cpp_installed(monkeypatch, requested, importable, cuda, device,
+                                                                expected):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (object() if importable else None) if name == "llama_cpp" else real(name, *a))
+    monkeypatch.setattr(backends, "_has_cuda", lambda: cuda)
+    assert local_backend(requested, device) == expected
+
+
+@pytest.mark.unit
+def test_generator_from_settings_builds_the_backend_asked_for(monkeypatch, tmp_path):
+    built: list[str] = []
+    monkeypatch.setattr(backends, "LlamaCppGenerator", lambda *a, **k: built.append("llamacpp"))
+    monkeypatch.setattr(backends, "TransformersGenerator", lambda *a, **k: built.append("transformers"))
+    for name in ("llamacpp", "transformers", "local"):
+        backends.generator_from_settings(make_settings(tmp_path, generator_backend=name))
+    backends.local_generator_from_settings(make_settings(tmp_path, generator_backend="openai"))  # its fallback
+    assert built == ["llamacpp", "transformers", "transformers", "transformers"]

@@ -21,6 +21,7 @@ from ingest.chunking import TokenChunker
 from retrieval import embedder as embedder_module
 from retrieval.embedder import (
     Embedder, SentenceTransformerEmbedder, WordLlamaEmbedder, embedder_from_settings, load_embedder)
+from retrieval.onnx_embedder import OnnxEmbedder
 from tests.conftest import MODEL_CACHE, make_settings
 
 # spec -> (class, dimension, max_tokens in count_tokens units)
@@ -93,10 +94,21 @@ def no_network() -> Iterator[None]:
     "pkg:all-minilm-l6-v2",
     pytest.param("pkg:all-mpnet-base-v2", marks=pytest.mark.slow),  # ~440 MB unpacked once, ~4 s a load
     "pkg:wordllama-l2-supercat",
+    "pkg:all-minilm-l6-v2#onnx",  # SPEC#BACKEND: ASKDOCS_EMBEDDER_BACKEND (exported once into the cache)
+    "pkg:all-minilm-l6-v2#onnx-int8",
 ])
 def offline(request: pytest.FixtureRequest) -> Embedder:
+    spec, _, backend = request.param.partition("#")
     with no_network():
-        return load_embedder(request.param, "cpu", 16, MODEL_CACHE)
+        return load_embedder(spec, "cpu", 16, MODEL_CACHE, backend or "torch")
+
+
+def assert_same_vectors(embedder: Embedder, got: np.ndarray, expected: np.ndarray) -> None:
+    """Equal to float32 rounding; int8 to 0.99 cosine, as its activations are scaled per batch."""
+    if getattr(embedder, "variant", "") == "int8":
+        assert np.min(np.sum(got * expected, axis=1)) > 0.99
+    else:
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 CAT, KITTEN = "A cat sits on the mat.", "A kitten is resting on a rug."
@@ -108,7 +120,7 @@ ANSWER = "Pass key=operator.itemgetter('name') to sorted() to order the records 
 @pytest.mark.integration
 def test_class_dimension_and_limits(offline: Embedder) -> None:
     cls, dimension, max_tokens = OFFLINE[offline.spec]
-    assert isinstance(offline, cls)
+    assert isinstance(offline, OnnxEmbedder if hasattr(offline, "variant") else cls)
     assert (offline.dimension, offline.max_tokens) == (dimension, max_tokens)
     assert make_settings(Path("/unused")).chunk_tokens <= offline.max_tokens  # the default chunk fits
 
@@ -133,8 +145,8 @@ def test_batches_and_single_texts_agree(offline: Embedder) -> None:
     texts = [CAT, TAX * 20, QUERY] * 7  # padding inside a batch must not change a vector
     together = offline.embed(texts)
     alone = np.vstack([offline.embed([t]) for t in texts[:3]])
-    np.testing.assert_allclose(together[:3], alone, atol=1e-5)
-    np.testing.assert_allclose(together[3:6], alone, atol=1e-5)
+    assert_same_vectors(offline, together[:3], alone)
+    assert_same_vectors(offline, together[3:6], alone)
 
 
 @pytest.mark.integration
@@ -164,7 +176,7 @@ def test_shared_between_threads(offline: Embedder) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         got = np.vstack(list(pool.map(work, range(len(texts)))))
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert_same_vectors(offline, got, expected)
 
 
 # --- WordLlama against the library it comes from -------------------------------------------------------
@@ -195,3 +207,61 @@ def test_wordllama_matches_the_wordllama_library(tmp_path: Path, monkeypatch: py
     texts = [CAT, QUERY, ANSWER * 30, "日本語のテキスト", "x"]
     np.testing.assert_allclose(ours.embed(texts), reference.embed(texts, norm=True), atol=1e-6)
     assert ours.count_tokens(ANSWER) == len(reference.tokenize(ANSWER)[0].ids)
+
+
+# --- ONNX Runtime: float32 and int8 against torch ------------------------------------------------------
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("backend", "device", "cls"), [
+    ("onnx-int8", "cpu", "ONNX"), ("onnx", "cpu", "ONNX"), ("torch", "cpu", "ST"), ("onnx-int8", "cuda", "ST")])
+def test_load_embedder_runs_onnx_on_the_cpu_only(recorded: None, monkeypatch: pytest.MonkeyPatch, backend: str,
+                                                 device: str, cls: str) -> None:
+    from retrieval import onnx_embedder
+
+    monkeypatch.setattr(onnx_embedder, "OnnxEmbedder", type("ONNX", (Recorder,), {}))
+    made = load_embedder("pkg:all-minilm-l6-v2", device, 8, Path("/cache"), backend)
+    assert type(made).__name__ == cls
+    if cls == "ONNX":
+        assert made.args == ("pkg:all-minilm-l6-v2", "int8" if backend == "onnx-int8" else "fp32", 8, Path("/cache"))
+
+
+@pytest.fixture(scope="module")
+def torch_minilm() -> Embedder:
+    return load_embedder("pkg:all-minilm-l6-v2", "cpu", 16, MODEL_CACHE)
+
+
+TEXTS = [CAT, KITTEN, TAX, QUERY, ANSWER, TAX * 12, " ".join([ANSWER] * 30), "x"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("variant", "least_cosine"), [("fp32", 0.99999), ("int8", 0.98)])
+def test_onnx_vectors_agree_with_torch(torch_minilm: Embedder, variant: str, least_cosine: float) -> None:
+    onnx = OnnxEmbedder("pkg:all-minilm-l6-v2", variant, 16, MODEL_CACHE)
+    cosine = np.sum(onnx.embed(TEXTS) * torch_minilm.embed(TEXTS), axis=1)
+    assert cosine.min() > least_cosine, cosine
+    # fp32 vectors are torch's, so an index keeps its identity; int8 ones are not
+    assert onnx.identity == ("pkg:all-minilm-l6-v2" if variant == "fp32" else "pkg:all-minilm-l6-v2#onnx-int8")
+    assert [onnx.count_tokens(t) for t in TEXTS] == [torch_minilm.count_tokens(t) for t in TEXTS]
+
+
+@pytest.mark.integration
+def test_length_bucketing_gives_vectors_back_in_the_callers_order() -> None:
+    onnx = OnnxEmbedder("pkg:all-minilm-l6-v2", "fp32", 3, MODEL_CACHE)
+    plain = OnnxEmbedder("pkg:all-minilm-l6-v2", "fp32", 3, MODEL_CACHE, bucketing=False)
+    np.testing.assert_allclose(onnx.embed(TEXTS), plain.embed(TEXTS), atol=1e-5)
+    alone = np.vstack([onnx.embed([t]) for t in TEXTS])
+    np.testing.assert_allclose(onnx.embed(TEXTS[::-1]), alone[::-1], atol=1e-5)
+
+
+@pytest.mark.integration
+def test_the_onnx_export_is_made_once_and_reused(tmp_path: Path) -> None:
+    from askdocs.models import resolve_embedder
+    from retrieval.onnx_embedder import exported
+
+    source = Path(resolve_embedder("pkg:all-minilm-l6-v2"))
+    first = exported("all-minilm-l6-v2", source, tmp_path, "int8")
+    made = (first / "model.onnx").stat().st_mtime_ns
+    assert exported("all-minilm-l6-v2", source, tmp_path, "int8") == first
+    assert (first / "model.onnx").stat().st_mtime_ns == made
+    assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".") and p.is_dir()]  # no temp left

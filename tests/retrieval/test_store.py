@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from askdocs.types import Chunk, DocumentRecord
-from retrieval.store import ChromaStore, StoreLocked, check_collection_name
+from retrieval.store import ChromaStore, EmbedderMismatch, StoreLocked, check_collection_name
 from tests.conftest import make_settings
 
 DIM = 8
@@ -115,3 +115,30 @@ def test_second_writer_on_the_embedded_path_gets_a_clear_error(tmp_path):
 def test_bad_collection_names_are_refused(name):
     with pytest.raises(ValueError):
         check_collection_name(name)
+
+
+def test_a_collection_refuses_vectors_of_another_embedder(store):
+    store, col = store
+    store.bind_embedder("pkg:all-minilm-l6-v2#onnx-int8")
+    store.upsert([chunk("a", "v1", 0, "text", col)], vectors(1))
+    assert store.query(col, vectors(1)[0], 1)  # the same identity reads and writes
+    store.bind_embedder("pkg:all-minilm-l6-v2")  # e.g. ASKDOCS_EMBEDDER_BACKEND switched back to torch
+    with pytest.raises(EmbedderMismatch, match="indexed with pkg:all-minilm-l6-v2#onnx-int8"):
+        store.query(col, vectors(1)[0], 1)
+    with pytest.raises(EmbedderMismatch):
+        store.upsert([chunk("b", "v1", 0, "text", col)], vectors(1))
+    assert store.count(col) == 1
+    store.bind_embedder("pkg:all-minilm-l6-v2")
+    other = col + "-new"
+    store.upsert([chunk("b", "v1", 0, "text", other)], vectors(1))  # a new collection takes the new identity
+    assert store.query(other, vectors(1)[0], 1)
+
+
+def test_a_collection_from_before_identities_counts_as_torch_vectors_of_its_spec(store):
+    store, col = store
+    store.upsert([chunk("a", "v1", 0, "text", col)], vectors(1))  # unbound: written as before this change
+    store.bind_embedder("pkg:all-minilm-l6-v2#onnx-int8")
+    with pytest.raises(EmbedderMismatch, match="indexed with pkg:all-minilm-l6-v2,"):
+        store.query(col, vectors(1)[0], 1)
+    store.bind_embedder("pkg:all-minilm-l6-v2")
+    assert store.query(col, vectors(1)[0], 1)
