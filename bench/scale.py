@@ -225,6 +225,49 @@ def serve(folder: Path, queries: Sequence[str], breakdown: bool) -> dict[str, An
         stack.close()
 
 
+def serve_bm25(folder: Path, queries: Sequence[str]) -> dict[str, Any]:
+    """``--bm25-only``'s child: the BM25 side alone at a size whose Chroma build does not fit the session."""
+    from retrieval.bm25 import BM25Directory, StoredChunks
+
+    before = rss_mb()
+    directory = BM25Directory(folder / "bm25")
+    index = directory.get(COLLECTION)
+    opened = rss_mb()
+    index.search(queries[0], 100)
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        index.search(query, 100)  # the retriever's BM25 stage: 100 candidates
+        latencies.append(1000 * (time.perf_counter() - started))
+    ids = list(index.chunk_ids)
+    started = time.perf_counter()
+    added = directory.publish(COLLECTION, StoredChunks(
+        [*ids, "new"], lambda wanted: {"new": ("new-doc", "The quokka_flux setting controls batching.")}))
+    rebuild_s = time.perf_counter() - started
+    found = [h.chunk_id for h in added.search("quokka_flux", 1)] == ["new"]
+    return {"chunks": len(added), "bm25_latency_ms": percentiles(latencies), "rss_before_open_mb": before["rss_mb"],
+            "rss_bm25_opened_mb": opened["rss_mb"], "bm25_rebuild_s": round(rebuild_s, 2), "add_one_found": found,
+            "peak_rss_mb": rss_mb()["peak_rss_mb"], "load_average": load_average()}
+
+
+def measure_bm25(size: int, anchors: Anchors, queries: Sequence[str], work: Path) -> dict[str, Any]:
+    from retrieval.bm25 import BM25Directory
+
+    folder = work / f"bm25-n{size}"
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    rows = ((c.chunk_id, c.doc_id, c.text) for chunks, _ in SyntheticCorpus(anchors, size).batches() for c in chunks)
+    BM25Directory(folder / "bm25").publish(COLLECTION, rows)
+    build_s = time.perf_counter() - started
+    (folder / "queries.json").write_text(json.dumps(list(queries)))
+    child = subprocess.run([sys.executable, "-m", "bench.scale", "--serve-bm25", str(folder)],
+                           capture_output=True, text=True, cwd=ROOT, check=False)
+    if child.returncode != 0:
+        raise RuntimeError(f"the BM25 child failed at {size} chunks:\n{child.stderr[-3000:]}")
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"size": size, "bm25_build_s": round(build_s, 1), **json.loads(child.stdout.strip().splitlines()[-1])}
+
+
 def measure(size: int, anchors: Anchors, settings: Any, queries: Sequence[str], work: Path,
             breakdown_max: int) -> dict[str, Any]:
     folder = work / f"n{size}"
@@ -272,13 +315,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where the indexes are built (default: a temp folder)")
     parser.add_argument("--breakdown-max", type=int, default=200_000,
                         help="sizes up to this also time a rebuild's parts (costs two more rebuilds)")
+    parser.add_argument("--bm25-only", action="store_true",
+                        help="only the BM25 side (build, query, memory, add one): for sizes whose Chroma build is too long")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the child's entry point
+    parser.add_argument("--serve-bm25", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     from askdocs.quiet import quiet_libraries
 
     quiet_libraries()
+    if args.serve_bm25:
+        queries = json.loads((args.serve_bm25 / "queries.json").read_text())
+        print(json.dumps(serve_bm25(args.serve_bm25, queries)))
+        return 0
     if args.serve:
         queries = json.loads((args.serve / "queries.json").read_text())
         print(json.dumps(serve(args.serve, queries, args.breakdown)))
@@ -298,13 +348,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="askdocs-scale-", dir=args.workdir) as work:
         for size in sizes:
             started = time.perf_counter()
-            rows.append(measure(size, anchors, settings, queries, Path(work), args.breakdown_max))
+            if args.bm25_only:
+                rows.append(measure_bm25(size, anchors, queries, Path(work)))
+            else:
+                rows.append(measure(size, anchors, settings, queries, Path(work), args.breakdown_max))
             print(f"{size:,} chunks done in {time.perf_counter() - started:.0f} s (load {load_average()}): "
                   f"{json.dumps(rows[-1])}", flush=True)
     report = {"machine": info, "anchors": len(anchors.texts), "queries": len(queries), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    print(table(rows))
+    if not args.bm25_only:
+        print(table(rows))
     print(f"written to {args.out}")
     return 0
 
