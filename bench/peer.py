@@ -34,6 +34,7 @@ cost is that model's cost; its nDCG is meaningless and is not reported. askdocs 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -158,6 +159,11 @@ def compare(
 
     first = next(iter(queries.values()))
     ours(first), theirs(first)  # warm-up: first-call costs are not latency
+    # Both indexes live in this process; the peer's (rank-bm25's per-document dicts, LangChain Documents)
+    # is millions of Python objects, which the cyclic GC would walk again and again, inside whichever
+    # side's query it happens to interrupt. Freezing them keeps each side's time its own.
+    gc.collect()
+    gc.freeze()
     times: dict[str, list[float]] = {"askdocs": [], "peer": []}
     ndcg: dict[str, list[float]] = {"askdocs": [], "peer": []}
     for n, (qid, text) in enumerate(sorted(queries.items())):
