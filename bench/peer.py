@@ -216,13 +216,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from askdocs.models import resolve_embedder
     from askdocs.settings import load_settings
     from eval.beir import load_beir
-    from eval.retrieval_eval import COLLECTION, EvalIndex, _passage_chunk
+    from eval.retrieval_eval import COLLECTION, EvalIndex
     from eval.runner import prepared_dataset
-    from retrieval.bm25 import BM25Directory
     from retrieval.embedder import embedder_from_settings
     from retrieval.hybrid import HybridConfig, HybridRetriever
     from retrieval.rerank import CrossEncoderReranker
-    from retrieval.store import ChromaStore
 
     settings = load_settings()
     embedder = embedder_from_settings(settings)
@@ -278,7 +276,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     reranked[side]["ndcg@10"] = None
             report["benchmark_rerank"] = reranked
         index.close()
-        del peer
 
         if args.pad and args.pad > len(corpus.ids):
             report["padded"] = padded_run(args.pad, corpus, dataset, embeddings, settings, config, embedder, work)
