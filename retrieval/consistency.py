@@ -44,11 +44,11 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from retrieval.bm25 import BM25Directory
+from retrieval.bm25 import BM25Directory, StoredChunks
 from retrieval.store import ChromaStore
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,15 @@ class ConsistencyReport:
 
 
 def rebuild_bm25(store: ChromaStore, bm25: BM25Directory, collection: str) -> int:
-    """Rebuild ``collection``'s BM25 from the store, the source of truth; returns the new version."""
-    rows = ((c.chunk_id, c.doc_id, c.text) for c in store.iter_chunks(collection))
-    return bm25.publish(collection, rows).version
+    """Rebuild ``collection``'s BM25 from the store, the source of truth; returns the new version.
+
+    Only chunks the current BM25 version lacks are read with their text and tokenised (``StoredChunks``).
+    """
+    def read(ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        return {c.chunk_id: (c.doc_id, c.text) for c in store.get_chunks(collection, ids)}
+
+    stored = StoredChunks(store.chunk_ids(collection), read)
+    return bm25.publish(collection, stored).version
 
 
 def check(

@@ -37,6 +37,7 @@ from retrieval.access import CollectionPolicy
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _PAGE = 500  # rows per Chroma get(), so huge collections stream instead of loading at once
+_ID_PAGE = 20_000  # ids alone are small; Chroma refuses very large gets ("too many SQL variables")
 
 
 class StoreLocked(RuntimeError):
@@ -67,6 +68,7 @@ class VectorStore(Protocol):
     ) -> list[tuple[Chunk, float]]: ...
     def get_chunks(self, collection: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
     def iter_chunks(self, collection: str) -> Iterator[Chunk]: ...
+    def chunk_ids(self, collection: str) -> list[str]: ...
     def iter_chunk_refs(self, collection: str) -> Iterator[tuple[str, str, str, str, int]]: ...
     def put_document(self, record: DocumentRecord) -> None: ...
     def document(self, collection: str, doc_id: str) -> DocumentRecord | None: ...
@@ -307,32 +309,40 @@ class ChromaStore:
             key=lambda c: c.position,
         )
 
-    def iter_chunks(self, collection: str) -> Iterator[Chunk]:
+    def chunk_ids(self, collection: str) -> list[str]:
+        """The id of every chunk, in storage order: ids alone read fast (~0.3 s for 100k chunks)."""
+        chunks = self._chroma(collection, "chunks", create=False)
+        ids: list[str] = []
+        while chunks is not None:
+            page = chunks.get(include=[], limit=_ID_PAGE, offset=len(ids))
+            if not page["ids"]:
+                break
+            ids += page["ids"]
+        return ids
+
+    def _pages(self, collection: str, include: list[str]) -> Iterator[dict[str, Any]]:
+        # Pages by id, not by offset: Chroma skips an offset row by row, so offset pages of metadata
+        # took 25 s over 100k chunks (quadratic), against ~1 s listing the ids and asking for them.
         chunks = self._chroma(collection, "chunks", create=False)
         if chunks is None:
             return
-        offset = 0
-        while True:
-            page = chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-            if not page["ids"]:
-                return
+        ids = self.chunk_ids(collection)
+        for start in range(0, len(ids), _PAGE):
+            found = chunks.get(ids=ids[start : start + _PAGE], include=include)
+            order = {cid: n for n, cid in enumerate(found["ids"])}
+            wanted = [cid for cid in ids[start : start + _PAGE] if cid in order]  # deleted meanwhile: skipped
+            yield {"ids": wanted, **{key: [found[key][order[cid]] for cid in wanted] for key in include}}
+
+    def iter_chunks(self, collection: str) -> Iterator[Chunk]:
+        for page in self._pages(collection, ["documents", "metadatas"]):
             for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
                 yield _chunk_from(cid, text, meta)
-            offset += len(page["ids"])
 
     def iter_chunk_refs(self, collection: str) -> Iterator[tuple[str, str, str, str, int]]:
         """``(chunk_id, doc_id, source, version, position)`` of every chunk, without texts or vectors."""
-        chunks = self._chroma(collection, "chunks", create=False)
-        if chunks is None:
-            return
-        offset = 0
-        while True:
-            page = chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            if not page["ids"]:
-                return
+        for page in self._pages(collection, ["metadatas"]):
             for cid, meta in zip(page["ids"], page["metadatas"]):
                 yield cid, str(meta["doc_id"]), str(meta["source"]), str(meta["version"]), int(meta["position"])
-            offset += len(page["ids"])
 
     # -- catalogue -----------------------------------------------------------------------------
     def put_document(self, record: DocumentRecord) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from retrieval.bm25 import BM25Directory, BM25Index, tokenize
+from retrieval.bm25 import BM25Directory, BM25Index, StoredChunks, tokenize
 
 pytestmark = pytest.mark.unit
 
@@ -113,3 +113,85 @@ def test_two_processes_publishing_to_one_folder_take_turns(tmp_path):
     directory = BM25Directory(tmp_path / "bm25")
     assert directory.current_version("shared") == 80
     assert len(directory.get("shared")) == 1  # the last publish's one row, read back whole
+
+
+def _rows() -> list[tuple[str, str, str]]:
+    return [(f"c{i}", f"d{i % 7}", t) for i, t in enumerate(_paragraphs())]
+
+
+@pytest.mark.parametrize("method", ["lucene", "robertson"])
+def test_scores_equal_bm25s_own_indexer(method):
+    """The numpy scoring (retrieval.bm25_counts) must give what bm25s.BM25.index gives on the same tokens."""
+    import bm25s
+
+    rows = _rows()
+    ours = BM25Index.build(rows, method=method)
+    reference = bm25s.BM25(method=method)
+    reference.index([tokenize(t) for _, _, t in rows], show_progress=False)
+    for query in ("compression level dictionary", "ip address network", "sort key function", "zstd"):
+        terms = tokenize(query)
+        expected = reference.get_scores(terms)
+        got = ours._model.get_scores(terms)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _stored(ids, rows, asked):
+    by_id = {cid: (doc, text) for cid, doc, text in rows}
+
+    def read(wanted):
+        asked.extend(wanted)
+        return {cid: by_id[cid] for cid in wanted if cid in by_id}
+
+    return StoredChunks(ids, read)
+
+
+def test_publishing_stored_chunks_reads_only_new_chunks_and_equals_a_full_build(tmp_path):
+    rows = _rows()
+    directory = BM25Directory(tmp_path)
+    directory.publish("docs", rows[:-3])
+    asked: list[str] = []
+    added = rows[:-3] + [("new1", "dn", "zstd dictionary training"), *rows[-3:]]
+    refreshed = directory.publish("docs", _stored([c for c, _, _ in added], added, asked))
+    assert sorted(asked) == sorted(["new1", *(c for c, _, _ in rows[-3:])])
+    full = BM25Index.build(added)
+    assert refreshed.chunk_ids == full.chunk_ids and list(refreshed.doc_ids) == list(full.doc_ids)
+    for query in ("zstd dictionary", "ip address", "sort key"):
+        assert [(h.chunk_id, round(h.score, 4)) for h in refreshed.search(query, 10)] == [
+            (h.chunk_id, round(h.score, 4)) for h in full.search(query, 10)
+        ]
+    reloaded = BM25Directory(tmp_path).get("docs")  # another process reading the files
+    assert [h.chunk_id for h in reloaded.search("zstd dictionary", 5)] == [h.chunk_id for h in full.search("zstd dictionary", 5)]
+
+
+def test_publishing_stored_chunks_after_deleting_drops_the_chunks_and_their_terms(tmp_path):
+    directory = BM25Directory(tmp_path)
+    rows = [("a", "d1", "zstd compresses"), ("b", "d2", "quokka levels"), ("c", "d2", "other words")]
+    directory.publish("docs", rows)
+    asked: list[str] = []
+    index = directory.publish("docs", _stored(["a", "c"], rows, asked))
+    assert asked == [] and index.chunk_ids == ["a", "c"]
+    assert index.search("quokka", 5) == []
+    assert "quokka" not in index._model.vocab_dict  # a fresh build would not know it either
+
+
+def test_publishing_stored_chunks_of_a_version_without_counts_rebuilds_from_all_texts(tmp_path):
+    """Versions written before counts were kept (or an empty folder) are rebuilt once from the texts."""
+    directory = BM25Directory(tmp_path)
+    rows = [("a", "d1", "zstd compresses"), ("b", "d2", "quokka levels")]
+    directory.publish("docs", rows)
+    folder = tmp_path / "docs" / f"v{directory.current_version('docs')}"
+    for stale in folder.glob("counts.*"):
+        stale.unlink()
+    asked: list[str] = []
+    index = directory.publish("docs", _stored(["a", "b"], rows, asked))
+    assert sorted(asked) == ["a", "b"] and [h.chunk_id for h in index.search("quokka", 5)] == ["b"]
+    asked.clear()
+    empty = BM25Directory(tmp_path / "other").publish("docs", _stored(["a"], rows, asked))
+    assert asked == ["a"] and len(empty) == 1
+
+
+def test_publishing_stored_chunks_skips_chunks_deleted_while_it_ran(tmp_path):
+    directory = BM25Directory(tmp_path)
+    rows = [("a", "d1", "zstd compresses")]
+    index = directory.publish("docs", _stored(["a", "gone"], rows, []))
+    assert index.chunk_ids == ["a"] and list(index.doc_ids) == ["d1"]
