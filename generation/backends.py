@@ -80,11 +80,12 @@ class TransformersGenerator:
     ) -> Iterator[str]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-        stop = stop or threading.Event()
+        asked = stop or threading.Event()  # the caller's: set by the stop button, only ever read here
+        left = threading.Event()  # set when the consumer has gone (or finished), to end generate() at once
 
         class _StopOnEvent(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs) -> bool:  # noqa: ANN001, ANN003
-                return stop.is_set()
+                return asked.is_set() or left.is_set()
 
         with self._lock:
             inputs = self._encode_chat(messages).to(self.device)
@@ -113,7 +114,9 @@ class TransformersGenerator:
                         yield piece
                 finished = True
             finally:
-                stop.set()  # the consumer left early (stop button, closed session): end generation now
+                # The consumer may have left early (a closed session): end generation now. Not the caller's
+                # event: a set one would tell the pipeline the user stopped this answer.
+                left.set()
                 worker.join()
                 if not finished or failure:
                     log.info("local generation stopped early, after %d pieces", pieces)
@@ -186,7 +189,8 @@ class LlamaCppGenerator:
     ) -> Iterator[str]:
         from llama_cpp import StoppingCriteriaList
 
-        stop = stop or threading.Event()
+        asked = stop or threading.Event()  # the caller's: set by the stop button, only ever read here
+        left = threading.Event()  # set when the consumer has gone (or finished), to end decoding at once
         with self._lock:
             tokens, stop_texts = self._encode_chat(messages)
             pieces, finished = 0, False
@@ -194,22 +198,22 @@ class LlamaCppGenerator:
                 completion = self._llm.create_completion(
                     tokens, max_tokens=max_tokens, temperature=temperature, stop=stop_texts, stream=True,
                     # checked between tokens, so a stop mid-answer ends decoding at the next token
-                    stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: stop.is_set()]),
+                    stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: asked.is_set() or left.is_set()]),
                 )
                 try:
                     for event in completion:
-                        if stop.is_set():
+                        if asked.is_set():
                             break
                         if piece := event["choices"][0]["text"]:
                             pieces += 1
                             yield piece
-                    finished = not stop.is_set()
+                    finished = not asked.is_set()
                 finally:
                     completion.close()  # type: ignore[union-attr]
             except (RuntimeError, ValueError) as error:  # llama_decode failures, a prompt over n_ctx
                 raise GeneratorUnavailable(f"local generation failed: {error}") from error
             finally:
-                stop.set()  # the consumer left early (stop button, closed session): end generation now
+                left.set()  # the consumer may have left early (a closed session): end decoding now
                 if not finished:
                     log.info("local generation stopped early, after %d pieces", pieces)
 

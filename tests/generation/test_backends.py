@@ -185,3 +185,17 @@ def test_generator_from_settings_builds_the_backend_asked_for(monkeypatch, tmp_p
         backends.generator_from_settings(make_settings(tmp_path, generator_backend=name))
     backends.local_generator_from_settings(make_settings(tmp_path, generator_backend="openai"))  # its fallback
     assert built == ["llamacpp", "transformers", "transformers", "transformers"]
+
+
+@pytest.mark.parametrize("backend", ["local", "llamacpp"])
+def test_a_finished_answer_leaves_the_callers_stop_event_unset(backend, request):
+    # The pipeline reads a set event as "the user stopped this answer" and then does not cache it.
+    generator = request.getfixturevalue(backend)
+    stop = threading.Event()
+    assert "".join(generator.stream(MESSAGES, max_tokens=8, stop=stop))
+    assert not stop.is_set()
+    unfinished = generator.stream(MESSAGES, max_tokens=200, stop=stop)
+    next(unfinished)
+    unfinished.close()  # a consumer that leaves early ends generation without touching the caller's event
+    assert not stop.is_set()
+    assert "".join(generator.stream(MESSAGES, max_tokens=4))  # and the model is free again
