@@ -205,7 +205,9 @@ class AnswerPipeline:
         """What the cache's scope keys on: the generator, or both tiers and the routing rule."""
         if self.fast_generator is None:
             return self.generator.name
-        return f"fast={self.fast_generator.name} strong={self.generator.name} long={self.settings.route_long_words}"
+        s = self.settings
+        return (f"fast={self.fast_generator.name} strong={self.generator.name} long={s.route_long_words} "
+                f"fast_max={s.fast_max_answer_tokens}")
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """The final answer without streaming."""

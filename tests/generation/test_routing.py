@@ -154,5 +154,7 @@ def test_changing_either_tier_or_the_rule_is_another_cache_scope(tiers):
                              fast_generator=NamedGenerator("local:other", "x")).generators_name)
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(update={"route_long_words": 9}),
                              fast_generator=fast).generators_name)
+    names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(
+        update={"fast_max_answer_tokens": 32}), fast_generator=fast).generators_name)
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings).generators_name)
-    assert len(names) == 4 and "local:strong" in names  # without a fast tier: the generator's own name
+    assert len(names) == 5 and "local:strong" in names  # without a fast tier: the generator's own name
