@@ -20,10 +20,7 @@ Method:
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -32,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import ROOT, SAMPLES, Report, machine, python_docs
+from bench.foundation import ROOT, SAMPLES, Report, python_docs, run_and_report
 
 SPEC = "pkg:all-minilm-l6-v2"
 TINY_BEIR = ROOT / "tests" / "eval" / "fixtures" / "beir_tiny"
@@ -175,17 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     profile = dict(PROFILES["quick" if args.quick else "full"])
     profile["html_files"] = args.html_files or profile["html_files"]
     profile["rounds"] = args.rounds or profile["rounds"]
-    command = shlex.join(["python", "-m", "bench.embed_speed", *(sys.argv[1:] if argv is None else argv)])
-    info: dict[str, Any] = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(
-        timespec="seconds"), "machine": machine(), "profile": profile}
-    print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
-    report, began = Report(profile["max_wait"]), time.perf_counter()
-    info.update(run(args, profile, report))
-    report.add("run", "benchmark wall time", time.perf_counter() - began, "s")
-    info.update(rows=report.rows, load_average_at_end=os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(info, indent=2))
-    print(f"\n{report.table()}\n\nwrote {args.out}")
+    run_and_report("bench.embed_speed", argv, profile, args.out,
+                   lambda report, info: info.update(run(args, profile, report)))
 
 
 if __name__ == "__main__":

@@ -316,6 +316,27 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "torch": torch.__version__, "load_average": os.getloadavg()}
 
 
+def run_and_report(module: str, argv: Sequence[str] | None, profile: dict[str, Any], out: Path,
+                   body: Callable[[Report, dict[str, Any]], None]) -> dict[str, Any]:
+    """What every ``bench`` module's ``main`` does around its measurements.
+
+    Print the command, the date and the machine; run ``body(report, info)``; add the wall time and the
+    load at the end; write ``info`` with the report's rows to ``out`` as JSON; print the table.
+    """
+    command = shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
+    info: dict[str, Any] = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(
+        timespec="seconds"), "machine": machine(), "profile": profile}
+    print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
+    report, began = Report(profile["max_wait"]), time.perf_counter()
+    body(report, info)
+    report.add("run", "benchmark wall time", time.perf_counter() - began, "s")
+    info.update(rows=report.rows, load_average_at_end=os.getloadavg())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(info, indent=2, default=str))  # default=str: paths in a profile
+    print(f"\n{report.table()}\n\nwrote {out}")
+    return info
+
+
 def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any], report: Report) -> None:
     from askdocs.settings import Settings
     from ingest import pipeline
@@ -381,17 +402,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     profile["html_files"] = args.html_files or profile["html_files"]
     if args.max_wait is not None:
         profile["max_wait"] = args.max_wait
-    command = shlex.join(["python", "-m", "bench.foundation", *(sys.argv[1:] if argv is None else argv)])
-    info = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": machine(), "profile": profile, "max_tokens": MAX_TOKENS}
-    print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
-    report, began = Report(profile["max_wait"]), time.perf_counter()
-    run(args, profile, info, report)
-    report.add("run", "benchmark wall time", time.perf_counter() - began, "s")
-    info.update(rows=report.rows, load_average_at_end=os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(info, indent=2))
-    print(f"\n{report.table()}\n\nwrote {args.out}")
+
+    def body(report: Report, info: dict[str, Any]) -> None:
+        info["max_tokens"] = MAX_TOKENS
+        run(args, profile, info, report)
+
+    run_and_report("bench.foundation", argv, profile, args.out, body)
 
 
 if __name__ == "__main__":

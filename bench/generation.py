@@ -22,12 +22,9 @@ Method:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -36,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import QUESTIONS, ROOT, Report, llama_server, machine, p50_p95
+from bench.foundation import QUESTIONS, ROOT, Report, llama_server, p50_p95, run_and_report
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"model": "pkg:qwen2.5-coder-0.5b-instruct", "prompts": 3, "sizes": (500, 2000), "html_files": 40,
@@ -221,17 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for key in ("prompts", "sizes", "max_wait", "threads", "max_tokens"):
         if getattr(args, key) is not None:
             profile[key] = getattr(args, key)
-    command = shlex.join(["python", "-m", "bench.generation", *(sys.argv[1:] if argv is None else argv)])
-    info: dict[str, Any] = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(
-        timespec="seconds"), "machine": machine(), "profile": profile}
-    print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
-    report, began = Report(profile["max_wait"]), time.perf_counter()
-    run(args, profile, report, info)
-    report.add("run", "benchmark wall time", time.perf_counter() - began, "s")
-    info.update(rows=report.rows, load_average_at_end=os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(info, indent=2))
-    print(f"\n{report.table()}\n\nwrote {args.out}")
+    run_and_report("bench.generation", argv, profile, args.out, lambda report, info: run(args, profile, report, info))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,8 @@ parse; chunks/s embedded = chunks / time inside ``embed``; end-to-end = the whol
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import shlex
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -39,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.foundation import DOCS_DIR, ROOT, Report, machine, python_docs
+from bench.foundation import DOCS_DIR, ROOT, Report, python_docs, run_and_report
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"pages": 24, "pdf_pages": 40, "rounds": 2, "max_wait": 10},
@@ -293,18 +289,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         profile["max_wait"] = args.max_wait
     if args.rounds:
         profile["rounds"] = args.rounds
-    command = shlex.join(["python", "-m", "bench.ingest", *(sys.argv[1:] if argv is None else argv)])
-    info: dict[str, Any] = {"command": command, "machine": machine(),
-                            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                            "profile": {k: str(v) if isinstance(v, Path) else v for k, v in profile.items()}}
-    print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
-    report, began = Report(profile["max_wait"]), time.perf_counter()
-    run(profile, report, info)
-    report.add("run", "benchmark wall time", time.perf_counter() - began, "s")
-    info.update(rows=report.rows, load_average_at_end=os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(info, indent=2))
-    print(f"\n{report.table()}\n\nwrote {args.out}")
+    run_and_report("bench.ingest", argv, profile, args.out, lambda report, info: run(profile, report, info))
 
 
 if __name__ == "__main__":
