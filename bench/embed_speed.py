@@ -20,7 +20,6 @@ Method:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import ROOT, SAMPLES, Report, python_docs, run_and_report
+from bench.foundation import ROOT, SAMPLES, Report, offline_and_quiet, python_docs, run_and_report
 
 SPEC = "pkg:all-minilm-l6-v2"
 TINY_BEIR = ROOT / "tests" / "eval" / "fixtures" / "beir_tiny"
@@ -164,11 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--html-files", type=int, metavar="N", help="manual pages (default 40, quick 2)")
     parser.add_argument("--rounds", type=int, metavar="N", help="timed rounds (default 3, quick 2)")
     args = parser.parse_args(argv)
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")
-    from askdocs.quiet import quiet_libraries
-
-    quiet_libraries()
+    offline_and_quiet()
     profile = dict(PROFILES["quick" if args.quick else "full"])
     profile["html_files"] = args.html_files or profile["html_files"]
     profile["rounds"] = args.rounds or profile["rounds"]

@@ -316,6 +316,15 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "torch": torch.__version__, "load_average": os.getloadavg()}
 
 
+def offline_and_quiet() -> None:
+    """Before any model loads: never reach for a hub (these benchmarks run offline), and no library chatter."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(name, "1")
+    from askdocs.quiet import quiet_libraries
+
+    quiet_libraries()
+
+
 def run_and_report(module: str, argv: Sequence[str] | None, profile: dict[str, Any], out: Path,
                    body: Callable[[Report, dict[str, Any]], None]) -> dict[str, Any]:
     """What every ``bench`` module's ``main`` does around its measurements.
@@ -393,11 +402,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, metavar="S", help="before each measured block, wait up to "
                         "S s (default 20, --quick 10) for other processes to go quiet")
     args = parser.parse_args(argv)
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")
-    from askdocs.quiet import quiet_libraries
-
-    quiet_libraries()
+    offline_and_quiet()
     profile = dict(PROFILES["quick" if args.quick else "full"])
     profile["html_files"] = args.html_files or profile["html_files"]
     if args.max_wait is not None:

@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import QUESTIONS, ROOT, Report, llama_server, p50_p95, run_and_report
+from bench.foundation import (
+    QUESTIONS, ROOT, Report, llama_server, offline_and_quiet, p50_p95, run_and_report,
+)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"model": "pkg:qwen2.5-coder-0.5b-instruct", "prompts": 3, "sizes": (500, 2000), "html_files": 40,
@@ -209,11 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, metavar="S", help="wait up to S s for other processes to go "
                         "quiet before each block (default 20, quick 0)")
     args = parser.parse_args(argv)
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")
-    from askdocs.quiet import quiet_libraries
-
-    quiet_libraries()
+    offline_and_quiet()
     profile = dict(PROFILES["quick" if args.quick else "full"])
     for key in ("prompts", "sizes", "max_wait", "threads", "max_tokens"):
         if getattr(args, key) is not None:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.foundation import DOCS_DIR, ROOT, Report, python_docs, run_and_report
+from bench.foundation import DOCS_DIR, ROOT, Report, offline_and_quiet, python_docs, run_and_report
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"pages": 24, "pdf_pages": 40, "rounds": 2, "max_wait": 10},
@@ -274,11 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, metavar="S", help="wait up to S s for other processes "
                         "to go quiet before each mode (default 10, --quick 0)")
     args = parser.parse_args(argv)
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")
-    from askdocs.quiet import quiet_libraries
-
-    quiet_libraries()
+    offline_and_quiet()
     profile = dict(PROFILES["quick" if args.quick else "full"], model_cache=args.model_cache,
                    embedder=args.embedder)
     if args.pages is not None:
