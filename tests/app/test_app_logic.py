@@ -326,11 +326,16 @@ def test_a_down_api_backend_falls_back_to_the_local_model_with_a_banner(new_app,
 
 
 # -- documents --------------------------------------------------------------------------------------
-def admin_documents_page(new_app) -> AppTest:
+def admin_on(new_app, page: str) -> AppTest:  # noqa: ANN001 - the new_app factory
+    """A new admin session, signed in, on ``page``."""
     at = new_app()
     at.session_state["askdocs_admin"] = True
     at.run()
-    return at.switch_page(DOCUMENTS).run()
+    return at.switch_page(page).run()
+
+
+def admin_documents_page(new_app) -> AppTest:
+    return admin_on(new_app, DOCUMENTS)
 
 
 def wait_for_jobs(svc: Services, timeout: float = 60) -> None:
@@ -411,10 +416,7 @@ def test_the_status_page_hides_other_peoples_collections_and_the_data_path_from_
     assert list(user.table[1].value["collection"]) == ["default"]
     assert data_dir not in " ".join(c.value for c in user.caption)
 
-    admin = new_app()
-    admin.session_state["askdocs_admin"] = True
-    admin.run()
-    admin.switch_page(STATUS).run()
+    admin = admin_on(new_app, STATUS)
     assert sorted(admin.table[1].value["collection"]) == ["board-minutes", "default"]
     assert data_dir in " ".join(c.value for c in admin.caption)
 
@@ -449,10 +451,7 @@ def wait_for_evaluation(evaluations: EvalJobs, job_id: str, timeout: float = 120
 
 
 def test_an_admin_runs_an_evaluation_on_an_uploaded_beir_zip_and_reads_the_report(new_app, parts):
-    at = new_app()
-    at.session_state["askdocs_admin"] = True
-    at.run()
-    at.switch_page(EVALUATE).run()
+    at = admin_on(new_app, EVALUATE)
     assert not at.exception, [e.value for e in at.exception]
     assert page_titles(at) == ["Evaluate"]
     assert any("No runs yet" in i.value for i in at.info)
@@ -478,10 +477,7 @@ def test_a_second_evaluation_is_refused_while_one_runs_and_a_failure_is_shown(ne
     evaluations: EvalJobs = parts["evaluations"]
     release = threading.Event()
     busy = evaluations.start("a slow one", lambda progress: (release.wait(30), Path("/nonexistent"))[1])
-    at = new_app()
-    at.session_state["askdocs_admin"] = True
-    at.run()
-    at.switch_page(EVALUATE).run()
+    at = admin_on(new_app, EVALUATE)
     next(b for b in at.button if b.label == "Start the evaluation").click().run()
     assert any("another evaluation is running (a slow one)" in w.value for w in at.warning)
     release.set()
@@ -728,10 +724,7 @@ def test_an_admin_sees_the_monitor_page_with_charts_and_the_latest_comment(new_a
     at.chat_message[-1].text_input[0].input("missed the second function").run()
     ask(new_app().run(), QUESTION)  # a cache hit
     parts["svc"].recorder.record_error("api", "default", "generator", 0.3)
-    admin = new_app()
-    admin.session_state["askdocs_admin"] = True
-    admin.run()
-    admin.switch_page(MONITOR).run()
+    admin = admin_on(new_app, MONITOR)
     assert not admin.exception, [e.value for e in admin.exception]
     assert page_titles(admin) == ["Monitor"]
     shown = {m.label: m.value for m in admin.metric}
@@ -754,10 +747,7 @@ def test_routing_shows_the_tier_with_the_answer_and_on_the_monitor_page(new_app,
     ask(at, "What is the difference between itemgetter() and attrgetter() when sorting?")
     assert len(parts["local"].prompts) == 1  # the comparison went to the strong (main) model
     assert any("strong model (comparison)" in c.value for c in at.chat_message[-1].caption)
-    admin = new_app()
-    admin.session_state["askdocs_admin"] = True
-    admin.run()
-    admin.switch_page(MONITOR).run()
+    admin = admin_on(new_app, MONITOR)
     assert "Routing: answers by tier" in [s.value for s in admin.subheader]
     assert set(admin.dataframe[0].value.index) == {"fast", "strong"}
 
