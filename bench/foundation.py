@@ -227,19 +227,21 @@ def bench_queries(report: Report, retriever: Any, collection: str, queries: Sequ
         report.add("query", f"{stage} p95", p95 * 1e3, "ms")
 
 
+def generate_one(gen: Any, messages: Any, max_tokens: int, count: Callable[[str], int]) -> dict[str, Any]:
+    """Stream one prompt greedily: time to first piece, from it to the end, in all, and output tokens."""
+    started, first, pieces = time.perf_counter(), 0.0, []
+    for piece in gen.stream(messages, max_tokens, 0.0):
+        first = first or time.perf_counter()
+        pieces.append(piece)
+    end = time.perf_counter()
+    first, text = first or end, "".join(pieces)
+    return {"ttft_s": first - started, "decode_s": end - first, "total_s": end - started, "tokens": count(text),
+            "text": text}
+
+
 def generate(gen: Any, prompts: Sequence[Any], count: Callable[[str], int]) -> list[dict[str, Any]]:
-    """Stream each prompt greedily: time to first piece, from it to the end, in all, and output tokens."""
-    runs = []
-    for messages in prompts:
-        started, first, pieces = time.perf_counter(), 0.0, []
-        for piece in gen.stream(messages, MAX_TOKENS, 0.0):
-            first = first or time.perf_counter()
-            pieces.append(piece)
-        end = time.perf_counter()
-        first, text = first or end, "".join(pieces)
-        runs.append({"ttft_s": first - started, "decode_s": end - first, "total_s": end - started,
-                     "tokens": count(text), "text": text})
-    return runs
+    """:func:`generate_one` for each prompt, with the benchmark's answer limit."""
+    return [generate_one(gen, messages, MAX_TOKENS, count) for messages in prompts]
 
 
 @contextmanager

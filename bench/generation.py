@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bench.foundation import (
-    QUESTIONS, ROOT, Report, llama_server, offline_and_quiet, p50_p95, run_and_report,
+    QUESTIONS, ROOT, Report, generate_one, llama_server, offline_and_quiet, p50_p95, run_and_report,
 )
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -86,18 +86,6 @@ def requantized(gguf: Path, cache: Path, kind: str = "Q8_0") -> Path:
     return out
 
 
-def generate(gen: Any, messages: Any, max_tokens: int, count: Any) -> dict[str, Any]:
-    """Stream one prompt greedily: time to first piece, from it to the end, and output tokens."""
-    started, first, pieces = time.perf_counter(), 0.0, []
-    for piece in gen.stream(messages, max_tokens, 0.0):
-        first = first or time.perf_counter()
-        pieces.append(piece)
-    end = time.perf_counter()
-    first, text = first or end, "".join(pieces)
-    return {"ttft_s": first - started, "decode_s": end - first, "total_s": end - started, "tokens": count(text),
-            "text": text}
-
-
 def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[Any]], max_tokens: int,
             count: Any) -> dict[str, dict[int, list[dict[str, Any]]]]:
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in backends}
@@ -108,7 +96,7 @@ def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[An
         with report.background(f"generate ~{size}", "the timed prompts"):
             for i, messages in enumerate(group):
                 for name in names[i % len(names):] + names[:i % len(names)]:
-                    runs[name].setdefault(size, []).append(generate(backends[name], messages, max_tokens, count))
+                    runs[name].setdefault(size, []).append(generate_one(backends[name], messages, max_tokens, count))
     return runs
 
 
@@ -186,8 +174,8 @@ def tune(report: Report, default: Any, model: str, cache: Path, gguf: Path, thre
         ratios = []
         with report.background(section, name):
             for messages in prompts[1:]:
-                base = generate(default, messages, 8, count)["ttft_s"]
-                ratios.append(generate(variant, messages, 8, count)["ttft_s"] / base)
+                base = generate_one(default, messages, 8, count)["ttft_s"]
+                ratios.append(generate_one(variant, messages, 8, count)["ttft_s"] / base)
         report.add(section, f"TTFT {name} / default (2 threads, flash attention, batch 512, Q4_K_M)",
                    float(np.median(ratios)), "x")
         out[name] = ratios
