@@ -57,6 +57,12 @@ def hash_split(salt: str, query_id: str) -> Split:
     return "dev" if first_byte % 2 == 0 else "test"
 
 
+def split_rule(salt: str, function: str) -> dict[str, str]:
+    """How queries were split, for provenance: the rule of :func:`hash_split` with ``salt``."""
+    return {"rule": f"sha256('{salt}' + query id): first byte even -> dev, odd -> test ({function})",
+            "dev": "tuning only", "test": "reported, never tuned on"}
+
+
 # -- passages --------------------------------------------------------------------------------------
 def split_passages(text: str, max_chars: int) -> list[str]:
     """Cut text into passages of at most ``max_chars``, at paragraph breaks where possible.

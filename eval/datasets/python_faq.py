@@ -48,7 +48,7 @@ from typing import Any
 from eval.datasets import Passage
 from eval.datasets.debian import APT_LISTS, DEFAULT_CACHE, DebPackage, DocsUnavailable, fetch_deb
 from eval.datasets.faq import (
-    FaqAnswer, FaqBenchmark, Split, assemble, build_main, hash_split, slugify, split_passages,
+    FaqAnswer, FaqBenchmark, Split, assemble, build_main, hash_split, slugify, split_passages, split_rule,
     unique_slug, write_benchmark,
 )
 from eval.datasets.rest import Section, inline_text, parse_sections, rest_to_text, section_labels
@@ -226,11 +226,7 @@ def build_python_faq(
         "licence": licence_of(package),
         "parameters": {"distractors": distractors, "max_chars": max_chars,
                        "min_distractor_chars": min_distractor_chars, "min_answer_chars": min_answer_chars},
-        "split": {
-            "rule": f"sha256('{SPLIT_SALT}' + query id): first byte even -> dev, odd -> test "
-                    "(eval.datasets.python_faq.split_of)",
-            "dev": "tuning only", "test": "reported, never tuned on",
-        },
+        "split": split_rule(SPLIT_SALT, "eval.datasets.python_faq.split_of"),
     }
     return write_benchmark(out, bench, split_of, provenance)
 
