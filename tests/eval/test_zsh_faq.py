@@ -250,6 +250,20 @@ def test_the_runner_builds_zsh_faq_from_the_data_dirs_cache(tmp_path: Path) -> N
     assert json.loads((folder / "provenance.json").read_text())["counts"]["queries"] == 4
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_retrieval_cli_takes_zsh_faq_by_name(tmp_path: Path) -> None:
+    from tests.eval.test_cli import run_eval
+
+    _fake_debs(tmp_path / "data" / "eval" / "debs")
+    run = run_eval("retrieval", "--dataset", "zsh-faq", "--split", "dev", "--configs", "bm25",
+                   "--out", str(tmp_path / "run"), data_dir=tmp_path / "data")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["dataset"]["queries"] == 2
+    both = run_eval("retrieval", "--dataset", "zsh-faq", "--beir", str(tmp_path), data_dir=tmp_path / "data")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
 # -- the real packages -----------------------------------------------------------------------------
 @pytest.mark.integration
 def test_real_benchmark_is_sane(tmp_path: Path) -> None:
