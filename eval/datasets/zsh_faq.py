@@ -88,6 +88,8 @@ class Block:
 
 @dataclass(frozen=True)
 class Entry:
+    """One numbered question of the FAQ with its answer's text."""
+
     number: str  # "3.1"
     question: str
     chapter: str  # "Chapter 3: How to get various things to work"
@@ -158,7 +160,8 @@ def manual_sections(info_files: Iterable[str]) -> Iterator[tuple[tuple[str, ...]
                     path.pop()
                 path.append((level, lines[head]))
                 end = heads[k + 1] if k + 1 < len(heads) else len(lines)
-                if text := _tidy(lines[head + 2:end]):  # a chapter's own node is often only a menu
+                before = lines[:head] if k == 0 else []  # a node may open with a sentence above its heading
+                if text := _tidy([*before, "", *lines[head + 2:end]]):  # a chapter's node may be only a menu
                     yield tuple(title for _, title in path), text
 
 

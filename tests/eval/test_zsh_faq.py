@@ -123,6 +123,8 @@ def test_manual_sections_follow_underlined_headings_without_menus_or_indices(inf
     redirection = sections[0][1]
     assert "input/output\nspecifications; see Command Execution.\n\n< WORD" in redirection  # *note X:: -> X
     assert "Menu" not in redirection and "::" not in redirection
+    above = "A sentence above its node's heading, as one node of the real manual has."
+    assert sections[1][1].startswith(f"{above}\n\nWhen the shell is parsing")  # kept, with its section
     assert sections[1][1].endswith("For example:\n\n     ...  {myfd}>&1")
 
 
