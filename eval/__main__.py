@@ -1,16 +1,17 @@
 """``python -m eval``: retrieval and answer evaluations, run listings and comparisons.
 
-    python -m eval retrieval --beir DIR_OR_ZIP [--split test] [--configs bm25,dense,...] [--out OUTDIR]
+    python -m eval retrieval (--beir DIR_OR_ZIP | --dataset NAME) [--split test] [--configs bm25,...] [--out DIR]
     python -m eval answers [--questions sample_docs] [--limit N] [--out OUTDIR] [--judge-url URL --judge-model M]
     python -m eval embedders --beir DIR_OR_ZIP [--split test] [--embedders SPEC,...] [--out OUTDIR]
     python -m eval compare RUN_A RUN_B
     python -m eval runs
-    python -m eval build python-faq|smoke --out DIR
+    python -m eval build python-faq|zsh-faq|smoke --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -20,6 +21,9 @@ from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings
 
 
+# The builder of each name in eval.runner.BUILT_DATASETS (imported only when used: runner loads models)
+BUILDERS = {"python-faq": "eval.datasets.python_faq", "zsh-faq": "eval.datasets.zsh_faq",
+            "smoke": "eval.datasets.sample_smoke"}
 _printed_tenths: dict[str, int] = {}
 
 
@@ -49,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     retrieval = commands.add_parser("retrieval", help="score retriever configurations on a BEIR dataset")
-    retrieval.add_argument("--beir", required=True, type=Path, help="a BEIR folder or zip")
+    source = retrieval.add_mutually_exclusive_group(required=True)
+    source.add_argument("--beir", type=Path, help="a BEIR folder or zip")
+    source.add_argument("--dataset", choices=BUILDERS, help="a benchmark this project builds, built on first "
+                        "use under DATA_DIR/eval/datasets")
     retrieval.add_argument("--split", default="test")
     retrieval.add_argument("--configs", help="comma-separated names (default: the standard set)")
     retrieval.add_argument("--out", type=Path, help="the run folder (default: a new one under DATA_DIR/eval/runs)")
@@ -71,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("run_b")
     commands.add_parser("runs", help="list the stored runs, newest first")
     build = commands.add_parser("build", help="build a benchmark dataset in BEIR format")
-    build.add_argument("dataset", choices=["python-faq", "smoke"])
+    build.add_argument("dataset", choices=BUILDERS)
     build.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
 
@@ -82,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
         if args.command == "retrieval":
             configs = [c.strip() for c in args.configs.split(",") if c.strip()] if args.configs else None
-            _print_metrics(runner.run_retrieval(args.beir, settings, args.split, configs, args.out, _progress))
+            source = args.beir or runner.prepared_dataset(args.dataset, settings)
+            _print_metrics(runner.run_retrieval(source, settings, args.split, configs, args.out, _progress))
         elif args.command == "answers":
             from eval.judge import OpenAICompatibleJudge
 
@@ -122,13 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(dataset: str, out: Path) -> int:
-    if dataset == "python-faq":
-        from eval.datasets import python_faq
-
-        return python_faq.main(["--out", str(out)])
-    from eval.datasets import sample_smoke
-
-    return sample_smoke.main(["--out", str(out)])
+    return importlib.import_module(BUILDERS[dataset]).main(["--out", str(out)])
 
 
 if __name__ == "__main__":

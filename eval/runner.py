@@ -36,7 +36,11 @@ def runs_folder(settings: Settings) -> Path:
     return settings.data_dir / "eval" / "runs"
 
 
-BUILT_DATASETS = {"smoke": "sample documents (smoke set)", "python-faq": "Python FAQ (python3.11-doc)"}
+BUILT_DATASETS = {
+    "smoke": "sample documents (smoke set)",
+    "python-faq": "Python FAQ (python3.11-doc)",
+    "zsh-faq": "Zsh FAQ, the Zsh manual as distractors (zsh-common, zsh-doc)",
+}
 
 
 def prepared_dataset(name: str, settings: Settings, count_tokens: Callable[[str], int] | None = None) -> Path:
@@ -54,9 +58,10 @@ def prepared_dataset(name: str, settings: Settings, count_tokens: Callable[[str]
 
         build_sample_smoke(folder, settings, count_tokens)
     elif not (folder / "corpus.jsonl").exists():
-        from eval.datasets.python_faq import build_python_faq
+        from eval.datasets import python_faq, zsh_faq
 
-        build_python_faq(folder, settings.data_dir / "eval" / "debs")
+        build = {"python-faq": python_faq.build_python_faq, "zsh-faq": zsh_faq.build_zsh_faq}[name]
+        build(folder, settings.data_dir / "eval" / "debs")
     return folder
 
 

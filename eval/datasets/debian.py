@@ -35,6 +35,8 @@ from functools import cmp_to_key
 from pathlib import Path
 
 APT_LISTS = Path("/var/lib/apt/lists")
+# Where the benchmark builders keep their .debs, shared so each is fetched once
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".askdocs" / "eval-data" / "debs"
 
 
 class DocsUnavailable(RuntimeError):
