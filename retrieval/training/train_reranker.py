@@ -31,6 +31,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 BASE = "pkg:all-minilm-l6-v2"
@@ -61,7 +62,19 @@ def load_for_cpu(folder: str | Path, max_length: int = 128):
                         model_kwargs={"dtype": torch.float32})
 
 
-def train(groups: list, args: argparse.Namespace) -> dict:
+def held_out_ids(ids: Iterable[str], count: int, salt: str = "") -> set[str]:
+    """The first ``count`` distinct ids in the order of ``sha256(salt + id)``: a split that no run reshuffles."""
+    ordered = sorted(set(ids), key=lambda i: hashlib.sha256((salt + i).encode()).hexdigest())
+    return set(ordered[:count])
+
+
+def train(groups: list, args: argparse.Namespace, base: str | None = None,
+          progress: Callable[[int, int], None] | None = None) -> dict:
+    """Train on ``groups`` and save into ``args.out``.
+
+    ``base``: a CrossEncoder to fine-tune further (None: BASE's transformer with a new head);
+    ``progress(step, max_steps)`` is called after every step.
+    """
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
@@ -69,9 +82,10 @@ def train(groups: list, args: argparse.Namespace) -> dict:
     from askdocs.models import resolve_embedder
 
     torch.manual_seed(args.seed)
-    model = CrossEncoder(resolve_embedder(BASE), num_labels=1, max_length=args.max_length, device="cpu")
+    model = CrossEncoder(base or resolve_embedder(BASE), num_labels=1, max_length=args.max_length, device="cpu",
+                         model_kwargs={"dtype": torch.float32})  # a saved fp16 base trains in fp32
     if args.freeze_embeddings:
-        model.model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+        model.model.get_input_embeddings().weight.requires_grad_(False)
     loss_fn = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(args.negatives)))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -102,6 +116,8 @@ def train(groups: list, args: argparse.Namespace) -> dict:
         optimizer.zero_grad()
         losses.append(loss.detach().item())
         step += 1
+        if progress is not None:
+            progress(step, args.max_steps)
         if step % args.log_every == 0 or step == 1:
             rate = step * len(labels) / (time.perf_counter() - started)
             recent = losses[-args.log_every:]
@@ -211,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     groups, data = build_data(sources, args, args.cache)
     print(f"data in {time.perf_counter() - started:.0f} s: {json.dumps(data)}", flush=True)
     # held out: the last groups in hash order whose query is not a FAQ question
-    held_ids = {g.query_id for g in groups if g.source != "faq-dev"}
-    held_ids = set(sorted(held_ids, key=lambda q: hashlib.sha256(q.encode()).hexdigest())[:args.held_out])
+    held_ids = held_out_ids((g.query_id for g in groups if g.source != "faq-dev"), args.held_out)
     held = [g for g in groups if g.query_id in held_ids]
     train_groups = [g for g in groups if g.query_id not in held_ids]
 
