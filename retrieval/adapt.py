@@ -25,27 +25,35 @@ Design choices:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from askdocs.settings import Settings
 from askdocs.types import Chunk
 from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
+from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.store import VectorStore
 from retrieval.training.reranker_data import TrainingGroup
-from retrieval.training.train_reranker import held_out_ids, train
+from retrieval.training.train_reranker import BASE, held_out_ids, train
+
+if TYPE_CHECKING:
+    from generation.backends import Generator
+    from retrieval.factory import RetrievalStack
 
 Progress = Callable[[str, int, int], None]  # stage, done, total: as app.eval_jobs reports
 SALT = "adapt-v1:"
-PROMPT = ("Here is a passage from a document:\n\n{passage}\n\n"
-          "Write one question that a reader could ask and that this passage answers. Reply with the question only.")
+PROMPT = ("Here is a passage from a document:\n\n{passage}\n\nWrite one question that a reader could ask "
+          "and that this passage answers. Reply with the question only.")
 _LEAD = re.compile(r"^(?:question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)]|[-*•])\s*", re.IGNORECASE)
 
 
@@ -101,13 +109,18 @@ def clean_question(raw: str, passage: str) -> tuple[str | None, str]:
     return question, "kept"
 
 
-def sample_chunks(store, collection: str, count: int, min_chars: int = 200) -> list[Chunk]:  # noqa: ANN001
+def _hash(text: str) -> str:
+    return hashlib.sha256((SALT + text).encode("utf-8")).hexdigest()
+
+
+def sample_chunks(store: VectorStore, collection: str, count: int, min_chars: int = 200) -> list[Chunk]:
     """Up to ``count`` chunks of at least ``min_chars`` with distinct texts, in salted-hash order."""
-    ids = sorted(store.chunk_ids(collection), key=lambda i: _hash(i))
+    ids = sorted(store.chunk_ids(collection), key=_hash)
     chosen: list[Chunk] = []
     seen: set[str] = set()
-    for start in range(0, len(ids), 4 * count or 1):  # fetch in pages: a big index is never read whole
-        for chunk in store.get_chunks(collection, ids[start : start + 4 * count]):
+    page = 4 * max(1, count)  # fetched a page at a time: a big index is never read whole
+    for start in range(0, len(ids), page):
+        for chunk in store.get_chunks(collection, ids[start : start + page]):
             if len(chunk.text) >= min_chars and _norm(chunk.text) not in seen and len(chosen) < count:
                 seen.add(_norm(chunk.text))
                 chosen.append(chunk)
@@ -116,13 +129,8 @@ def sample_chunks(store, collection: str, count: int, min_chars: int = 200) -> l
     return chosen
 
 
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256((SALT + text).encode("utf-8")).hexdigest()
-
-
-def write_questions(generator, chunks: Sequence[Chunk], progress: Progress) -> tuple[list[tuple[str, Chunk]], Counter]:  # noqa: ANN001
+def write_questions(generator: Generator, chunks: Sequence[Chunk],
+                    progress: Progress) -> tuple[list[tuple[str, Chunk]], Counter[str]]:
     """One cleaned question per chunk where the generator managed one; the rest counted by reason."""
     kept: list[tuple[str, Chunk]] = []
     reasons: Counter[str] = Counter()
@@ -156,7 +164,8 @@ def scores(cases: Sequence[Case], order: Callable[[Case], Sequence[Chunk]]) -> S
     mrr = ndcg = 0.0
     for case in cases:
         source = _norm(case.source.text)
-        ranked = list(dict.fromkeys("source" if _norm(c.text) == source else c.chunk_id for c in order(case)))
+        ranked = list(dict.fromkeys("source" if _norm(c.text) == source else c.chunk_id
+                                    for c in order(case)))
         mrr += mrr_at_k(ranked, {"source": 1}, 10)
         ndcg += ndcg_at_k(ranked, {"source": 1}, 10)
     return Scores(round(mrr / max(1, len(cases)), 4), round(ndcg / max(1, len(cases)), 4))
@@ -171,9 +180,11 @@ def reranked(reranker: Reranker, depth: int) -> Callable[[Case], list[Chunk]]:
     return order
 
 
-def adopt_if_better(after: Scores, before: dict[str, Scores | None], held_out: int, min_held_out: int) -> tuple[bool, str]:
+def adopt_if_better(after: Scores, before: dict[str, Scores | None], held_out: int,
+                    min_held_out: int) -> tuple[bool, str]:
     """Adopt only on enough held-out questions, when nDCG@10 beats the best baseline."""
-    name, best = max(((n, s) for n, s in before.items() if s is not None), key=lambda item: item[1].ndcg_at_10)
+    baselines = [(name, s) for name, s in before.items() if s is not None]
+    name, best = max(baselines, key=lambda pair: pair[1].ndcg_at_10)
     versus = f"nDCG@10 {after.ndcg_at_10:.4f} against {name.replace('_', ' ')} {best.ndcg_at_10:.4f}"
     if held_out < min_held_out:
         return False, f"{versus}, on only {held_out} held-out questions (at least {min_held_out} needed)"
@@ -182,23 +193,45 @@ def adopt_if_better(after: Scores, before: dict[str, Scores | None], held_out: i
     return False, f"{versus}: not better"
 
 
+def training_groups(cases: Sequence[Case], held: set[str], negatives: int) -> list[TrainingGroup]:
+    """A group per training case (not held out) with ``negatives`` hard negatives; cases with fewer go."""
+    groups = []
+    for case in cases:
+        chosen = hard_negatives(case.source, case.candidates, negatives)
+        if case.source.chunk_id not in held and len(chosen) == negatives:
+            groups.append(TrainingGroup(case.question, case.source.chunk_id, "synthetic", case.source.text,
+                                        tuple(c.text for c in chosen), case.source.chunk_id,
+                                        tuple(c.chunk_id for c in chosen)))
+    return groups
+
+
+def _write_questions_file(path: Path, cases: Sequence[Case], held: set[str]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for case in cases:
+            split = "held-out" if case.source.chunk_id in held else "train"
+            out.write(json.dumps({"question": case.question, "chunk_id": case.source.chunk_id,
+                                  "source": case.source.source, "split": split}, ensure_ascii=False) + "\n")
+
+
 def adapt(settings: Settings, collection: str, questions: int = 200, steps: int = 100,
-          held_out_share: float = 0.25, *, stack=None, generator=None, max_length: int = 128,  # noqa: ANN001
-          negatives: int = 3, min_held_out: int = 20, seed: int = 12,
-          progress: Progress | None = None) -> AdaptResult:
+          held_out_share: float = 0.25, *, stack: RetrievalStack | None = None,
+          generator: Generator | None = None, max_length: int = 128, negatives: int = 3,
+          min_held_out: int = 20, seed: int = 12, progress: Progress | None = None) -> AdaptResult:
     """Fine-tune a reranker on ``collection`` and adopt it if it wins on the held-out questions.
 
     ``stack`` and ``generator`` are lent by a caller that holds them (the app); otherwise they are
-    opened from ``settings`` (the generator is always the local one: nothing leaves the machine).
+    opened from ``settings``. The generator is always a local one: nothing leaves the machine.
+
+    Raises:
+        ValueError: no such collection, or too few usable questions to train and measure.
     """
     from retrieval.factory import open_retrieval
-    from retrieval.hybrid import HybridConfig, HybridRetriever
 
     if not 0 < held_out_share < 1:
         raise ValueError("the held-out share must be between 0 and 1")
     report = progress or (lambda stage, done, total: None)
     own_stack = stack is None
-    stack = stack or open_retrieval(settings, reranker=None)
+    stack = stack or open_retrieval(settings)
     started, seconds = time.perf_counter(), {}
 
     def lap(name: str) -> None:
@@ -217,7 +250,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
         written, dropped = write_questions(generator, chunks, report)
         lap("questions")
         held = held_out_ids((c.chunk_id for _, c in written), round(held_out_share * len(written)), SALT)
-        base = stack.retriever.reranker
+        base = stack.retriever.reranker  # ASKDOCS_RERANKER, or None; never an adapted model
         plain = HybridRetriever(stack.store, stack.embedder, stack.bm25, HybridConfig.from_settings(settings))
         depth = settings.rerank_candidates
         cases = []
@@ -226,16 +259,10 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
             cases.append(Case(question, chunk, tuple(h.chunk for h in hits)))
             report("retrieving candidates", n, len(written))
         held_cases = [c for c in cases if c.source.chunk_id in held]
-        groups = []
-        for case in cases:
-            chosen = hard_negatives(case.source, case.candidates, negatives)
-            if case.source.chunk_id not in held and len(chosen) == negatives:
-                groups.append(TrainingGroup(case.question, case.source.chunk_id, "synthetic", case.source.text,
-                                            tuple(c.text for c in chosen), case.source.chunk_id,
-                                            tuple(c.chunk_id for c in chosen)))
+        groups = training_groups(cases, held, negatives)
         if not groups or not held_cases:
-            raise ValueError(f"too few usable questions ({len(written)} written, {sum(dropped.values())} dropped) "
-                             "to train and measure; index more text or ask for more questions")
+            raise ValueError(f"too few usable questions ({len(written)} written, {sum(dropped.values())} "
+                             "dropped) to train and measure; index more text or ask for more questions")
         report("measuring before", 0, 1)
         before = {"retrieval": scores(held_cases, lambda c: c.candidates),
                   "base_reranker": scores(held_cases, reranked(base, depth)) if base else None}
@@ -244,7 +271,8 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
         with adapted.staging(folder) as tmp:
             args = argparse.Namespace(out=tmp, max_steps=steps, max_length=max_length, groups_per_step=4,
                                       negatives=negatives, lr=5e-5 if base is None else 2e-5, seed=seed,
-                                      freeze_embeddings=True, time_budget_min=0, log_every=max(10, steps // 5))
+                                      freeze_embeddings=True, time_budget_min=0,
+                                      log_every=max(10, steps // 5))
             training = train(groups, args, base=getattr(base, "spec", None),
                              progress=lambda step, total: report("fine-tuning", step, total))
             lap("train")
@@ -253,25 +281,20 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
             lap("measure_after")
             adopt, reason = adopt_if_better(after, before, len(held_cases), min_held_out)
             run = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{_hash(str(time.time()))[:6]}"
-            with open(tmp / "questions.jsonl", "w", encoding="utf-8") as out:
-                for case in cases:
-                    split = "held-out" if case.source.chunk_id in held else "train"
-                    out.write(json.dumps({"question": case.question, "chunk_id": case.source.chunk_id,
-                                          "source": case.source.source, "split": split}, ensure_ascii=False) + "\n")
-            result = AdaptResult(
-                collection, run, folder / "runs" / run, adopt, reason,
-                {"chunks": stack.store.count(collection), "passages": len(chunks), "questions": len(written),
-                 "train_questions": len(cases) - len(held_cases), "held_out_questions": len(held_cases),
-                 "train_groups": len(groups), "steps": training["steps"], "pairs_seen": training["pairs_seen"]},
-                dict(dropped), before, after,
-                {"base": getattr(base, "spec", None) or "pkg:all-minilm-l6-v2 (new head)",
-                 "generator": getattr(generator, "name", "?"), "questions": questions, "steps": steps,
-                 "held_out_share": held_out_share, "max_length": max_length, "negatives": negatives,
-                 "min_held_out": min_held_out, "seed": seed, "lr": args.lr,
-                 "loss_first_10": training["loss_first_10"], "loss_last_10": training["loss_last_10"]},
-                seconds,
-            )
-            lap("save")
+            _write_questions_file(tmp / "questions.jsonl", cases, held)
+            counts = {"chunks": stack.store.count(collection), "passages": len(chunks),
+                      "questions": len(written), "train_questions": len(cases) - len(held_cases),
+                      "held_out_questions": len(held_cases), "train_groups": len(groups),
+                      "steps": training["steps"], "pairs_seen": training["pairs_seen"]}
+            parameters = {"base": getattr(base, "spec", None) or f"{BASE} (new head)",
+                          "generator": getattr(generator, "name", "?"), "questions": questions,
+                          "steps": steps,
+                          "held_out_share": held_out_share, "max_length": max_length, "negatives": negatives,
+                          "min_held_out": min_held_out, "seed": seed, "lr": args.lr,
+                          "loss_first_10": training["loss_first_10"],
+                          "loss_last_10": training["loss_last_10"]}
+            result = AdaptResult(collection, run, folder / "runs" / run, adopt, reason, counts, dict(dropped),
+                                 before, after, parameters, seconds)
             adapted.publish(tmp, folder, run, result.to_dict(), adopt, max_length)
         report("finished", 1, 1)
         return result
@@ -287,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100, help="training steps (4 questions each)")
     parser.add_argument("--held-out-share", type=float, default=0.25)
     parser.add_argument("--max-length", type=int, default=128, help="tokens of question + passage")
-    parser.add_argument("--min-held-out", type=int, default=20, help="fewer held-out questions: never adopted")
+    parser.add_argument("--min-held-out", type=int, default=20, help="fewer held-out: never adopted")
     args = parser.parse_args(argv)
 
     from askdocs.quiet import quiet_libraries

@@ -115,7 +115,8 @@ class CollectionRerankers:
         self.base = base
         self.device = device
         self._lock = threading.Lock()
-        self._loaded: dict[str, tuple[tuple[int, int], Reranker | None]] = {}  # by collection: (pointer stamp, model)
+        # by collection: (the pointer's mtime and size, its model or None when that failed)
+        self._loaded: dict[str, tuple[tuple[int, int], Reranker | None]] = {}
 
     def for_collection(self, collection: str) -> Reranker | None:
         if not COLLECTION_NAME.match(collection):  # never a path outside the root

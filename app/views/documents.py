@@ -132,9 +132,9 @@ if st.button("Re-index (rebuild the keyword index)"):
     st.rerun()
 
 st.subheader("Reranker adapted to this collection")
-st.caption("Fine-tunes the reranker on questions the local model writes about this collection's passages, and "
-           "keeps it only if it ranks the held-out questions' passages better than what searches use now. "
-           "Nothing leaves this machine; it keeps both cores busy for a while.")
+st.caption("Fine-tunes the reranker on questions the local model writes about this collection's passages, "
+           "and keeps it only if it ranks the held-out questions' passages better than what searches use "
+           "now. Nothing leaves this machine; it keeps both cores busy for a while.")
 adapted_folder = adapted.collection_dir(svc.settings.data_dir / "rerankers", collection)
 left, right = st.columns(2)
 questions = left.number_input("Questions to write", min_value=8, value=200, step=20)
@@ -178,8 +178,8 @@ if report := adapted.latest_report(adapted_folder):
     st.dataframe([{"ranking": name, "MRR@10": s["mrr_at_10"], "nDCG@10": s["ndcg_at_10"]}
                   for name, s in rows if s is not None], hide_index=True)
     counts = report["counts"]
-    st.caption(f"Run {report['run']}: {counts['questions']} questions written from {counts['passages']} passages "
-               f"({sum(report['dropped'].values())} dropped), {counts['train_questions']} to train on, "
+    st.caption(f"Run {report['run']}: {counts['questions']} questions written from {counts['passages']} "
+               f"passages ({sum(report['dropped'].values())} dropped), {counts['train_questions']} to train on, "
                f"{counts['held_out_questions']} held out to measure; {counts['steps']} steps.")
     verdict = f"{report['reason']}."
     if report["adopted"]:
