@@ -14,7 +14,8 @@ Design choices:
 - Samples and the split use salted sha256 orders of chunk ids, so a rerun on the same index picks the
   same passages and the same held-out slice whatever the store's iteration order.
 - A question is dropped (and counted) when it is empty, is not a question, copies a passage phrase
-  whole (an "echo" teaches matching words, not meaning) or repeats an earlier question.
+  whole (an "echo" teaches matching words, not meaning), shares no word with its passage beyond generic
+  ones ("What is the answer to this question?") or repeats an earlier question.
 - A candidate with the source passage's text (a duplicate chunk) is neither a negative nor a miss: it
   counts as the source in the metrics.
 - The base for fine-tuning is ``ASKDOCS_RERANKER`` when set, else MiniLM's transformer with a new head,
@@ -40,6 +41,7 @@ from askdocs.settings import Settings
 from askdocs.types import Chunk
 from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
+from retrieval.bm25 import tokenize
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker, Reranker
 from retrieval.store import VectorStore
@@ -54,6 +56,7 @@ Progress = Callable[[str, int, int], None]  # stage, done, total: as app.eval_jo
 SALT = "adapt-v1:"
 PROMPT = ("Here is a passage from a document:\n\n{passage}\n\nWrite one question that a reader could ask "
           "and that this passage answers. Reply with the question only.")
+_GENERIC = set(tokenize("purpose question answer passage document text mean main describe"))
 _LEAD = re.compile(r"^(?:question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)]|[-*•])\s*", re.IGNORECASE)
 
 
@@ -106,6 +109,8 @@ def clean_question(raw: str, passage: str) -> tuple[str | None, str]:
     question = line[: line.index("?") + 1]
     if _norm(question.rstrip("?")) in _norm(passage):
         return None, "echo"
+    if not (set(tokenize(question)) - _GENERIC) & set(tokenize(passage)):  # "What is the answer?"
+        return None, "off topic"
     return question, "kept"
 
 
@@ -258,6 +263,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
             hits = plain.retrieve(question, collection, k=max(depth, 10)).hits
             cases.append(Case(question, chunk, tuple(h.chunk for h in hits)))
             report("retrieving candidates", n, len(written))
+        lap("retrieve")
         held_cases = [c for c in cases if c.source.chunk_id in held]
         groups = training_groups(cases, held, negatives)
         if not groups or not held_cases:

@@ -33,6 +33,8 @@ def chunk(cid: str, text: str) -> Chunk:
     ("Sorting is stable.", (None, "not a question")),
     ("Why?", (None, "not a question")),
     ("Sorts are guaranteed to be stable?", (None, "echo")),  # a passage phrase with a question mark
+    ("What is the answer to this question?", (None, "off topic")),
+    ("What is the purpose of this passage?", (None, "off topic")),
 ])
 def test_a_generator_reply_is_cleaned_or_dropped_with_a_reason(raw: str, expected: tuple) -> None:
     assert clean_question(raw, PASSAGE) == expected
