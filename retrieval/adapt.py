@@ -237,10 +237,12 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
     report = progress or (lambda stage, done, total: None)
     own_stack = stack is None
     stack = stack or open_retrieval(settings)
-    started, seconds = time.perf_counter(), {}
+    seconds: dict[str, float] = {}
+    mark = [time.perf_counter()]
 
-    def lap(name: str) -> None:
-        seconds[name] = round(time.perf_counter() - started - sum(seconds.values()), 1)
+    def lap(name: str) -> None:  # the seconds since the previous lap
+        now = time.perf_counter()
+        seconds[name], mark[0] = round(now - mark[0], 1), now
 
     try:
         report("sampling passages", 0, 1)
