@@ -98,7 +98,11 @@ def prune(folder: Path) -> None:
 def latest_report(folder: Path) -> dict | None:
     """``adapt.json`` of the newest run (adopted or not), for the admin page."""
     runs = sorted((folder / "runs").glob("[!.]*/" + REPORT)) if (folder / "runs").is_dir() else []
-    return json.loads(runs[-1].read_text("utf-8")) if runs else None
+    try:
+        return json.loads(runs[-1].read_text("utf-8")) if runs else None
+    except (OSError, ValueError):  # edited or damaged by hand: the page shows no report rather than fail
+        log.warning("unreadable adaptation report %s", runs[-1])
+        return None
 
 
 class CollectionRerankers:

@@ -166,6 +166,8 @@ def test_a_run_is_published_whole_and_only_an_adopted_one_is_pointed_at(tmp_path
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["20260101-000000-a", "20260102-000000-b"]
     fake_run(folder, "20260104-000000-d", adopt=False)  # the older unadopted run goes; the adopted one stays
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["20260101-000000-a", "20260104-000000-d"]
+    (folder / "runs" / "20260104-000000-d" / "adapt.json").write_text("{not json")
+    assert adapted.latest_report(folder) is None  # the page shows no report instead of failing
     with pytest.raises(ValueError):
         adapted.collection_dir(tmp_path, "../escape")
 
