@@ -17,7 +17,7 @@ Design choices:
   whole (an "echo" teaches matching words, not meaning), shares no word with its passage beyond generic
   ones ("What is the answer to this question?") or repeats an earlier question.
 - A candidate with the source passage's text (a duplicate chunk) is neither a negative nor a miss: it
-  counts as the source in the metrics.
+  counts as the source in the metrics. Held-out passages are not trained on at all, not even as negatives.
 - The base for fine-tuning is ``ASKDOCS_RERANKER`` when set, else MiniLM's transformer with a new head,
   as ``train_reranker`` starts; the adapted model is measured through ``CrossEncoderReranker``, the class
   that serves it at query time.
@@ -199,10 +199,15 @@ def adopt_if_better(after: Scores, before: dict[str, Scores | None], held_out: i
 
 
 def training_groups(cases: Sequence[Case], held: set[str], negatives: int) -> list[TrainingGroup]:
-    """A group per training case (not held out) with ``negatives`` hard negatives; cases with fewer go."""
+    """A group per training case (not held out) with ``negatives`` hard negatives; cases with fewer go.
+
+    A held-out question's passage is never a negative either: trained as one, it would learn to score
+    low whatever the question, and the held-out measure would punish the model for it.
+    """
     groups = []
     for case in cases:
-        chosen = hard_negatives(case.source, case.candidates, negatives)
+        usable = [c for c in case.candidates if c.chunk_id not in held]
+        chosen = hard_negatives(case.source, usable, negatives)
         if case.source.chunk_id not in held and len(chosen) == negatives:
             groups.append(TrainingGroup(case.question, case.source.chunk_id, "synthetic", case.source.text,
                                         tuple(c.text for c in chosen), case.source.chunk_id,
@@ -210,12 +215,15 @@ def training_groups(cases: Sequence[Case], held: set[str], negatives: int) -> li
     return groups
 
 
-def _write_questions_file(path: Path, cases: Sequence[Case], held: set[str]) -> None:
+def _write_questions_file(path: Path, cases: Sequence[Case], held: set[str],
+                          groups: Sequence[TrainingGroup]) -> None:
+    trained = {g.query_id: g.negative_ids for g in groups}
     with open(path, "w", encoding="utf-8") as out:
         for case in cases:
             split = "held-out" if case.source.chunk_id in held else "train"
-            out.write(json.dumps({"question": case.question, "chunk_id": case.source.chunk_id,
-                                  "source": case.source.source, "split": split}, ensure_ascii=False) + "\n")
+            row = {"question": case.question, "chunk_id": case.source.chunk_id, "source": case.source.source,
+                   "split": split, "negatives": list(trained.get(case.source.chunk_id, ()))}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def adapt(settings: Settings, collection: str, questions: int = 200, steps: int = 100,
@@ -289,7 +297,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
             lap("measure_after")
             adopt, reason = adopt_if_better(after, before, len(held_cases), min_held_out)
             run = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{_hash(str(time.time()))[:6]}"
-            _write_questions_file(tmp / "questions.jsonl", cases, held)
+            _write_questions_file(tmp / "questions.jsonl", cases, held, groups)
             counts = {"chunks": stack.store.count(collection), "passages": len(chunks),
                       "questions": len(written), "train_questions": len(cases) - len(held_cases),
                       "held_out_questions": len(held_cases), "train_groups": len(groups),

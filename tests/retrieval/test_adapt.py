@@ -97,6 +97,18 @@ def test_the_held_out_split_is_stable_salted_and_of_the_asked_size() -> None:
 
 
 @pytest.mark.unit
+def test_held_out_questions_and_their_passages_stay_out_of_training() -> None:
+    from retrieval.adapt import training_groups
+
+    a, b, c, d = (chunk(x, f"text {x}") for x in "abcd")
+    cases = [Case("qa", a, (b, c, d)), Case("qb", b, (a, c, d)), Case("qc", c, (a, b, d))]
+    groups = training_groups(cases, held={"b"}, negatives=2)
+    assert [g.query for g in groups] == ["qa", "qc"]
+    assert [g.negative_ids for g in groups] == [("c", "d"), ("a", "d")]  # b, held out, is no negative
+    assert training_groups(cases, held={"b"}, negatives=3) == []  # too few negatives left: dropped
+
+
+@pytest.mark.unit
 def test_negatives_skip_the_source_text_and_repeats() -> None:
     source = chunk("s", PASSAGE)
     candidates = [chunk("dup", " " + PASSAGE.upper()), chunk("a", "Other text."), chunk("s", PASSAGE),
@@ -223,6 +235,8 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     assert len(held) == c["held_out_questions"] and not held & trained
     held_chunks = {r["chunk_id"] for r in rows if r["split"] == "held-out"}
     assert not held_chunks & {r["chunk_id"] for r in rows if r["split"] == "train"}
+    assert not held_chunks & {n for r in rows for n in r["negatives"]}  # not even as a negative
+    assert sum(len(r["negatives"]) == 3 for r in rows) == c["train_groups"]
     folder = adapted.collection_dir(settings.data_dir / "rerankers", "default")
     assert (adapted.adopted_run(folder) == result.folder) == result.adopted
     assert (result.folder / "model.safetensors").stat().st_size < 50_000_000
