@@ -4,6 +4,8 @@ An evaluation keeps both cores busy for minutes; two at once would each take twi
 and slow every user's answers down too, so a second start is refused with a clear message
 instead of queued. The Evaluate page polls the job's progress; the run itself writes its
 folder through ``eval.runner`` exactly as the command line does.
+Reranker adaptations (``retrieval.adapt``, from the Documents page) run on this thread too, for
+the same reason; their ``work`` returns the run folder the same way.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class EvalJobs:
         with self._lock:
             running = [j for j in self._jobs.values() if not j.finished]
             if running:
-                raise EvaluationBusy(f"another evaluation is running ({running[0].label}); wait for it to finish")
+                raise EvaluationBusy(f"another evaluation or adaptation is running ({running[0].label}); "
+                                     "wait for it to finish")
             job = EvalJob(uuid.uuid4().hex[:8], label, time.time())
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job.id, work), name=f"eval-{job.id}", daemon=True).start()

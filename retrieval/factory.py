@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from askdocs.settings import Settings
+from retrieval.adapted import CollectionRerankers
 from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
@@ -91,7 +92,10 @@ def open_retrieval(
     if identity:  # an embedder that names itself (test fakes may not): its collections hold only its vectors
         store.bind_embedder(identity)
     bm25 = BM25Directory(settings.bm25_dir)
-    retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker)
+    # a collection with an adopted adaptation (python -m retrieval.adapt) reranks with it, others with the base
+    rerankers = CollectionRerankers(settings.data_dir / "rerankers", reranker, settings.device)
+    retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker,
+                                rerankers.for_collection)
     return RetrievalStack(store, embedder, bm25, retriever)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -107,12 +107,15 @@ class HybridRetriever:
         bm25: BM25Directory,
         config: HybridConfig,
         reranker: Reranker | None = None,
+        rerankers: Callable[[str], Reranker | None] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.bm25 = bm25
         self.config = config
-        self.reranker = reranker
+        self.reranker = reranker  # the base: what every collection uses unless ``rerankers`` says otherwise
+        # collection -> its reranker (retrieval.adapted.CollectionRerankers: an adopted adaptation, else the base)
+        self.rerankers = rerankers
 
     def retrieve(
         self,
@@ -131,6 +134,7 @@ class HybridRetriever:
             raise AccessDenied(f"you do not have access to the collection {collection!r}")
         cfg = self.config
         k = k or cfg.top_k
+        reranker = self.rerankers(collection) if self.rerankers else self.reranker
         timings: dict[str, float] = {}
         rankings: dict[str, list[str]] = {}
         stage_scores: dict[str, dict[str, StageScore]] = {}
@@ -163,7 +167,7 @@ class HybridRetriever:
 
         started = time.perf_counter()
         fused = weighted_rrf(rankings, {"bm25": bm25_weight, "dense": cfg.dense_weight}, cfg.rrf_k)
-        depth = cfg.rerank_candidates if self.reranker else k
+        depth = cfg.rerank_candidates if reranker else k
         fused = fused[: max(depth, k)]
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update({c.chunk_id: c for c in self.store.get_chunks(collection, missing)})
@@ -182,12 +186,12 @@ class HybridRetriever:
         ]
         timings["fuse"] = time.perf_counter() - started
 
-        if self.reranker and candidates:
+        if reranker and candidates:
             # Only the top ``rerank_candidates`` are rescored (the cross-encoder is the slow stage);
             # deeper candidates keep their fused order behind them, so recall at depth is unchanged.
             started = time.perf_counter()
             head, tail = candidates[: cfg.rerank_candidates], candidates[cfg.rerank_candidates :]
-            scores = self.reranker.score(query, [c.chunk.text for c in head])
+            scores = reranker.score(query, [c.chunk.text for c in head])
             order = sorted(range(len(head)), key=lambda i: -scores[i])
             candidates = [
                 RetrievedChunk(

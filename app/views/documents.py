@@ -1,7 +1,9 @@
-"""Documents (admins): upload, list, delete, re-index, create and restrict collections.
+"""Documents (admins): upload, list, delete, re-index, create and restrict collections, adapt the reranker.
 
 Ingestion runs on the ingestion queue's background thread, so this page only
-submits jobs and shows their progress; users can keep asking meanwhile.
+submits jobs and shows their progress; users can keep asking meanwhile. Adapting
+the reranker (``retrieval.adapt``) runs on the app's evaluation thread
+(``app.eval_jobs``): both keep the cores busy for minutes, so one runs at a time.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import datetime as dt
 
 import streamlit as st
 
-from app.services import services
+from app.eval_jobs import EvaluationBusy
+from app.render import safe_markdown
+from app.services import eval_jobs, local_generator, services
 from app.session import current_principal
 from ingest.jobs import JobStatus
+from retrieval import adapt as adaptation
+from retrieval import adapted
 from retrieval.access import CollectionPolicy
 from retrieval.store import check_collection_name
 
@@ -124,6 +130,65 @@ else:
 if st.button("Re-index (rebuild the keyword index)"):
     st.session_state.setdefault("my_jobs", []).append(svc.jobs.submit_reindex(collection))
     st.rerun()
+
+st.subheader("Reranker adapted to this collection")
+st.caption("Fine-tunes the reranker on questions the local model writes about this collection's passages, "
+           "and keeps it only if it ranks the held-out questions' passages better than what searches use "
+           "now. Nothing leaves this machine; it keeps both cores busy for a while.")
+adapted_folder = adapted.collection_dir(svc.settings.data_dir / "rerankers", collection)
+left, right = st.columns(2)
+questions = left.number_input("Questions to write", min_value=8, value=200, step=20)
+steps = right.number_input("Training steps", min_value=1, value=100, step=20)
+if st.button("Adapt reranker to this collection", disabled=not documents):
+    generator = local_generator()  # loaded here, on the page's run, so a first load shows its spinner
+
+    def work(progress):  # noqa: ANN001, ANN202 - Progress -> Path
+        return adaptation.adapt(svc.settings, collection, int(questions), int(steps), stack=svc.stack,
+                                generator=generator, progress=progress).folder
+
+    try:
+        st.session_state.adapt_job = eval_jobs().start(f"reranker adaptation of {collection}", work)
+    except EvaluationBusy as busy:
+        st.warning(str(busy))
+
+adapt_id = st.session_state.get("adapt_job")
+adapt_job = eval_jobs().job(adapt_id) if adapt_id else None
+
+
+@st.fragment(run_every=1.0 if adapt_job and not adapt_job.finished else None)
+def show_adaptation() -> None:
+    """The running adaptation's progress; when it ends, the page redraws with its report below."""
+    job = eval_jobs().job(adapt_id) if adapt_id else None
+    if job is None:
+        return
+    if not job.finished:
+        st.progress(job.fraction, text=f"{job.label} — {job.stage}: {job.done}/{job.total}")
+    elif job.error:
+        st.error(safe_markdown(f"The adaptation failed: {job.error}"))  # may quote document text
+    if job.finished and not st.session_state.get(f"adapt-shown-{job.id}"):
+        st.session_state[f"adapt-shown-{job.id}"] = True
+        st.rerun(scope="app")  # the report below is outside this fragment
+
+
+show_adaptation()
+if report := adapted.latest_report(adapted_folder):
+    before, after = report["before"], report["after"]
+    rows = [("retrieval alone", before["retrieval"]), ("base reranker", before["base_reranker"]),
+            ("adapted reranker", after)]
+    st.dataframe([{"ranking": name, "MRR@10": s["mrr_at_10"], "nDCG@10": s["ndcg_at_10"]}
+                  for name, s in rows if s is not None], hide_index=True)
+    counts = report["counts"]
+    st.caption(f"Run {report['run']}: {counts['questions']} questions written from {counts['passages']} "
+               f"passages ({sum(report['dropped'].values())} dropped), {counts['train_questions']} to train on, "
+               f"{counts['held_out_questions']} held out to measure; {counts['steps']} steps.")
+    verdict = f"{report['reason']}."
+    if report["adopted"]:
+        st.success(f"Adopted: searches in `{collection}` now rerank with it. {verdict}")
+    else:
+        st.info(f"Not adopted; searches keep their current ranking. {verdict}")
+in_use = adapted.adopted_run(adapted_folder)
+if in_use is not None and (report is None or in_use.name != report["run"]):
+    st.caption(f"In use: the adapted reranker of run {in_use.name}.")
 
 st.subheader("Who may read this collection")
 policy = store.policy(collection)

@@ -479,7 +479,7 @@ def test_a_second_evaluation_is_refused_while_one_runs_and_a_failure_is_shown(ne
     busy = evaluations.start("a slow one", lambda progress: (release.wait(30), Path("/nonexistent"))[1])
     at = admin_on(new_app, EVALUATE)
     next(b for b in at.button if b.label == "Start the evaluation").click().run()
-    assert any("another evaluation is running (a slow one)" in w.value for w in at.warning)
+    assert any("another evaluation or adaptation is running (a slow one)" in w.value for w in at.warning)
     release.set()
     wait_for_evaluation(evaluations, busy)
 
@@ -495,6 +495,68 @@ def test_a_user_cannot_reach_the_evaluate_page(new_app, parts):
     assert "evaluate.py" not in registered_pages(at)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(EVALUATE)
+
+
+# -- adapting the reranker ----------------------------------------------------------------------------
+def scripted_adaptation(calls: list, release: threading.Event | None = None):  # noqa: ANN201
+    """A stand-in for ``retrieval.adapt.adapt`` (the real one has its own test) that saves a real run."""
+    from retrieval import adapted
+    from retrieval.adapt import AdaptResult, Scores
+
+    def fake(settings, collection, questions, steps, *, stack, generator, progress):  # noqa: ANN001, ANN202
+        calls.append({"collection": collection, "questions": questions, "steps": steps, "stack": stack,
+                      "generator": generator})
+        progress("fine-tuning", 1, steps)
+        if release is not None:
+            release.wait(30)
+        folder = adapted.collection_dir(settings.data_dir / "rerankers", collection)
+        counts = {"chunks": 2, "passages": questions, "questions": 10, "train_questions": 7,
+                  "held_out_questions": 3, "train_groups": 7, "steps": steps, "pairs_seen": 4 * steps}
+        result = AdaptResult(collection, "20260101-000000-abcdef", folder / "runs" / "20260101-000000-abcdef",
+                             True, "nDCG@10 0.9000 against retrieval 0.7000: better", counts, {"echo": 2},
+                             {"retrieval": Scores(0.6, 0.7), "base_reranker": None}, Scores(0.85, 0.9), {})
+        with adapted.staging(folder) as tmp:
+            adapted.publish(tmp, folder, result.run, result.to_dict(), result.adopted, max_length=64)
+        return result
+
+    return fake
+
+
+def test_an_admin_adapts_the_reranker_in_the_background_and_sees_before_and_after(new_app, parts, monkeypatch):
+    calls: list = []
+    release = threading.Event()
+    monkeypatch.setattr("retrieval.adapt.adapt", scripted_adaptation(calls, release))
+    at = admin_documents_page(new_app)
+    next(n for n in at.number_input if n.label == "Questions to write").set_value(12)
+    next(n for n in at.number_input if n.label == "Training steps").set_value(3)
+    next(b for b in at.button if b.label == "Adapt reranker to this collection").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job_id = at.session_state["adapt_job"]
+    assert "reranker adaptation of default — fine-tuning: 1/3" in at.get("progress")[0].proto.text
+    release.set()
+    wait_for_evaluation(parts["evaluations"], job_id)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls == [{"collection": "default", "questions": 12, "steps": 3, "stack": parts["svc"].stack,
+                      "generator": parts["local"]}]  # the app lends its own index and local model
+    table = at.dataframe[1].value
+    assert list(table["ranking"]) == ["retrieval alone", "adapted reranker"]  # no base reranker configured
+    assert list(table["nDCG@10"]) == [0.7, 0.9]
+    assert any("Adopted: searches in `default` now rerank with it" in m.value for m in at.success)
+    assert any("10 questions written from 12 passages (2 dropped)" in c.value for c in at.caption)
+
+
+def test_a_failed_adaptation_is_shown_and_changes_nothing(new_app, parts, monkeypatch):
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ValueError("too few usable questions (1 written, 11 dropped)")
+
+    monkeypatch.setattr("retrieval.adapt.adapt", broken)
+    at = admin_documents_page(new_app)
+    next(b for b in at.button if b.label == "Adapt reranker to this collection").click().run()
+    wait_for_evaluation(parts["evaluations"], at.session_state["adapt_job"])
+    at.run()
+    assert any("The adaptation failed: ValueError: too few usable questions" in e.value for e in at.error)
+    assert len(at.dataframe) == 1 and not (parts["svc"].settings.data_dir / "rerankers").exists()
 
 
 # -- failing parts and the rate limit ---------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""Train askdocs' offline reranker: a cross-encoder on MiniLM-L6's transformer, from ``python3.11-doc``.
+
+``python -m retrieval.training.train_reranker --out models/reranker-minilm [--max-steps N]
+[--max-length 128]``
+
+Builds the data (``retrieval.training.reranker_data``), trains, and saves an fp16 safetensors
+CrossEncoder folder with ``training.json`` (the data card: sources, counts, parameters, timings) and a
+model card ``README.md``.
+
+Design choices:
+- The loop is ours, a few lines of torch around sentence-transformers' ``BinaryCrossEntropyLoss``:
+  ``CrossEncoderTrainer`` needs Hugging Face ``datasets`` (and pyarrow), which the product does not
+  otherwise need. Each step takes ``groups_per_step`` queries with their positive and hard negatives;
+  ``pos_weight`` = negatives per positive, as in sentence-transformers' reranker recipes, so positives
+  and negatives weigh the same in the loss.
+- MiniLM's word embeddings are frozen by default: they are half the parameters, a few hundred steps
+  on CPU cannot move them usefully, and the step gets faster.
+- A wall-clock budget (``--time-budget-min``) stops training early and still saves: on shared CPUs the
+  step rate is only known once it runs. The learning-rate schedule follows ``--max-steps``.
+- Saved in fp16 safetensors (half the bytes) with ``"dtype": "float32"`` in ``config.json``, so every
+  loader casts back to fp32: fp16 matmuls are slow or missing on many CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+BASE = "pkg:all-minilm-l6-v2"
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".askdocs" / "reranker-data"
+
+
+def build_data(sources: Path, args: argparse.Namespace, cache: Path) -> tuple[list, dict]:
+    from retrieval.embedder import load_embedder
+    from retrieval.training import reranker_data as rd
+
+    collected = rd.collect(sources)
+    if args.no_faq_dev:
+        collected = rd.Collected(collected.pool, tuple(q for q in collected.queries if q.source != "faq-dev"),
+                                 collected.excluded_faq_test)
+    chosen = rd.sample(collected.queries, args.max_headings, args.max_index)
+    embedder = load_embedder(BASE, device="cpu")
+    groups = rd.mine(collected, chosen, rd.bm25_hits(collected.pool),
+                     rd.dense_hits(collected.pool, embedder.embed, cache), negatives=args.negatives)
+    return groups, rd.counts(collected, chosen, groups)
+
+
+def load_for_cpu(folder: str | Path, max_length: int = 128):
+    """The saved model as an fp32 CrossEncoder (fp16 matmuls are slow or missing on many CPUs)."""
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    return CrossEncoder(str(folder), device="cpu", max_length=max_length,
+                        model_kwargs={"dtype": torch.float32})
+
+
+def held_out_ids(ids: Iterable[str], count: int, salt: str = "") -> set[str]:
+    """The first ``count`` distinct ids in the order of ``sha256(salt + id)``: a split that no run reshuffles."""
+    ordered = sorted(set(ids), key=lambda i: hashlib.sha256((salt + i).encode()).hexdigest())
+    return set(ordered[:count])
+
+
+def train(groups: list, args: argparse.Namespace, base: str | None = None,
+          progress: Callable[[int, int], None] | None = None) -> dict:
+    """Train on ``groups`` and save into ``args.out``.
+
+    ``base``: a CrossEncoder to fine-tune further (None: BASE's transformer with a new head);
+    ``progress(step, max_steps)`` is called after every step.
+    """
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from askdocs.models import resolve_embedder
+
+    torch.manual_seed(args.seed)
+    model = CrossEncoder(base or resolve_embedder(BASE), num_labels=1, max_length=args.max_length, device="cpu",
+                         model_kwargs={"dtype": torch.float32})  # a saved fp16 base trains in fp32
+    if args.freeze_embeddings:
+        model.model.get_input_embeddings().weight.requires_grad_(False)
+    loss_fn = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(args.negatives)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    warmup = max(1, int(0.1 * args.max_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min((s + 1) / warmup, max(0.0, (args.max_steps - s) / max(1, args.max_steps - warmup))),
+    )
+    order = list(range(len(groups)))
+    random.Random(args.seed).shuffle(order)
+    model.train()
+    started, losses, step = time.perf_counter(), [], 0
+    deadline = started + 60 * args.time_budget_min if args.time_budget_min else math.inf
+    while step < args.max_steps and time.perf_counter() < deadline:
+        first = step * args.groups_per_step
+        batch = [groups[order[(first + i) % len(order)]] for i in range(args.groups_per_step)]
+        queries, passages, labels = [], [], []
+        for g in batch:
+            for text, label in [(g.positive, 1.0), *((n, 0.0) for n in g.negatives)]:
+                queries.append(g.query)
+                passages.append(text)
+                labels.append(label)
+        loss = loss_fn([queries, passages], torch.tensor(labels))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(loss.detach().item())
+        step += 1
+        if progress is not None:
+            progress(step, args.max_steps)
+        if step % args.log_every == 0 or step == 1:
+            rate = step * len(labels) / (time.perf_counter() - started)
+            recent = losses[-args.log_every:]
+            print(f"step {step}/{args.max_steps} loss {sum(recent) / len(recent):.4f}"
+                  f" ({rate:.1f} pairs/s)", flush=True)
+    seconds = time.perf_counter() - started
+    model.eval()
+    model.model.half()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    # the weights stay fp16 on disk; "dtype": "float32" makes any loader (CrossEncoderReranker included)
+    # cast them up, instead of running fp16 matmuls on a CPU
+    config = json.loads((out / "config.json").read_text("utf-8"))
+    (out / "config.json").write_text(json.dumps({**config, "dtype": "float32"}, indent=2) + "\n", "utf-8")
+    pairs = step * args.groups_per_step * (1 + args.negatives)
+    return {"steps": step, "pairs_seen": pairs, "groups_seen": step * args.groups_per_step,
+            "epochs": round(step * args.groups_per_step / max(1, len(groups)), 3),
+            "seconds": round(seconds, 1),
+            "pairs_per_second": round(pairs / seconds, 2) if seconds else None,
+            "loss_first_10": round(sum(losses[:10]) / max(1, len(losses[:10])), 4),
+            "loss_last_10": round(sum(losses[-10:]) / max(1, len(losses[-10:])), 4)}
+
+
+def held_out_accuracy(model, groups: list) -> float:
+    """Share of groups whose positive outscores all its hard negatives."""
+    wins = 0
+    for g in groups:
+        scores = model.predict([(g.query, p) for p in (g.positive, *g.negatives)], show_progress_bar=False)
+        wins += int(scores[0] > max(scores[1:]))
+    return wins / max(1, len(groups))
+
+
+CARD = """---
+license: other
+base_model: sentence-transformers/all-MiniLM-L6-v2
+library_name: sentence-transformers
+pipeline_tag: text-ranking
+---
+# reranker-minilm: askdocs' offline cross-encoder
+
+A cross-encoder reranker trained by `retrieval/training/train_reranker.py` from the transformer of
+all-MiniLM-L6-v2 (the embedder askdocs ships), on query–passage pairs built from Debian's
+`python3.11-doc` ({deb}), with hard negatives mined by askdocs' own BM25 and dense retrievers.
+Weights are fp16 safetensors; `config.json` says `"dtype": "float32"`, so loaders cast them to fp32 for CPU.
+
+## Data (see `training.json` for every number)
+- Passage pool: sections of the library reference, tutorial, HOWTOs and language reference, cut at
+  paragraphs into passages of at most 1,200 characters; {pool} passages.
+- Queries: section headings (positive: the section's first passage), `.. index::` entries (positive:
+  the passage right after the directive), and the Python FAQ's **dev** split questions (positive: each
+  of their answer passages). FAQ **test** questions ({excluded} of them) and their answers are not used
+  at all, not even as negatives. The Debian FAQ and the R manuals are not used.
+- Candidate queries: {candidates}. Sampled: {sampled}. Groups (query, positive,
+  {negatives} hard negatives): {groups}; {pairs} pairs.
+- Hard negatives: interleaved top-30 hits of BM25 (bm25s, askdocs' tokenizer) and of all-MiniLM-L6-v2
+  (dot product), minus the query's own section and anything with a positive's text; the top hit is
+  skipped for heading and index queries (likely false negatives).
+
+## Training
+`{command}`
+
+{steps} steps of {gps} queries × (1 positive + {negatives} negatives), BinaryCrossEntropyLoss
+(pos_weight {negatives}), AdamW lr {lr}, 10 % warm-up then linear decay, max length {max_length} tokens,
+word embeddings frozen: {freeze}. Seen {pairs_seen} pairs ({epochs} epochs) in {seconds} s
+({rate} pairs/s) on {machine}; loss {loss0} → {loss1}. Whole command, data included: {total} s.
+
+## Metrics
+- Held-out groups (not trained on, {held_out} groups): positive ranked above all its hard negatives
+  {acc_before:.1%} before training (untrained head), {acc_after:.1%} after.
+{extra}
+## Licence
+The training text is the Python documentation © Python Software Foundation, under the PSF License
+Agreement (its code examples also under Zero-Clause BSD), as shipped in Debian's `python3.11-doc`;
+the base model all-MiniLM-L6-v2 is Apache-2.0. The trained weights are derived from both.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m retrieval.training.train_reranker",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--max-steps", type=int, default=250)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--groups-per-step", type=int, default=4)
+    parser.add_argument("--negatives", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--max-headings", type=int, default=1500)
+    parser.add_argument("--max-index", type=int, default=700)
+    parser.add_argument("--held-out", type=int, default=100, help="groups kept out of training, for a check")
+    parser.add_argument("--no-faq-dev", action="store_true", help="leave the FAQ dev questions out as well")
+    parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--time-budget-min", type=float, default=0, help="stop training after this (0: none)")
+    parser.add_argument("--sources", type=Path, help="an extracted _sources tree (default: the cached .deb)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="mined-vector cache")
+    parser.add_argument("--log-every", type=int, default=10)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    deb = "a given _sources tree"
+    sources = args.sources
+    if sources is None:
+        from eval.datasets.python_faq import fetch_docs
+
+        package = fetch_docs()
+        sources, deb = package.sources, f"{package.deb.name}, sha256 {package.sha256}"
+    groups, data = build_data(sources, args, args.cache)
+    print(f"data in {time.perf_counter() - started:.0f} s: {json.dumps(data)}", flush=True)
+    # held out: the last groups in hash order whose query is not a FAQ question
+    held_ids = held_out_ids((g.query_id for g in groups if g.source != "faq-dev"), args.held_out)
+    held = [g for g in groups if g.query_id in held_ids]
+    train_groups = [g for g in groups if g.query_id not in held_ids]
+
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from askdocs.models import resolve_embedder
+
+    import torch
+
+    torch.manual_seed(args.seed)  # the untrained head is random; seed it so this number is reproducible
+    untrained = CrossEncoder(resolve_embedder(BASE), num_labels=1, max_length=args.max_length, device="cpu")
+    acc_before = held_out_accuracy(untrained, held)
+    del untrained
+    result = train(train_groups, args)
+    acc_after = held_out_accuracy(load_for_cpu(args.out, args.max_length), held)
+    total = round(time.perf_counter() - started, 1)
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python -m retrieval.training.train_reranker " + " ".join(given)
+    card_data = {"command": command, "source": deb, "base_model": BASE, "data": data,
+                 "held_out_groups": len(held), "train_groups": len(train_groups),
+                 "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                 "training": result, "held_out_accuracy": {"before": acc_before, "after": acc_after},
+                 "total_seconds": total,
+                 "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
+    (args.out / "training.json").write_text(json.dumps(card_data, indent=2) + "\n", "utf-8")
+    write_card(args.out)
+    print(json.dumps({"training": result, "held_out_accuracy": card_data["held_out_accuracy"],
+                      "total_s": total}))
+    return 0
+
+
+def _counts(by_source: dict[str, int]) -> str:
+    return ", ".join(f"{source} {n:,}" for source, n in sorted(by_source.items()))
+
+
+def write_card(out: Path, extra: str = "") -> None:
+    """(Re)write ``README.md`` from ``training.json`` (``extra``: more metrics, as markdown lines)."""
+    d = json.loads((out / "training.json").read_text("utf-8"))
+    t, p, data = d["training"], d["parameters"], d["data"]
+    (out / "README.md").write_text(CARD.format(
+        deb=d["source"], pool=data["pool_passages"], excluded=data["faq_test_questions_excluded"],
+        candidates=_counts(data["candidate_queries"]), sampled=_counts(data["sampled_queries"]),
+        groups=_counts(data["groups"]),
+        pairs=data["pairs"], negatives=p["negatives"], command=d["command"], steps=t["steps"],
+        gps=p["groups_per_step"], lr=p["lr"], max_length=p["max_length"], freeze=p["freeze_embeddings"],
+        pairs_seen=t["pairs_seen"], epochs=t["epochs"], seconds=t["seconds"], rate=t["pairs_per_second"],
+        machine=d["machine"], loss0=t["loss_first_10"], loss1=t["loss_last_10"], total=d["total_seconds"],
+        held_out=d["held_out_groups"], acc_before=d["held_out_accuracy"]["before"],
+        acc_after=d["held_out_accuracy"]["after"], extra=extra,
+    ), "utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
