@@ -126,7 +126,7 @@ def _index_entries(body: Sequence[str]) -> list[tuple[list[str], int]]:
 def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Collected:
     """The passage pool and all candidate queries from an extracted ``_sources`` tree."""
     from eval.datasets.python_faq import (
-        _unique, _with_paths, build_benchmark, slugify, split_of, split_passages,
+        _with_paths, build_benchmark, slugify, split_of, split_passages, unique_slug,
     )
     from eval.datasets.rest import parse_sections, rest_to_text, section_labels
 
@@ -142,7 +142,7 @@ def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Colle
     for name in sorted(pages):
         seen: dict[str, int] = {}
         for section, path in _with_paths(pages[name]):
-            section_id = f"{name}/{_unique(slugify(section.title), seen)}"
+            section_id = f"{name}/{unique_slug(slugify(section.title), seen)}"
             first = len(pool)
             for n, text in enumerate(split_passages(rest_to_text(section.body, refs), max_chars), start=1):
                 if len(text) >= min_chars and text not in known:
