@@ -40,7 +40,7 @@ VARIANTS = (("torch", 256), ("torch", 128), ("onnx-fp32", 256), ("onnx-fp32", 12
             ("onnx-int8", 128))
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"html_files": 40, "max_chunks": 600, "queries": 30, "rounds": 3, "max_wait": 20},
-    "quick": {"html_files": 2, "max_chunks": 80, "queries": 3, "rounds": 1, "max_wait": 0},
+    "quick": {"html_files": 2, "max_chunks": 200, "queries": 3, "rounds": 1, "max_wait": 0},
 }
 
 
@@ -52,7 +52,7 @@ def candidates(count_tokens: Any, profile: dict[str, Any]) -> list[tuple[str, li
     texts = real_chunks(count_tokens, profile["html_files"], profile["max_chunks"])
     index = BM25Index.build((str(i), str(i), t) for i, t in enumerate(texts))
     out = []
-    for query in headings(python_docs(profile["html_files"]), 4 * profile["queries"]):
+    for query in headings(python_docs(profile["html_files"]), 10 * profile["queries"]):
         hits = index.search(query, CANDIDATES)
         if len(hits) == CANDIDATES:  # only queries with a full candidate list: the latency is per 20
             out.append((query, [texts[int(h.chunk_id)] for h in hits]))
