@@ -39,6 +39,7 @@ from askdocs.models import PACKAGED_PREFIX, build_once, resolve_embedder
 log = logging.getLogger(__name__)
 
 Variant = Literal["fp32", "int8"]
+Head = Literal["hidden", "logits"]  # an embedder's last hidden state, or a cross-encoder's class logits
 _FORMAT = 1  # bump to re-export every cached model after a change to the export below
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -56,33 +57,40 @@ def _pooling(folder: Path) -> str:
     return modes[0]
 
 
-def _export(source: Path, dest: Path, variant: Variant) -> None:
-    """``dest/model.onnx`` from the sentence-transformers folder ``source``: optimised, int8 if asked."""
+def _export(source: Path, dest: Path, variant: Variant, head: Head = "hidden") -> None:
+    """``dest/model.onnx`` from the transformer folder ``source``: optimised, int8 if asked.
+
+    ``head="hidden"`` exports the encoder's ``last_hidden_state`` (embedders); ``"logits"`` exports a
+    sequence-classification model's ``logits`` (cross-encoders).
+    """
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     log.info("exporting %s to ONNX (%s), once", source, variant)
-    model = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+    auto = AutoModel if head == "hidden" else AutoModelForSequenceClassification
+    output = "last_hidden_state" if head == "hidden" else "logits"
+    model = auto.from_pretrained(str(source), attn_implementation="eager").eval()
     tokens = AutoTokenizer.from_pretrained(str(source))(["an example", "a longer example text"],
                                                         padding=True, return_tensors="pt")
     names = [n for n in _INPUTS if n in tokens]
 
-    class LastHidden(torch.nn.Module):  # keyword arguments, one output: what the exporter traces cleanly
+    class Output(torch.nn.Module):  # keyword arguments, one output: what the exporter traces cleanly
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
         def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            return self.model(**dict(zip(names, inputs))).last_hidden_state
+            return getattr(self.model(**dict(zip(names, inputs))), output)
 
     raw = dest / "raw.onnx"
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "tokens"} for n in names}
+    axes[output] = {0: "batch", 1: "tokens"} if head == "hidden" else {0: "batch"}
     with torch.no_grad():
-        torch.onnx.export(LastHidden().eval(), tuple(tokens[n] for n in names), str(raw), input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
+        torch.onnx.export(Output().eval(), tuple(tokens[n] for n in names), str(raw), input_names=names,
+                          output_names=[output], dynamic_axes=axes, opset_version=17,
                           dynamo=False)
     config = model.config
     optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
@@ -100,15 +108,17 @@ def _export(source: Path, dest: Path, variant: Variant) -> None:
         os.replace(dest / "int8.onnx", dest / "model.onnx")
 
 
-def exported(name: str, source: Path, cache_dir: Path, variant: Variant) -> Path:
+def exported(name: str, source: Path, cache_dir: Path, variant: Variant, head: Head = "hidden") -> Path:
     """The folder holding ``model.onnx`` for ``source`` in ``cache_dir``, exported on the first call only."""
     weights = next((source / n for n in ("model.safetensors", "pytorch_model.bin") if (source / n).is_file()),
                    source)
     stat = weights.stat()
-    stamp = f"{_FORMAT}:{variant}:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    out = Path(cache_dir) / "onnx" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{variant}"
+    kind = "" if head == "hidden" else f"-{head}"  # embedders keep the cache names they always had
+    stamp = f"{_FORMAT}{kind}:{variant}:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    out = Path(cache_dir) / "onnx" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}{kind}-{variant}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return build_once(out, {"source": str(source), "sha256": stamp}, lambda tmp: _export(source, tmp, variant))
+    return build_once(out, {"source": str(source), "sha256": stamp},
+                      lambda tmp: _export(source, tmp, variant, head))
 
 
 class OnnxEmbedder:

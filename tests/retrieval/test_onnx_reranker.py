@@ -1,0 +1,79 @@
+"""The ONNX cross-encoder against the torch one, on MiniLM-L6 under a seeded one-logit head (bench.peer's)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.onnx_reranker import OnnxCrossEncoderReranker, _sigmoid_applies
+from tests.conftest import MODEL_CACHE
+
+QUERY = "How do I read a file line by line?"
+PASSAGES = [
+    "Iterate over the file object: for line in open(path): handles one line at a time.",
+    "Bananas are yellow fruit that grow in bunches.",
+    "The with statement closes the file even when an exception is raised.",
+    "x",
+    "Sockets connect two processes over a network; bind, listen and accept wait for a peer. " * 20,
+    "readline() returns the next line of the file, including its newline, or '' at the end.",
+    "The capital of France is Paris.",
+    "Regular expressions are compiled with re.compile and matched with match or search.",
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from askdocs.models import resolve_embedder
+    from bench.peer import stand_in_cross_encoder
+
+    out = tmp_path_factory.mktemp("cross-encoder")
+    return stand_in_cross_encoder(Path(resolve_embedder("pkg:all-minilm-l6-v2", MODEL_CACHE)), out / "model")
+
+
+@pytest.fixture(scope="module")
+def torch_scores(folder: Path) -> list[float]:
+    from retrieval.rerank import CrossEncoderReranker
+
+    return CrossEncoderReranker(str(folder), "cpu", max_length=128).score(QUERY, PASSAGES)
+
+
+def onnx(folder: Path, variant: str) -> OnnxCrossEncoderReranker:
+    return OnnxCrossEncoderReranker(folder, variant, max_length=128, cache_dir=folder.parent / "cache")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_fp32_scores_match_torch(folder: Path, torch_scores: list[float]) -> None:
+    scores = onnx(folder, "fp32").score(QUERY, PASSAGES)
+    np.testing.assert_allclose(scores, torch_scores, atol=1e-4)
+    assert len(set(np.round(scores, 6))) == len(PASSAGES)  # distinct scores: the comparison is not vacuous
+
+
+@pytest.mark.slow
+def test_int8_ranks_close_to_torch(folder: Path, torch_scores: list[float]) -> None:
+    scores = onnx(folder, "int8").score(QUERY, PASSAGES)
+    assert np.max(np.abs(np.subtract(scores, torch_scores))) < 5e-3
+    ranks = [np.argsort(np.argsort(s)) for s in (scores, torch_scores)]
+    assert np.corrcoef(*ranks)[0, 1] > 0.7  # an untrained head's scores sit close together: coarse
+
+
+@pytest.mark.slow
+def test_scores_come_back_in_the_callers_order_and_threads_share_it(folder: Path) -> None:
+    reranker = onnx(folder, "fp32")
+    forward = reranker.score(QUERY, PASSAGES)
+    np.testing.assert_allclose(reranker.score(QUERY, PASSAGES[::-1]), forward[::-1], atol=1e-6)
+    np.testing.assert_allclose(reranker.score(QUERY, PASSAGES[:1]), forward[:1], atol=1e-6)  # batch-independent
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(lambda _: reranker.score(QUERY, PASSAGES), range(8)):
+            np.testing.assert_allclose(got, forward, atol=1e-6)
+    assert reranker.score(QUERY, []) == []
+
+
+def test_activation_follows_the_folders_config() -> None:
+    assert _sigmoid_applies({})  # CrossEncoder's default for one logit
+    assert not _sigmoid_applies({"sentence_transformers": {"activation_fn": "torch.nn.modules.linear.Identity"}})
+    assert _sigmoid_applies({"sbert_ce_default_activation_function": "torch.nn.modules.activation.Sigmoid"})
+    with pytest.raises(ValueError, match="not supported"):
+        _sigmoid_applies({"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Tanh"}})
