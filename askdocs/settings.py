@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     generator_model: str = "pkg:qwen2.5-coder-0.5b-instruct"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     reranker: str = ""  # empty: no reranking stage
+    # What runs the reranker: torch, or ONNX Runtime in float32 or per-channel int8 (a local folder only;
+    # exported once into the model cache). int8 at 128 tokens reranks 20 candidates ~4x faster than torch
+    # at 256 (docs/evaluation.md, "Rerank latency").
+    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    reranker_max_length: int = Field(256, ge=16, le=512)  # tokens of query + passage the reranker reads
     # Routing by need (generation/routing.py): with a fast generator set, simple questions go to it and
     # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
     # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.

@@ -26,7 +26,7 @@ from generation.pipeline import AnswerPipeline
 from ingest.pipeline import Ingestor
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.factory import open_retrieval
-from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.rerank import Reranker, reranker_from_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DOCS = ROOT / "sample_docs"
@@ -109,7 +109,7 @@ def run_retrieval(
     if any(c.rerank for c in parsed):
         if not settings.reranker:
             raise ValueError("a +rerank configuration needs a reranker: set ASKDOCS_RERANKER")
-        reranker = reranker or CrossEncoderReranker(settings.reranker, settings.device)
+        reranker = reranker or reranker_from_settings(settings)
     with _run_folder(out, settings, "retrieval", dataset.name) as folder:
         run = _evaluate_retrieval(dataset, parsed, settings, folder, embedder, reranker, progress)
         return finish(run, folder)

@@ -20,7 +20,7 @@ from retrieval.adapted import CollectionRerankers
 from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.rerank import Reranker, reranker_from_settings
 from retrieval.store import ChromaStore, StoreLocked, StoreUnavailable, unavailable_message, unreachable
 
 
@@ -83,8 +83,8 @@ def open_retrieval(
         store = cast(ChromaStore, ReachableStore(store, settings.chroma_host, settings.chroma_port))
     try:
         embedder = embedder or embedder_from_settings(settings)
-        if reranker is None and settings.reranker:
-            reranker = CrossEncoderReranker(settings.reranker, settings.device)
+        if reranker is None:
+            reranker = reranker_from_settings(settings)
     except BaseException:
         store.close()
         raise

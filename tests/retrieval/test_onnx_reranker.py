@@ -77,3 +77,28 @@ def test_activation_follows_the_folders_config() -> None:
     assert _sigmoid_applies({"sbert_ce_default_activation_function": "torch.nn.modules.activation.Sigmoid"})
     with pytest.raises(ValueError, match="not supported"):
         _sigmoid_applies({"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Tanh"}})
+
+
+@pytest.mark.slow
+def test_settings_choose_the_reranker_backend_and_length(folder: Path, torch_scores: list[float]) -> None:
+    from askdocs.settings import load_settings
+    from retrieval.rerank import CrossEncoderReranker, reranker_from_settings
+
+    def configured(**values: object) -> object:
+        return reranker_from_settings(load_settings(data_dir=folder.parent / "data", model_cache=folder.parent / "cache",
+                                                    **values))
+
+    assert configured(reranker="") is None
+    assert isinstance(configured(reranker=str(folder)), CrossEncoderReranker)  # torch: the default backend
+    int8 = configured(reranker=str(folder), reranker_backend="onnx-int8", reranker_max_length=128)
+    assert isinstance(int8, OnnxCrossEncoderReranker) and (int8.variant, int8.max_length) == ("int8", 128)
+    assert np.max(np.abs(np.subtract(int8.score(QUERY, PASSAGES), torch_scores))) < 5e-3  # the same model
+
+
+def test_an_onnx_backend_needs_a_local_folder(tmp_path: Path) -> None:
+    from askdocs.settings import load_settings
+    from retrieval.rerank import reranker_from_settings
+
+    settings = load_settings(data_dir=tmp_path, reranker="cross-encoder/ms-marco-MiniLM-L6-v2", reranker_backend="onnx")
+    with pytest.raises(ValueError, match="needs ASKDOCS_RERANKER to be a local model folder"):
+        reranker_from_settings(settings)
