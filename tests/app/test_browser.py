@@ -158,6 +158,9 @@ def go_to(page: Page, title: str, heading: str) -> None:
 
 
 def sign_in(page: Page) -> None:
+    # Click only once the page's run has ended: a click that lands while that run re-renders the
+    # sidebar can be lost (twice in CI the box still held the password and no run had started).
+    idle(page)
     bar = sidebar(page)
     bar.get_by_text("Admin sign-in").click()
     bar.get_by_label("Admin password").fill("not the password")
