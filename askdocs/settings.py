@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # at 256 (docs/evaluation.md, "Rerank latency").
     reranker_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     reranker_max_length: int = Field(256, ge=16, le=512)  # tokens of query + passage the reranker reads
+    # off: the reranker's order replaces retrieval's; rrf: the two are fused by reciprocal rank, which is
+    # what our own trained reranker needs to help (docs/evaluation.md, "Fusing the reranker with retrieval")
+    rerank_fusion: Literal["off", "rrf"] = "off"
     # Routing by need (generation/routing.py): with a fast generator set, simple questions go to it and
     # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
     # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.

@@ -43,7 +43,9 @@ COLLECTION = "eval"
 DEPTH = 100  # results kept per query: enough for Recall@100
 CURVE_KS = (1, 3, 5, 10, 20, 50, 100)
 STANDARD_CONFIGS = ("bm25", "dense", "hybrid@1", "hybrid@0.5", "hybrid@0.25", "hybrid@0.05", "default")
-_NAME = re.compile(r"^(bm25|dense|default|hybrid@(\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?)(?:/d(\d+))?(\+rerank)?$")
+_NAME = re.compile(
+    r"^(bm25|dense|default|hybrid@(\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?)(?:/d(\d+))?(\+rerank(?::(off|rrf))?)?$"
+)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -63,9 +65,10 @@ def parse_config(name: str, settings: Settings) -> RetrievalConfig:
         raise ValueError(
             f"unknown configuration {name!r}: use bm25, dense, hybrid@W or hybrid@W:C (W = BM25 weight, dense 1; "
             "C = BM25 weight for queries naming code) or default, "
-            "optionally followed by /dN (candidates per ranker) and +rerank"
+            "optionally followed by /dN (candidates per ranker) and +rerank, +rerank:off or +rerank:rrf "
+            "(how the reranker's order meets retrieval's; +rerank alone: the settings' rerank_fusion)"
         )
-    kind, weight, code_weight, depth, rerank = match.groups()
+    kind, weight, code_weight, depth, rerank, fusion = match.groups()
     base = HybridConfig.from_settings(settings)
     candidates = int(depth) if depth else (None if kind == "default" else DEPTH)
     if kind == "bm25":
@@ -82,9 +85,12 @@ def parse_config(name: str, settings: Settings) -> RetrievalConfig:
         what = f"RRF, BM25 weight {weight}" + (f" ({code_weight} for queries naming code)" if code_weight else "") + ", dense 1"
     if candidates:
         hybrid = replace(hybrid, bm25_candidates=candidates, dense_candidates=candidates)
-    hybrid = replace(hybrid, top_k=DEPTH)
+    hybrid = replace(hybrid, top_k=DEPTH, rerank_fusion=fusion or hybrid.rerank_fusion)
     depth_note = f"{hybrid.bm25_candidates}/{hybrid.dense_candidates} candidates"
-    return RetrievalConfig(name, hybrid, bool(rerank), f"{what}; {depth_note}" + (" + reranker" if rerank else ""))
+    fused = hybrid.rerank_fusion == "rrf"
+    how = "RRF-fused with retrieval's order" if fused else "its order replaces retrieval's"
+    reranking = f" + reranker ({how})" if rerank else ""
+    return RetrievalConfig(name, hybrid, bool(rerank), f"{what}; {depth_note}{reranking}")
 
 
 INDEX_FORMAT = 1  # raise when what an index holds changes (e.g. _passage_chunk), so old caches are not reused

@@ -43,7 +43,7 @@ from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
 from retrieval.bm25 import tokenize
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.rerank import CrossEncoderReranker, Reranker, rerank_order
 from retrieval.store import VectorStore
 from retrieval.training.reranker_data import TrainingGroup
 from retrieval.training.train_reranker import BASE, held_out_ids, train
@@ -176,12 +176,14 @@ def scores(cases: Sequence[Case], order: Callable[[Case], Sequence[Chunk]]) -> S
     return Scores(round(mrr / max(1, len(cases)), 4), round(ndcg / max(1, len(cases)), 4))
 
 
-def reranked(reranker: Reranker, depth: int) -> Callable[[Case], list[Chunk]]:
-    """The order a search shows with ``reranker``: its top ``depth`` rescored, the rest behind them."""
+def reranked(reranker: Reranker, config: HybridConfig) -> Callable[[Case], list[Chunk]]:
+    """The order a search shows with ``reranker``: its head reordered as the app does, the tail behind."""
+    depth = config.rerank_candidates
+
     def order(case: Case) -> list[Chunk]:
         head, tail = list(case.candidates[:depth]), list(case.candidates[depth:])
         marks = reranker.score(case.question, [c.text for c in head])
-        return [head[i] for i in sorted(range(len(head)), key=lambda i: -marks[i])] + tail
+        return [head[i] for i, _ in rerank_order(marks, config.rerank_fusion, config.rrf_k)] + tail
     return order
 
 
@@ -266,8 +268,9 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
         lap("questions")
         held = held_out_ids((c.chunk_id for _, c in written), round(held_out_share * len(written)), SALT)
         base = stack.retriever.reranker  # ASKDOCS_RERANKER, or None; never an adapted model
-        plain = HybridRetriever(stack.store, stack.embedder, stack.bm25, HybridConfig.from_settings(settings))
-        depth = settings.rerank_candidates
+        config = HybridConfig.from_settings(settings)
+        plain = HybridRetriever(stack.store, stack.embedder, stack.bm25, config)
+        depth = config.rerank_candidates
         cases = []
         for n, (question, chunk) in enumerate(written, 1):
             hits = plain.retrieve(question, collection, k=max(depth, 10)).hits
@@ -281,7 +284,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
                              "dropped) to train and measure; index more text or ask for more questions")
         report("measuring before", 0, 1)
         before = {"retrieval": scores(held_cases, lambda c: c.candidates),
-                  "base_reranker": scores(held_cases, reranked(base, depth)) if base else None}
+                  "base_reranker": scores(held_cases, reranked(base, config)) if base else None}
         lap("measure_before")
         folder = adapted.collection_dir(settings.data_dir / "rerankers", collection)
         with adapted.staging(folder) as tmp:
@@ -293,7 +296,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
                              progress=lambda step, total: report("fine-tuning", step, total))
             lap("train")
             report("measuring after", 0, 1)
-            after = scores(held_cases, reranked(CrossEncoderReranker(str(tmp), "cpu", max_length), depth))
+            after = scores(held_cases, reranked(CrossEncoderReranker(str(tmp), "cpu", max_length), config))
             lap("measure_after")
             adopt, reason = adopt_if_better(after, before, len(held_cases), min_held_out)
             run = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{_hash(str(time.time()))[:6]}"

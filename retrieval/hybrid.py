@@ -21,7 +21,7 @@ from retrieval.access import AccessDenied
 from retrieval.bm25 import BM25Directory, tokenize
 from retrieval.embedder import Embedder
 from retrieval.fusion import weighted_rrf
-from retrieval.rerank import Reranker
+from retrieval.rerank import Reranker, RerankFusion, rerank_order
 from retrieval.store import VectorStore
 
 
@@ -62,6 +62,7 @@ class HybridConfig:
     # BM25's weight for a query that names code (``sort()``, ``os.path``, ``snake_case``); None: bm25_weight.
     # Dense models know such names poorly, natural-language questions barely need BM25 (docs/evaluation.md).
     bm25_weight_code: float | None = 1.0
+    rerank_fusion: RerankFusion = "off"  # retrieval.rerank.rerank_order
 
     def bm25_weight_for(self, query: str) -> float:
         if self.bm25_weight_code is not None and names_code(query):
@@ -78,7 +79,7 @@ class HybridConfig:
     def from_settings(cls, s: Settings) -> "HybridConfig":
         return cls(
             s.bm25_candidates, s.dense_candidates, s.bm25_weight, s.dense_weight, s.rrf_k,
-            s.rerank_candidates, s.top_k, s.bm25_weight_code,
+            s.rerank_candidates, s.top_k, s.bm25_weight_code, s.rerank_fusion,
         )
 
 
@@ -192,14 +193,14 @@ class HybridRetriever:
             started = time.perf_counter()
             head, tail = candidates[: cfg.rerank_candidates], candidates[cfg.rerank_candidates :]
             scores = reranker.score(query, [c.chunk.text for c in head])
-            order = sorted(range(len(head)), key=lambda i: -scores[i])
+            reranker_rank = {i: rank for rank, (i, _) in enumerate(rerank_order(scores), 1)}
             candidates = [
                 RetrievedChunk(
                     chunk=head[i].chunk,
-                    score=scores[i],
-                    stages=head[i].stages + (StageScore("rerank", rank, scores[i]),),
+                    score=score,
+                    stages=head[i].stages + (StageScore("rerank", reranker_rank[i], scores[i]),),
                 )
-                for rank, i in enumerate(order, 1)
+                for i, score in rerank_order(scores, cfg.rerank_fusion, cfg.rrf_k)
             ] + tail
             timings["rerank"] = time.perf_counter() - started
 

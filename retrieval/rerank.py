@@ -6,6 +6,12 @@ ships cross-encoder weights offline, so the stage is off unless configured
 yet because it has not beaten retrieval alone (docs/evaluation.md).
 ``ASKDOCS_RERANKER_BACKEND=onnx|onnx-int8`` runs a local folder on ONNX
 Runtime instead of torch (``retrieval.onnx_reranker``).
+
+``ASKDOCS_RERANK_FUSION=rrf`` fuses the reranker's order with the retriever's
+(reciprocal ranks) instead of replacing it: a small reranker trained here is
+right where retrieval is wrong often enough to help, and wrong where retrieval
+is right too often to be trusted alone (docs/evaluation.md, "Fusing the
+reranker with retrieval").
 """
 
 from __future__ import annotations
@@ -13,14 +19,40 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from askdocs.settings import Settings
 from retrieval.embedder import pick_device
 
 
+RerankFusion = Literal["off", "rrf"]
+
+
 class Reranker(Protocol):
     def score(self, query: str, passages: Sequence[str]) -> list[float]: ...
+
+
+def rerank_order(
+    scores: Sequence[float], fusion: RerankFusion = "off", rrf_k: int = 60
+) -> list[tuple[int, float]]:
+    """The new order of candidates that arrived ranked by retrieval and were scored by a reranker.
+
+    Returns (position in the retrieval order, score ranked by) pairs, best first. ``off``: the reranker's
+    score alone. ``rrf``: 1/(k + retrieval rank) + 1/(k + reranker rank), so a passage both agree on
+    leads and neither can bury what the other ranks first. Ties keep the retrieval order.
+
+    Example:
+        >>> rerank_order([0.1, 0.9, 0.5])
+        [(1, 0.9), (2, 0.5), (0, 0.1)]
+        >>> [i for i, _ in rerank_order([0.1, 0.9, 0.5], "rrf", rrf_k=1)]
+        [1, 0, 2]
+    """
+    by_reranker = sorted(range(len(scores)), key=lambda i: -scores[i])
+    if fusion == "off":
+        return [(i, float(scores[i])) for i in by_reranker]
+    reranker_rank = {i: rank for rank, i in enumerate(by_reranker, 1)}
+    fused = [1 / (rrf_k + i + 1) + 1 / (rrf_k + reranker_rank[i]) for i in range(len(scores))]
+    return [(i, fused[i]) for i in sorted(range(len(scores)), key=lambda i: -fused[i])]
 
 
 class CrossEncoderReranker:

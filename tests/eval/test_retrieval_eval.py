@@ -41,7 +41,19 @@ def test_default_takes_weights_and_depths_from_the_settings(tmp_path):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("name", ["bm24", "hybrid", "hybrid@x", "dense/d", "default+rerank+rerank"])
+def test_the_rerank_fusion_comes_from_the_name_or_else_the_settings(tmp_path):
+    settings = make_settings(tmp_path, rerank_fusion="rrf")
+    assert parse_config("default+rerank", settings).hybrid.rerank_fusion == "rrf"
+    assert parse_config("default+rerank:off", settings).hybrid.rerank_fusion == "off"
+    explicit = parse_config("dense+rerank:rrf", make_settings(tmp_path))
+    assert explicit.rerank and explicit.hybrid.rerank_fusion == "rrf"
+    assert explicit.description.endswith("(RRF-fused with retrieval's order)")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "name", ["bm24", "hybrid", "hybrid@x", "dense/d", "default+rerank+rerank", "dense+rerank:max"]
+)
 def test_a_bad_configuration_name_says_what_is_allowed(tmp_path, name):
     with pytest.raises(ValueError, match=r"hybrid@W"):
         parse_config(name, make_settings(tmp_path))
@@ -101,7 +113,8 @@ def test_a_rerank_configuration_runs_the_configured_cross_encoder(tmp_path, embe
     folder = run_retrieval(TINY, settings, configs=["dense", "dense+rerank"], out=tmp_path / "run",
                            embedder=embedder)
     run = json.loads((folder / "run.json").read_text())
-    assert run["configs"]["dense+rerank"]["description"].endswith("+ reranker")
+    description = run["configs"]["dense+rerank"]["description"]
+    assert description.endswith("+ reranker (its order replaces retrieval's)")
     for query_id, plain in run["configs"]["dense"]["per_query"].items():
         reranked = run["configs"]["dense+rerank"]["per_query"][query_id]
         plain_ids = [h["id"] for h in plain["retrieved"]]

@@ -13,6 +13,7 @@ from retrieval import adapted
 from retrieval.adapt import (
     Case, Scores, adopt_if_better, clean_question, hard_negatives, reranked, sample_chunks, scores,
 )
+from retrieval.hybrid import HybridConfig
 from retrieval.training.train_reranker import held_out_ids
 from tests.conftest import SAMPLE_DOCS, SMOLLM, make_settings
 
@@ -138,9 +139,14 @@ def test_scores_find_the_source_or_its_duplicate_and_reranking_keeps_the_tail() 
     assert scores([duplicate], lambda c: c.candidates) == Scores(1.0, 1.0)
     missing = Case("q", source, tuple(others))
     assert scores([missing, late], lambda c: c.candidates).mrr_at_10 == 0.125
-    order = reranked(KeywordReranker("stable"), depth=5)(late)
+    order = reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=5))(late)
     assert order[0] is source and order[5:] == list(late.candidates[5:])
-    assert scores([late], reranked(KeywordReranker("stable"), depth=3)) == scores([late], lambda c: c.candidates)
+    assert scores([late], reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=3))) == scores(
+        [late], lambda c: c.candidates)
+    # Fused with retrieval's order, the reranker's pick (4th) only climbs to 2nd behind retrieval's first.
+    fusing = HybridConfig(rerank_candidates=5, rerank_fusion="rrf", rrf_k=1)
+    fused = reranked(KeywordReranker("stable"), fusing)(late)
+    assert fused[1] is source and fused[0] is late.candidates[0] and fused[5:] == list(late.candidates[5:])
 
 
 @pytest.mark.unit

@@ -88,6 +88,21 @@ def test_only_the_top_candidates_are_reranked_and_the_rest_keep_their_fused_orde
     assert [h.stage("rerank") is not None for h in reranked.hits] == [True] * 3 + [False] * 5
 
 
+def test_with_rrf_fusion_a_reranker_lifts_a_candidate_but_cannot_bury_retrievals_first(stack):
+    class Reversing:
+        def score(self, query, passages):  # noqa: ANN001, ANN201
+            return [float(i) for i in range(len(passages))]  # the reranker's order is the reverse
+
+    ids = [h.chunk.chunk_id for h in retriever(stack, top_k=5).retrieve("sorting keys", "default").hits]
+    fused = retriever(stack, Reversing(), rerank_candidates=5, top_k=5, rerank_fusion="rrf", rrf_k=1)
+    hits = fused.retrieve("sorting keys", "default").hits
+    # 1/(1+r) + 1/(1+6-r) for retrieval ranks r = 1..5 is 0.67, 0.53, 0.5, 0.53, 0.67: the ends tie and
+    # ties keep retrieval's order.
+    assert [h.chunk.chunk_id for h in hits] == [ids[0], ids[4], ids[1], ids[3], ids[2]]
+    assert [h.stage("rerank").rank for h in hits] == [5, 1, 4, 2, 3]  # the reranker's own ranks, kept
+    assert hits[0].score == pytest.approx(1 / 2 + 1 / 6)
+
+
 @pytest.mark.slow
 def test_a_real_cross_encoder_path_loads_and_scores(stack, tmp_path):
     from sentence_transformers import CrossEncoder
