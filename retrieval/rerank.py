@@ -3,7 +3,8 @@
 Any sentence-transformers CrossEncoder id or local path works. No package
 ships cross-encoder weights offline, so the stage is off unless configured
 (``ASKDOCS_RERANKER``); ``retrieval.training`` trains our own, not shipped
-yet because it has not beaten retrieval alone (docs/evaluation.md).
+yet: fused with retrieval it beats retrieval alone on the Python FAQ but
+still loses on the sample documents (docs/evaluation.md).
 ``ASKDOCS_RERANKER_BACKEND=onnx|onnx-int8`` runs a local folder on ONNX
 Runtime instead of torch (``retrieval.onnx_reranker``).
 
