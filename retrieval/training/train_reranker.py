@@ -308,7 +308,7 @@ def _synthetic_line(synthetic: dict) -> str:
     g = synthetic["generator"]
     rejected = ", ".join(f"{why} {n}" for why, n in synthetic["rejected"].items()) or "none"
     return (f"Synthetic questions (source `synthetic`): {g['model']} through {g['backend']} (`{g['name']}`) "
-            f"wrote one question each for {synthetic['passages']:,} sampled pool passages of the library, "
+            f"wrote one question each for {synthetic['passages']:,} sampled pool passage(s) of the library, "
             f"tutorial, HOWTOs and language reference (never a FAQ passage); {synthetic['questions']:,} kept "
             f"after cleaning (dropped: {rejected}), {synthetic.get('train_groups', '?')} trained on; "
             "positive: the passage the question was written from.")

@@ -65,6 +65,33 @@ Functions such as listdir, mkdir, rename and remove create, inspect, rename and 
 directories; many of them accept a directory file descriptor instead of a path.
 """
 
+# passages of 200+ characters, as synthetic questions need (the pages above have none)
+JSON_PAGE = """\
+:mod:`json` --- JSON encoder and decoder
+========================================
+
+Basic usage
+-----------
+
+The dumps function serializes an object to a JSON formatted string and loads parses a string, bytes or
+bytearray holding a JSON document into Python objects; both take keyword arguments for indentation,
+separators and key sorting.
+
+Encoders and decoders
+---------------------
+
+JSONEncoder is extensible: subclass it and override its default method to return a serializable object
+for types it does not know, or call the base implementation to raise a TypeError for them; JSONDecoder
+takes hooks that turn each decoded object or pair list into another type.
+
+Exceptions
+----------
+
+JSONDecodeError is a subclass of ValueError, raised when the document being parsed is not valid JSON;
+its attributes give the unformatted message, the document being parsed, the position where parsing
+failed and the line and column of that position.
+"""
+
 QUESTIONS = [f"How do I do thing number {n} with files?" for n in range(12)]
 
 
@@ -310,3 +337,36 @@ def test_synthetic_queries_get_mined_negatives_and_never_a_held_out_passage(sour
     assert not any(g.source == "synthetic" and g.positive_id in held_positives for g in train)
     assert len(train) == len(everything) - len(held) - sum(
         g.source == "synthetic" and g.positive_id in held_positives for g in everything)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_run_with_synthetic_questions_records_them_in_training_json_and_the_card(
+        sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    pytest.importorskip("llama_cpp", reason="the packaged SmolLM2 runs through llama.cpp here")
+    from retrieval.training.train_reranker import main
+    from tests.conftest import MODEL_CACHE, SMOLLM
+
+    for name, value in {"GENERATOR_MODEL": SMOLLM, "MODEL_CACHE": str(MODEL_CACHE),
+                        "DATA_DIR": str(tmp_path / "data"), "LLAMACPP_THREADS": "1"}.items():
+        monkeypatch.setenv(f"ASKDOCS_{name}", value)
+    import shutil
+
+    tree = shutil.copytree(sources, tmp_path / "_sources")  # plus passages long enough to be sources
+    (tree / "library" / "json.rst.txt").write_text(JSON_PAGE, "utf-8")
+    out, cache = tmp_path / "ce", tmp_path / "cache"
+    assert main(["--out", str(out), "--sources", str(tree), "--cache", str(cache), "--synthetic", "5",
+                 "--generator-backend", "llamacpp", "--max-steps", "1", "--max-length", "32",
+                 "--groups-per-step", "2", "--negatives", "2", "--held-out", "1"]) == 0
+    synthetic = json.loads((out / "training.json").read_text("utf-8"))["data"]["synthetic"]
+    assert synthetic["requested"] == 5 and synthetic["passages"] == 3  # the three long json passages
+    assert synthetic["generator"] == {"name": f"llamacpp:{SMOLLM}", "backend": "llamacpp", "model": SMOLLM,
+                                      "model_sha256": synthetic["generator"]["model_sha256"]}
+    assert len(synthetic["generator"]["model_sha256"]) == 64
+    assert synthetic["questions"] + sum(synthetic["rejected"].values()) == synthetic["passages"]
+    assert synthetic["written"] == synthetic["passages"] == len(
+        (cache / "synthetic-questions.jsonl").read_text("utf-8").splitlines())
+    card = (out / "README.md").read_text("utf-8")
+    assert f"{SMOLLM} through llamacpp" in card and "never a FAQ passage" in card
