@@ -46,6 +46,10 @@ SALT = "reranker-synthetic-v1:"
 CACHE_FILE = "synthetic-questions.jsonl"
 
 
+class CacheInUse(RuntimeError):
+    """Another run is writing replies into the same cache file."""
+
+
 @dataclass(frozen=True)
 class GeneratorInfo:
     """Which local generator wrote the questions, as the data card records it."""
@@ -99,7 +103,7 @@ class ReplyCache:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise RuntimeError(f"another run is writing questions into {self.path}") from None
+            raise CacheInUse(f"another run is writing questions into {self.path}") from None
         self._replies = self._read()
         self._out = open(self.path, "a", encoding="utf-8")
         if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
@@ -226,8 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources, deb = find_sources(args.sources)
     collected = collect(sources)
     generator, info = local_generator(args.generator_backend)
-    with ReplyCache(args.cache / CACHE_FILE, generator) as cache:
-        result = synthetic_queries(collected, args.count, cache)
+    try:
+        with ReplyCache(args.cache / CACHE_FILE, generator) as cache:
+            result = synthetic_queries(collected, args.count, cache)
+    except CacheInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps({"source": deb, "generator": asdict(info), **result.counts}, indent=2))
     return 0
 

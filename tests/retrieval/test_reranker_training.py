@@ -270,7 +270,7 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
     import io
     import json
 
-    from retrieval.training.synthetic import ReplyCache, progress_printer, synthetic_queries
+    from retrieval.training.synthetic import CacheInUse, ReplyCache, progress_printer, synthetic_queries
 
     collected = rd.collect(sources, min_chars=60)
     path = tmp_path / "cache" / "synthetic-questions.jsonl"
@@ -310,7 +310,7 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
         synthetic_queries(collected, 100, cache, progress=lambda done, total: None, min_chars=60)
     assert other.calls == total  # another generator's replies are not this one's
 
-    with ReplyCache(path, again), pytest.raises(RuntimeError, match="another run"):
+    with ReplyCache(path, again), pytest.raises(CacheInUse, match="another run"):
         ReplyCache(path, again).__enter__()  # one writer per file
 
 
