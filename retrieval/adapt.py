@@ -13,9 +13,9 @@ nDCG@10 beats the better of the two baselines on at least ``min_held_out`` held-
 Design choices:
 - Samples and the split use salted sha256 orders of chunk ids, so a rerun on the same index picks the
   same passages and the same held-out slice whatever the store's iteration order.
-- A question is dropped (and counted) when it is empty, is not a question, copies a passage phrase
-  whole (an "echo" teaches matching words, not meaning), shares no word with its passage beyond generic
-  ones ("What is the answer to this question?") or repeats an earlier question.
+- Questions are written and cleaned by ``retrieval.training.questions``, which the reranker's training
+  data shares: a question is dropped (and counted) when it is empty, is not a question, echoes its
+  passage, is off topic or repeats an earlier one.
 - A candidate with the source passage's text (a duplicate chunk) is neither a negative nor a miss: it
   counts as the source in the metrics. Held-out passages are not trained on at all, not even as negatives.
 - The base for fine-tuning is ``ASKDOCS_RERANKER`` when set, else MiniLM's transformer with a new head,
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -41,10 +40,12 @@ from askdocs.settings import Settings
 from askdocs.types import Chunk
 from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
-from retrieval.bm25 import tokenize
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker, Reranker, rerank_order
 from retrieval.store import VectorStore
+from retrieval.training.questions import asker, clean_question  # noqa: F401 - tests import it here
+from retrieval.training.questions import norm as _norm
+from retrieval.training.questions import write_questions as _write_questions
 from retrieval.training.reranker_data import TrainingGroup
 from retrieval.training.train_reranker import BASE, held_out_ids, train
 
@@ -54,10 +55,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int, int], None]  # stage, done, total: as app.eval_jobs reports
 SALT = "adapt-v1:"
-PROMPT = ("Here is a passage from a document:\n\n{passage}\n\nWrite one question that a reader could ask "
-          "and that this passage answers. Reply with the question only.")
-_GENERIC = set(tokenize("purpose question answer passage document text mean main describe"))
-_LEAD = re.compile(r"^(?:question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)]|[-*•])\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -93,27 +90,6 @@ class AdaptResult:
         return {**asdict(self), "folder": str(self.folder)}
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-def clean_question(raw: str, passage: str) -> tuple[str | None, str]:
-    """(the question, "kept") or (None, why it was dropped) for one generator reply."""
-    line = next((line.strip() for line in raw.splitlines() if line.strip()), "")
-    for _ in range(2):  # '**Q: "..."**': markup, then a lead, then the quotes inside it
-        line = _LEAD.sub("", line.strip().strip("\"'“”*`").strip())
-    if not line:
-        return None, "empty"
-    if "?" not in line or not 3 <= len(line[: line.index("?")].split()) <= 40:
-        return None, "not a question"
-    question = line[: line.index("?") + 1]
-    if _norm(question.rstrip("?")) in _norm(passage):
-        return None, "echo"
-    if not (set(tokenize(question)) - _GENERIC) & set(tokenize(passage)):  # "What is the answer?"
-        return None, "off topic"
-    return question, "kept"
-
-
 def _hash(text: str) -> str:
     return hashlib.sha256((SALT + text).encode("utf-8")).hexdigest()
 
@@ -137,21 +113,9 @@ def sample_chunks(store: VectorStore, collection: str, count: int, min_chars: in
 def write_questions(generator: Generator, chunks: Sequence[Chunk],
                     progress: Progress) -> tuple[list[tuple[str, Chunk]], Counter[str]]:
     """One cleaned question per chunk where the generator managed one; the rest counted by reason."""
-    kept: list[tuple[str, Chunk]] = []
-    reasons: Counter[str] = Counter()
-    seen: set[str] = set()
-    for n, chunk in enumerate(chunks, 1):
-        messages = [{"role": "user", "content": PROMPT.format(passage=chunk.text[:1500])}]
-        question, reason = clean_question("".join(generator.stream(messages, max_tokens=48)), chunk.text)
-        if question is not None and _norm(question) in seen:
-            question, reason = None, "duplicate"
-        if question is None:
-            reasons[reason] += 1
-        else:
-            seen.add(_norm(question))
-            kept.append((question, chunk))
-        progress("writing questions", n, len(chunks))
-    return kept, reasons
+    kept, reasons = _write_questions(asker(generator), [c.text for c in chunks],
+                                     lambda done, total: progress("writing questions", done, total))
+    return [(question, chunks[n]) for question, n in kept], reasons
 
 
 def hard_negatives(source: Chunk, candidates: Sequence[Chunk], count: int) -> list[Chunk]:

@@ -11,7 +11,8 @@ Design choices:
   passage holding the text right after the directive) and the FAQ questions of the ``dev`` split
   (their answer passages, cut exactly as the benchmark cuts them). FAQ ``test`` entries never enter,
   not even as negatives; other FAQ pages' text enters only through dev answers. The Debian FAQ and the
-  R manuals are not read at all.
+  R manuals are not read at all. A fourth, optional kind, questions our local generator writes about
+  doc passages, is built on this pool by ``retrieval.training.synthetic``.
 - Passages look like the retriever's chunks ("title\\ntext"), but a pool passage's title is the path
   of the sections *above* it: a passage titled with its own heading would make the heading query
   trivial, the same rule the FAQ benchmark follows for its answers.
@@ -69,6 +70,9 @@ class Collected:
     pool: tuple[PoolPassage, ...]
     queries: tuple[TrainingQuery, ...]
     excluded_faq_test: int  # FAQ questions left out because they are in the test split
+    # sha256 of each FAQ test answer passage's normalised text (``answer_digest``): their texts never
+    # enter, but a caller choosing passages can refuse one that a doc page happens to repeat
+    faq_test_answers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ class TrainingGroup:
 
 def _hash(text: str) -> str:
     return hashlib.sha256((SAMPLE_SALT + text).encode("utf-8")).hexdigest()
+
+
+def answer_digest(text: str) -> str:
+    """What ``Collected.faq_test_answers`` holds for a passage text: case and spacing do not matter."""
+    return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
 
 
 def index_queries(line_rest: str, continuation: Sequence[str]) -> list[str]:
@@ -167,6 +176,7 @@ def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Colle
     # FAQ dev questions with their answers, cut and identified exactly as the benchmark does
     faq_sources = sources if (sources / "faq").is_dir() else None
     excluded = 0
+    test_answers: set[str] = set()
     if faq_sources is not None:
         bench = build_benchmark(faq_sources, distractors=0, max_chars=max_chars)
         by_id = {p.id: p for p in bench.corpus}
@@ -176,6 +186,7 @@ def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Colle
         for query in bench.queries:
             if split_of(query.id) != "dev":
                 excluded += 1
+                test_answers.update(answer_digest(by_id[passage_id].text) for passage_id in relevant[query.id])
                 continue
             positions = []
             for passage_id in relevant[query.id]:
@@ -183,7 +194,7 @@ def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Colle
                 positions.append(len(pool))
                 pool.append(PoolPassage(p.id, query.id, p.title, p.text))
             queries.append(TrainingQuery(f"faq-dev:{query.id}", query.text, "faq-dev", tuple(positions)))
-    return Collected(tuple(pool), tuple(queries), excluded)
+    return Collected(tuple(pool), tuple(queries), excluded, frozenset(test_answers))
 
 
 def sample(queries: Sequence[TrainingQuery], max_headings: int, max_index: int) -> list[TrainingQuery]:

@@ -1,7 +1,7 @@
 """Train askdocs' offline reranker: a cross-encoder on MiniLM-L6's transformer, from ``python3.11-doc``.
 
 ``python -m retrieval.training.train_reranker --out models/reranker-minilm [--max-steps N]
-[--max-length 128]``
+[--max-length 128] [--synthetic N [--generator-backend llamacpp]]``
 
 Builds the data (``retrieval.training.reranker_data``), trains, and saves an fp16 safetensors
 CrossEncoder folder with ``training.json`` (the data card: sources, counts, parameters, timings) and a
@@ -19,6 +19,12 @@ Design choices:
   step rate is only known once it runs. The learning-rate schedule follows ``--max-steps``.
 - Saved in fp16 safetensors (half the bytes) with ``"dtype": "float32"`` in ``config.json``, so every
   loader casts back to fp32: fp16 matmuls are slow or missing on many CPUs.
+- ``--synthetic N`` adds questions the local generator writes for N pool passages
+  (``retrieval.training.synthetic``), cached in ``--cache``. Off by default: it needs a generator and
+  takes about a second a question with llama.cpp, and the held-out check below is not yet measured
+  with it. Held-out groups are drawn from heading and index queries only, whatever N is, so runs with
+  and without synthetic questions are checked on the same groups; a synthetic question whose passage
+  is a held-out positive is not trained on.
 """
 
 from __future__ import annotations
@@ -38,19 +44,52 @@ BASE = "pkg:all-minilm-l6-v2"
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".askdocs" / "reranker-data"
 
 
+def find_sources(given: Path | None) -> tuple[Path, str]:
+    """The ``_sources`` tree to read and how the data card names it (default: the cached .deb)."""
+    if given is not None:
+        return given, "a given _sources tree"
+    from eval.datasets.python_faq import fetch_docs
+
+    package = fetch_docs()
+    return package.sources, f"{package.deb.name}, sha256 {package.sha256}"
+
+
 def build_data(sources: Path, args: argparse.Namespace, cache: Path) -> tuple[list, dict]:
+    from dataclasses import asdict, replace
+
     from retrieval.embedder import load_embedder
     from retrieval.training import reranker_data as rd
 
     collected = rd.collect(sources)
     if args.no_faq_dev:
-        collected = rd.Collected(collected.pool, tuple(q for q in collected.queries if q.source != "faq-dev"),
-                                 collected.excluded_faq_test)
+        collected = replace(collected, queries=tuple(q for q in collected.queries if q.source != "faq-dev"))
     chosen = rd.sample(collected.queries, args.max_headings, args.max_index)
+    synthetic: dict = {"requested": args.synthetic}
+    if args.synthetic:
+        from retrieval.training import synthetic as syn
+
+        generator, info = syn.local_generator(args.generator_backend)
+        with syn.ReplyCache(cache / syn.CACHE_FILE, generator) as replies:
+            written = syn.synthetic_queries(collected, args.synthetic, replies)
+        del generator, replies  # the model's memory, before the embedder and the trainer load
+        chosen += written.queries
+        synthetic |= {**written.counts, "generator": asdict(info)}
     embedder = load_embedder(BASE, device="cpu")
     groups = rd.mine(collected, chosen, rd.bm25_hits(collected.pool),
                      rd.dense_hits(collected.pool, embedder.embed, cache), negatives=args.negatives)
-    return groups, rd.counts(collected, chosen, groups)
+    return groups, {**rd.counts(collected, chosen, groups), "synthetic": synthetic}
+
+
+def split_held_out(groups: list, count: int) -> tuple[list, list]:
+    """(held-out, training) groups: held-out from heading and index queries only, in hash order.
+
+    A synthetic question whose passage is a held-out positive is dropped, not trained on.
+    """
+    held_ids = held_out_ids((g.query_id for g in groups if g.source in ("heading", "index")), count)
+    held = [g for g in groups if g.query_id in held_ids]
+    held_positives = {g.positive_id for g in held}
+    return held, [g for g in groups if g.query_id not in held_ids
+                  and not (g.source == "synthetic" and g.positive_id in held_positives)]
 
 
 def load_for_cpu(folder: str | Path, max_length: int = 128):
@@ -171,6 +210,7 @@ Weights are fp16 safetensors; `config.json` says `"dtype": "float32"`, so loader
   the passage right after the directive), and the Python FAQ's **dev** split questions (positive: each
   of their answer passages). FAQ **test** questions ({excluded} of them) and their answers are not used
   at all, not even as negatives. The Debian FAQ and the R manuals are not used.
+- {synthetic}
 - Candidate queries: {candidates}. Sampled: {sampled}. Groups (query, positive,
   {negatives} hard negatives): {groups}; {pairs} pairs.
 - Hard negatives: interleaved top-30 hits of BM25 (bm25s, askdocs' tokenizer) and of all-MiniLM-L6-v2
@@ -197,6 +237,8 @@ the base model all-MiniLM-L6-v2 is Apache-2.0. The trained weights are derived f
 
 
 def main(argv: list[str] | None = None) -> int:
+    from retrieval.training.synthetic import add_generator_argument
+
     parser = argparse.ArgumentParser(prog="python -m retrieval.training.train_reranker",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -213,23 +255,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--time-budget-min", type=float, default=0, help="stop training after this (0: none)")
     parser.add_argument("--sources", type=Path, help="an extracted _sources tree (default: the cached .deb)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="mined-vector cache")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help="mined-vector and synthetic-question cache")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="passages to have the local generator write a question for (0: none)")
     parser.add_argument("--log-every", type=int, default=10)
+    add_generator_argument(parser)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    deb = "a given _sources tree"
-    sources = args.sources
-    if sources is None:
-        from eval.datasets.python_faq import fetch_docs
-
-        package = fetch_docs()
-        sources, deb = package.sources, f"{package.deb.name}, sha256 {package.sha256}"
+    sources, deb = find_sources(args.sources)
     groups, data = build_data(sources, args, args.cache)
     print(f"data in {time.perf_counter() - started:.0f} s: {json.dumps(data)}", flush=True)
-    # held out: the last groups in hash order whose query is not a FAQ question
-    held_ids = held_out_ids((g.query_id for g in groups if g.source != "faq-dev"), args.held_out)
-    held = [g for g in groups if g.query_id in held_ids]
-    train_groups = [g for g in groups if g.query_id not in held_ids]
+    held, train_groups = split_held_out(groups, args.held_out)
+    if args.synthetic:
+        data["synthetic"]["train_groups"] = sum(g.source == "synthetic" for g in train_groups)
 
     from sentence_transformers.cross_encoder import CrossEncoder
 
@@ -263,6 +302,18 @@ def _counts(by_source: dict[str, int]) -> str:
     return ", ".join(f"{source} {n:,}" for source, n in sorted(by_source.items()))
 
 
+def _synthetic_line(synthetic: dict) -> str:
+    if not synthetic.get("requested"):
+        return "Synthetic questions: none (`--synthetic 0`)."
+    g = synthetic["generator"]
+    rejected = ", ".join(f"{why} {n}" for why, n in synthetic["rejected"].items()) or "none"
+    return (f"Synthetic questions (source `synthetic`): {g['model']} through {g['backend']} (`{g['name']}`) "
+            f"wrote one question each for {synthetic['passages']:,} sampled pool passage(s) of the library, "
+            f"tutorial, HOWTOs and language reference (never a FAQ passage); {synthetic['questions']:,} kept "
+            f"after cleaning (dropped: {rejected}), {synthetic.get('train_groups', '?')} trained on; "
+            "positive: the passage the question was written from.")
+
+
 def write_card(out: Path, extra: str = "") -> None:
     """(Re)write ``README.md`` from ``training.json`` (``extra``: more metrics, as markdown lines)."""
     d = json.loads((out / "training.json").read_text("utf-8"))
@@ -270,7 +321,7 @@ def write_card(out: Path, extra: str = "") -> None:
     (out / "README.md").write_text(CARD.format(
         deb=d["source"], pool=data["pool_passages"], excluded=data["faq_test_questions_excluded"],
         candidates=_counts(data["candidate_queries"]), sampled=_counts(data["sampled_queries"]),
-        groups=_counts(data["groups"]),
+        groups=_counts(data["groups"]), synthetic=_synthetic_line(data.get("synthetic", {})),
         pairs=data["pairs"], negatives=p["negatives"], command=d["command"], steps=t["steps"],
         gps=p["groups_per_step"], lr=p["lr"], max_length=p["max_length"], freeze=p["freeze_embeddings"],
         pairs_seen=t["pairs_seen"], epochs=t["epochs"], seconds=t["seconds"], rate=t["pairs_per_second"],
