@@ -43,7 +43,7 @@ from retrieval import adapted
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker, Reranker, rerank_order
 from retrieval.store import VectorStore
-from retrieval.training.questions import asker, clean_question  # noqa: F401 - tests import it here
+from retrieval.training.questions import asker
 from retrieval.training.questions import norm as _norm
 from retrieval.training.questions import write_questions as _write_questions
 from retrieval.training.reranker_data import TrainingGroup

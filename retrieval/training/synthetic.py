@@ -104,9 +104,11 @@ class ReplyCache:
         except BlockingIOError:
             self._lock.close()
             raise CacheInUse(f"another run is writing questions into {self.path}") from None
-        self._replies = self._read()
+        # Read once, as bytes: a row torn inside a multi-byte character must not stop the resume.
+        text = self.path.read_bytes().decode("utf-8", errors="replace") if self.path.exists() else ""
+        self._replies = self._parse(text)
         self._out = open(self.path, "a", encoding="utf-8")
-        if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
+        if text and not text.endswith("\n"):
             self._out.write("\n")  # a run killed mid-row left a torn line: start the next row on its own
         return self
 
@@ -119,11 +121,10 @@ class ReplyCache:
     def _key(self, passage: str) -> str:
         return f"{_sha(passage)}|{self.generator.name}|{questions.PROMPT_ID}"
 
-    def _read(self) -> dict[str, str]:
+    @staticmethod
+    def _parse(text: str) -> dict[str, str]:
         replies: dict[str, str] = {}
-        if not self.path.exists():
-            return replies
-        for line in self.path.read_text("utf-8").splitlines():
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
                 replies[f"{row['passage']}|{row['generator']}|{row['prompt']}"] = row["reply"]

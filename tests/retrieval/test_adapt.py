@@ -11,9 +11,10 @@ import pytest
 from askdocs.types import Chunk
 from retrieval import adapted
 from retrieval.adapt import (
-    Case, Scores, adopt_if_better, clean_question, hard_negatives, reranked, sample_chunks, scores,
+    Case, Scores, adopt_if_better, hard_negatives, reranked, sample_chunks, scores,
 )
 from retrieval.hybrid import HybridConfig
+from retrieval.training.questions import clean_question
 from retrieval.training.train_reranker import held_out_ids
 from tests.conftest import SAMPLE_DOCS, SMOLLM, make_settings
 

@@ -279,8 +279,8 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
         synthetic_queries(collected, 100, cache, progress=lambda done, total: None, min_chars=60)
     assert len(path.read_text("utf-8").splitlines()) == 2  # written as they came, not at the end
 
-    with path.open("a", encoding="utf-8") as f:
-        f.write('{"passage": "torn')  # a run killed mid-row
+    with path.open("ab") as f:
+        f.write('{"passage": "torn é'.encode()[:-1])  # a run killed mid-row, inside a two-byte character
     shown = io.StringIO()
     resumed = FakeGenerator()
     with ReplyCache(path, resumed) as cache:
@@ -289,7 +289,8 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
     total = first.counts["passages"]
     assert resumed.calls == total - 2 and first.counts["cached"] == 2 and first.counts["written"] == total - 2
     assert "questions/min" in shown.getvalue() and "ETA" in shown.getvalue()
-    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if not line.startswith('{"passage": "torn')]
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    rows = [json.loads(line) for line in lines if not line.startswith('{"passage": "torn')]
     assert len(rows) == total and {r["generator"] for r in rows} == {"fake:gen"}
 
     # cleaned: markup and lead stripped, the text after the "?" gone, the refusal dropped and counted
