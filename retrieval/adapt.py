@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import sys
 import time
 from collections import Counter
@@ -41,7 +42,7 @@ from askdocs.types import Chunk
 from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker, Reranker, rerank_order
+from retrieval.rerank import CrossEncoderReranker, Reranker, load_reranker, rerank_order
 from retrieval.store import VectorStore
 from retrieval.training.questions import asker
 from retrieval.training.questions import norm as _norm
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from generation.backends import Generator
     from retrieval.factory import RetrievalStack
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # stage, done, total: as app.eval_jobs reports
 SALT = "adapt-v1:"
 
@@ -140,15 +142,17 @@ def scores(cases: Sequence[Case], order: Callable[[Case], Sequence[Chunk]]) -> S
     return Scores(round(mrr / max(1, len(cases)), 4), round(ndcg / max(1, len(cases)), 4))
 
 
-def reranked(reranker: Reranker, config: HybridConfig) -> Callable[[Case], list[Chunk]]:
-    """The order a search shows with ``reranker``: its head reordered as the app does, the tail behind."""
+def reorder(reranker: Reranker, config: HybridConfig, question: str, candidates: Sequence[Chunk]) -> list[Chunk]:
+    """The order a search shows with ``reranker``: the head reordered as the app does, the tail behind."""
     depth = config.rerank_candidates
+    head, tail = list(candidates[:depth]), list(candidates[depth:])
+    marks = reranker.score(question, [c.text for c in head])
+    return [head[i] for i, _ in rerank_order(marks, config.rerank_fusion, config.rrf_k)] + tail
 
-    def order(case: Case) -> list[Chunk]:
-        head, tail = list(case.candidates[:depth]), list(case.candidates[depth:])
-        marks = reranker.score(case.question, [c.text for c in head])
-        return [head[i] for i, _ in rerank_order(marks, config.rerank_fusion, config.rrf_k)] + tail
-    return order
+
+def reranked(reranker: Reranker, config: HybridConfig) -> Callable[[Case], list[Chunk]]:
+    """``reorder`` for a case's question and candidates."""
+    return lambda case: reorder(reranker, config, case.question, case.candidates)
 
 
 def adopt_if_better(after: Scores, before: dict[str, Scores | None], held_out: int,
@@ -279,11 +283,27 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
             result = AdaptResult(collection, run, folder / "runs" / run, adopt, reason, counts, dict(dropped),
                                  before, after, parameters, seconds)
             adapted.publish(tmp, folder, run, result.to_dict(), adopt, max_length)
+        if adopt and settings.reranker_backend != "torch":
+            report("converting the model for ONNX", 0, 1)
+            _convert_for_serving(result.folder, settings, max_length)
         report("finished", 1, 1)
         return result
     finally:
         if own_stack:
             stack.close()
+
+
+def _convert_for_serving(folder: Path, settings: Settings, max_length: int) -> None:
+    """Export an adopted model for the ONNX backend now, so the first search after adoption need not.
+
+    The export is cached by folder in the model cache; one that fails here fails again at query time,
+    where the base reranker then serves, so it is logged rather than raised: the model is adopted already.
+    """
+    try:
+        load_reranker(str(folder), settings, max_length)
+    except Exception as error:  # noqa: BLE001
+        log.warning("the adopted reranker %s could not be converted for %s: %s: %s", folder,
+                    settings.reranker_backend, type(error).__name__, error)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,10 +114,13 @@ class CollectionRerankers:
         <retrieval.rerank.CrossEncoderReranker object at ...>
     """
 
-    def __init__(self, root: Path, base: Reranker | None, device: str = "cpu") -> None:
+    def __init__(self, root: Path, base: Reranker | None,
+                 load: Callable[[str, int], Reranker] | None = None) -> None:
         self.root = root
         self.base = base
-        self.device = device
+        # (model folder, max length) -> reranker; the app passes ``rerank.load_reranker`` on its settings,
+        # so an adapted model runs on the configured backend (int8 ONNX when the base does)
+        self.load = load or (lambda folder, max_length: CrossEncoderReranker(folder, "cpu", max_length=max_length))
         self._lock = threading.Lock()
         # by collection: (the pointer's mtime and size, its model or None when that failed)
         self._loaded: dict[str, tuple[tuple[int, int], Reranker | None]] = {}
@@ -142,7 +145,7 @@ class CollectionRerankers:
         try:
             info = json.loads(pointer.read_text("utf-8"))
             folder = self.root / collection / "runs" / str(info["run"])
-            model = CrossEncoderReranker(str(folder), self.device, max_length=int(info["max_length"]))
+            model = self.load(str(folder), int(info["max_length"]))
             if len(model.score("probe", ["a probe passage"])) != 1:
                 raise ValueError("the model gave no score")
         except Exception as error:  # noqa: BLE001 - any breakage means "serve with the base"

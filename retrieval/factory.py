@@ -20,7 +20,7 @@ from retrieval.adapted import CollectionRerankers
 from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import Reranker, reranker_from_settings
+from retrieval.rerank import Reranker, load_reranker, reranker_from_settings
 from retrieval.store import ChromaStore, StoreLocked, StoreUnavailable, unavailable_message, unreachable
 
 
@@ -93,7 +93,8 @@ def open_retrieval(
         store.bind_embedder(identity)
     bm25 = BM25Directory(settings.bm25_dir)
     # a collection with an adopted adaptation (python -m retrieval.adapt) reranks with it, others with the base
-    rerankers = CollectionRerankers(settings.data_dir / "rerankers", reranker, settings.device)
+    rerankers = CollectionRerankers(settings.data_dir / "rerankers", reranker,
+                                    lambda folder, max_length: load_reranker(folder, settings, max_length))
     retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker,
                                 rerankers.for_collection)
     return RetrievalStack(store, embedder, bm25, retriever)

@@ -85,19 +85,27 @@ class CrossEncoderReranker:
 
 def reranker_from_settings(settings: Settings) -> Reranker | None:
     """The configured base reranker (``ASKDOCS_RERANKER`` on ``ASKDOCS_RERANKER_BACKEND``), or None when unset."""
-    if not settings.reranker:
-        return None
+    return load_reranker(settings.reranker, settings) if settings.reranker else None
+
+
+def load_reranker(spec: str, settings: Settings, max_length: int | None = None) -> Reranker:
+    """``spec`` on the configured backend: a Hugging Face id or folder on torch, a folder only on ONNX.
+
+    The base reranker and an adopted adaptation (``retrieval.adapted``) both load here, so an adapted
+    model runs on int8 too when the base does. ``max_length``: tokens of query + passage (default: the
+    setting); an adapted model keeps the length it was trained at.
+    """
+    length = max_length or settings.reranker_max_length
     if settings.reranker_backend == "torch":
-        return CrossEncoderReranker(settings.reranker, settings.device, max_length=settings.reranker_max_length)
-    folder = Path(settings.reranker)
+        return CrossEncoderReranker(spec, settings.device, max_length=length)
+    folder = Path(spec)
     if not (folder / "config.json").is_file():
         # the ONNX export reads a folder; a hub id would need a download this backend does not do
         raise ValueError(
             f"ASKDOCS_RERANKER_BACKEND={settings.reranker_backend} needs ASKDOCS_RERANKER to be a local model "
-            f"folder, and {settings.reranker!r} is not one; use the torch backend for a Hugging Face id"
+            f"folder, and {spec!r} is not one; use the torch backend for a Hugging Face id"
         )
     from retrieval.onnx_reranker import OnnxCrossEncoderReranker
 
     variant = "int8" if settings.reranker_backend == "onnx-int8" else "fp32"
-    return OnnxCrossEncoderReranker(folder, variant, max_length=settings.reranker_max_length,
-                                    cache_dir=settings.model_cache_dir)
+    return OnnxCrossEncoderReranker(folder, variant, max_length=length, cache_dir=settings.model_cache_dir)

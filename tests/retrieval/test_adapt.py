@@ -205,6 +205,21 @@ def test_a_broken_adopted_model_falls_back_to_the_base_and_says_so(tmp_path: Pat
     assert adapted.CollectionRerankers(tmp_path, None).for_collection("handbook") is None
 
 
+
+@pytest.mark.unit
+def test_an_adopted_model_is_loaded_by_the_loader_given_with_its_trained_length(tmp_path: Path) -> None:
+    loaded: list[tuple[str, int]] = []
+    model = KeywordReranker("adapted")
+
+    def load(folder: str, max_length: int) -> KeywordReranker:
+        loaded.append((folder, max_length))
+        return model
+
+    rerankers = adapted.CollectionRerankers(tmp_path, KeywordReranker("base"), load)
+    fake_run(adapted.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)
+    assert rerankers.for_collection("handbook") is model and rerankers.for_collection("handbook") is model
+    assert loaded == [(str(tmp_path / "handbook" / "runs" / "20260101-000000-a"), 64)]  # once per change
+
 # -- one real run ----------------------------------------------------------------------------------------
 @pytest.mark.integration
 @pytest.mark.slow

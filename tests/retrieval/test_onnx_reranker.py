@@ -95,6 +95,32 @@ def test_settings_choose_the_reranker_backend_and_length(folder: Path, torch_sco
     assert np.max(np.abs(np.subtract(int8.score(QUERY, PASSAGES), torch_scores))) < 5e-3  # the same model
 
 
+
+@pytest.mark.slow
+def test_an_adopted_adaptation_runs_on_the_configured_onnx_backend(folder: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from askdocs.settings import load_settings
+    from retrieval import adapted
+    from retrieval.factory import open_retrieval
+    from tests.fakes import HashingEmbedder
+
+    settings = load_settings(data_dir=tmp_path / "data", model_cache=folder.parent / "cache",
+                             reranker=str(folder), reranker_backend="onnx-int8", reranker_max_length=256)
+    home = adapted.collection_dir(settings.data_dir / "rerankers", "handbook")
+    with adapted.staging(home) as tmp:
+        shutil.copytree(folder, tmp, dirs_exist_ok=True)  # a real cross-encoder folder stands in for a run
+        adapted.publish(tmp, home, "20260101-000000-a", {"run": "20260101-000000-a"}, True, max_length=64)
+    stack = open_retrieval(settings, embedder=HashingEmbedder())
+    try:
+        served = stack.retriever.rerankers("handbook")
+        assert isinstance(served, OnnxCrossEncoderReranker) and served is not stack.retriever.reranker
+        assert (served.variant, served.max_length) == ("int8", 64)  # the backend set, the length trained at
+        assert served.spec == str(home / "runs" / "20260101-000000-a")
+        assert stack.retriever.rerankers("other") is stack.retriever.reranker  # nothing adopted there
+    finally:
+        stack.close()
+
 def test_an_onnx_backend_needs_a_local_folder(tmp_path: Path) -> None:
     from askdocs.settings import load_settings
     from retrieval.rerank import reranker_from_settings
