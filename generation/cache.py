@@ -46,6 +46,7 @@ class CacheScope:
     index_version: str
     doc_ids: tuple[str, ...] | None  # sorted; None: the whole collection
     generator: str
+    reranker: str = ""  # what ordered the passages; adopting an adaptation changes it without a restart
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,10 @@ class SemanticCache:
         self._lock = threading.Lock()
         self._hits = self._misses = 0
 
-    def scope(self, collection: str, doc_ids: Sequence[str] | None, generator: str) -> CacheScope:
+    def scope(self, collection: str, doc_ids: Sequence[str] | None, generator: str,
+              reranker: str = "") -> CacheScope:
         ids = None if doc_ids is None else tuple(sorted(set(doc_ids)))
-        return CacheScope(collection, str(self.index_version(collection)), ids, generator)
+        return CacheScope(collection, str(self.index_version(collection)), ids, generator, reranker)
 
     def embed(self, question: str) -> np.ndarray:
         vector = np.asarray(self.embedder.embed([question.strip()])[0], dtype=np.float32)

@@ -125,7 +125,8 @@ class AnswerPipeline:
         cache_slot = None
         if self.cache is not None and query == question.strip():  # else the search leaned on the history
             vector = self.cache.embed(question)
-            scope = self.cache.scope(collection, doc_ids, self.generators_name)
+            scope = self.cache.scope(collection, doc_ids, self.generators_name,
+                                     self._reranker_name(collection))
             found = self.cache.lookup(vector, scope, principal)
             if found is not None:
                 answer = served_from_cache(found[0], question, time.perf_counter() - started)
@@ -199,6 +200,12 @@ class AnswerPipeline:
         if cache_slot is not None and not answer.incomplete and not (stop is not None and stop.is_set()):
             self.cache.store(*cache_slot, answer)  # type: ignore[union-attr]
         yield answer
+
+    def _reranker_name(self, collection: str) -> str:
+        """The reranker ordering ``collection``'s passages now, for the cache's scope ("" for none)."""
+        pick = getattr(self.retriever, "reranker_for", None)  # a retriever without rerankers has none
+        reranker = pick(collection) if pick else None
+        return "" if reranker is None else str(getattr(reranker, "spec", type(reranker).__name__))
 
     @property
     def generators_name(self) -> str:

@@ -118,6 +118,10 @@ class HybridRetriever:
         # collection -> its reranker (retrieval.adapted.CollectionRerankers: an adopted adaptation, else the base)
         self.rerankers = rerankers
 
+    def reranker_for(self, collection: str) -> Reranker | None:
+        """The reranker a search of ``collection`` uses now: its adopted adaptation, else the base."""
+        return self.rerankers(collection) if self.rerankers else self.reranker
+
     def retrieve(
         self,
         query: str,
@@ -135,7 +139,7 @@ class HybridRetriever:
             raise AccessDenied(f"you do not have access to the collection {collection!r}")
         cfg = self.config
         k = k or cfg.top_k
-        reranker = self.rerankers(collection) if self.rerankers else self.reranker
+        reranker = self.reranker_for(collection)
         timings: dict[str, float] = {}
         rankings: dict[str, list[str]] = {}
         stage_scores: dict[str, dict[str, StageScore]] = {}

@@ -226,6 +226,27 @@ def test_ingesting_or_deleting_a_document_changes_the_version_and_misses(index):
     assert not pipeline.ask(QUESTION).cached and len(generator.prompts) == 3
 
 
+
+class NamedReranker:
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        return [float(len(p)) for p in passages]
+
+
+def test_adopting_an_adapted_reranker_misses_without_a_restart(index):
+    stack, _, _ = index
+    serving = {"default": NamedReranker("base")}
+    stack.retriever.rerankers = serving.get  # as CollectionRerankers: the adopted model, read per search
+    generator = ScriptedGenerator("The operator module provides them [1].")
+    pipeline = pipeline_for(index, generator)
+    pipeline.ask(QUESTION)
+    assert pipeline.ask(QUESTION).cached
+    serving["default"] = NamedReranker("rerankers/default/runs/20260101-000000-a")  # an adoption
+    assert not pipeline.ask(QUESTION).cached and len(generator.prompts) == 2
+    assert pipeline.ask(QUESTION).cached
+
 def test_a_restricted_collections_answer_is_served_only_to_its_readers(index):
     stack, _, _ = index
     generator = ScriptedGenerator("The operator module provides them [1].")
