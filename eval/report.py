@@ -29,9 +29,10 @@ from eval.report_render import Block, Cell, Code, Heading, Image, Items, Para, T
 
 # Settings worth a glance in the header; the full list closes the report.
 _SUMMARY_SETTINGS = (
-    "embedder", "reranker", "generator_backend", "generator_model", "top_k", "bm25_candidates",
-    "dense_candidates", "bm25_weight", "dense_weight", "rrf_k", "rerank_candidates", "chunk_tokens",
-    "chunk_overlap_tokens", "abstain_below", "max_prompt_tokens", "temperature",
+    "embedder", "reranker", "reranker_backend", "reranker_max_length", "rerank_fusion", "generator_backend",
+    "generator_model", "top_k", "bm25_candidates", "dense_candidates", "bm25_weight", "dense_weight", "rrf_k",
+    "rerank_candidates", "chunk_tokens", "chunk_overlap_tokens", "abstain_below", "max_prompt_tokens",
+    "temperature",
 )
 # metric group -> (chart title, y label, values in [0, 1]); one bar chart each
 _GROUPS = {

@@ -47,7 +47,8 @@ def retrieval_run() -> dict:
     return {
         "kind": "retrieval", "run_id": "20261122-104512-retrieval-python-faq",
         "created": "2026-11-22T10:45:12+00:00", "git_revision": "0123abc-dirty",
-        "settings": {"embedder": "pkg:all-minilm-l6-v2", "top_k": 4, "rrf_k": 60, "data_dir": "/tmp/x"},
+        "settings": {"embedder": "pkg:all-minilm-l6-v2", "top_k": 4, "rrf_k": 60, "data_dir": "/tmp/x",
+                     "reranker": "/models/rr", "reranker_backend": "onnx-int8", "rerank_fusion": "rrf"},
         "dataset": {"name": "python-faq", "split": "test", "queries": 12, "documents": 300},
         "configs": {
             "bm25": config("BM25 alone", 0.41, 3.0, scores),
@@ -124,6 +125,8 @@ def test_a_retrieval_report_has_its_files_and_valid_plots(tmp_path):
     assert page.count('src="data:image/png;base64,') == 4
     assert "20261122-104512-retrieval-python-faq" in page and "0123abc-dirty" in page
     assert "python-faq" in page and "embedder=pkg:all-minilm-l6-v2" in page
+    # how a reranker ran and met retrieval changes every +rerank number, so the header says it
+    assert "reranker_backend=onnx-int8" in page and "rerank_fusion=rrf" in page
     assert "minilm" in files.markdown.read_text()  # the extra table
 
 
