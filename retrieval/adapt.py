@@ -231,11 +231,13 @@ def _write_questions_file(path: Path, cases: Sequence[Case], held: set[str],
 def adapt(settings: Settings, collection: str, questions: int = 200, steps: int = 100,
           held_out_share: float = 0.25, *, stack: RetrievalStack | None = None,
           generator: Generator | None = None, max_length: int = 128, negatives: int = 3,
-          min_held_out: int = 20, seed: int = 12, progress: Progress | None = None) -> AdaptResult:
+          min_held_out: int = 20, seed: int = 12, lr: float | None = None,
+          progress: Progress | None = None) -> AdaptResult:
     """Fine-tune a reranker on ``collection`` and adopt it if it wins on the held-out questions.
 
     ``stack`` and ``generator`` are lent by a caller that holds them (the app); otherwise they are
     opened from ``settings``. The generator is always a local one: nothing leaves the machine.
+    ``lr``: the learning rate (default 5e-5 from a new head, 2e-5 from a trained base).
 
     Raises:
         ValueError: no such collection, or too few usable questions to train and measure.
@@ -291,7 +293,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
         lap("measure_before")
         with adapted.staging(folder) as tmp:
             args = argparse.Namespace(out=tmp, max_steps=steps, max_length=max_length, groups_per_step=4,
-                                      negatives=negatives, lr=5e-5 if base is None else 2e-5, seed=seed,
+                                      negatives=negatives, lr=lr or (5e-5 if base is None else 2e-5), seed=seed,
                                       freeze_embeddings=True, time_budget_min=0,
                                       log_every=max(10, steps // 5))
             training = train(groups, args, base=getattr(base, "spec", None),
@@ -350,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out-share", type=float, default=0.25)
     parser.add_argument("--max-length", type=int, default=128, help="tokens of question + passage")
     parser.add_argument("--min-held-out", type=int, default=20, help="fewer held-out: never adopted")
+    parser.add_argument("--lr", type=float, help="learning rate (default 5e-5 from a new head, 2e-5 from a base)")
     args = parser.parse_args(argv)
 
     from askdocs.quiet import quiet_libraries
@@ -368,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = adapt(settings, args.collection or settings.default_collection, args.questions, args.steps,
                        args.held_out_share, max_length=args.max_length, min_held_out=args.min_held_out,
-                       progress=progress)
+                       lr=args.lr, progress=progress)
     except (StoreLocked, StoreUnavailable, CacheInUse, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
