@@ -3,9 +3,10 @@
 ``python -m retrieval.training.train_reranker --out models/reranker-minilm [--max-steps N]
 [--max-length 128] [--synthetic N [--generator-backend llamacpp]]``
 
-Builds the data (``retrieval.training.reranker_data``), trains, and saves an fp16 safetensors
-CrossEncoder folder with ``training.json`` (the data card: sources, counts, parameters, timings) and a
-model card ``README.md``.
+Builds the data (``retrieval.training.reranker_data``), trains, scores the sample documents' smoke set
+with the new model (``retrieval.training.smoke_check``), and saves an fp16 safetensors CrossEncoder
+folder with ``training.json`` (the data card: sources, counts, parameters, timings, the smoke check) and
+a model card ``README.md``.
 
 Design choices:
 - The loop is ours, a few lines of torch around sentence-transformers' ``BinaryCrossEntropyLoss``:
@@ -39,6 +40,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from retrieval.training.smoke_check import card_line, smoke_ndcg
 
 BASE = "pkg:all-minilm-l6-v2"
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".askdocs" / "reranker-data"
@@ -282,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     del untrained
     result = train(train_groups, args)
     acc_after = held_out_accuracy(load_for_cpu(args.out, args.max_length), held)
+    smoke = smoke_ndcg(args.out, args.max_length)
+    print(f"smoke set nDCG@10: {json.dumps(smoke)}"
+          + ("" if smoke["fused"] >= smoke["retrieval"] else " (fused LOSES to retrieval alone)"), flush=True)
     total = round(time.perf_counter() - started, 1)
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m retrieval.training.train_reranker " + " ".join(given)
@@ -289,12 +295,13 @@ def main(argv: list[str] | None = None) -> int:
                  "held_out_groups": len(held), "train_groups": len(train_groups),
                  "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                  "training": result, "held_out_accuracy": {"before": acc_before, "after": acc_after},
+                 "smoke_ndcg_at_10": smoke,
                  "total_seconds": total,
                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
     (args.out / "training.json").write_text(json.dumps(card_data, indent=2) + "\n", "utf-8")
     write_card(args.out)
     print(json.dumps({"training": result, "held_out_accuracy": card_data["held_out_accuracy"],
-                      "total_s": total}))
+                      "smoke_ndcg_at_10": smoke, "total_s": total}))
     return 0
 
 
@@ -318,6 +325,8 @@ def write_card(out: Path, extra: str = "") -> None:
     """(Re)write ``README.md`` from ``training.json`` (``extra``: more metrics, as markdown lines)."""
     d = json.loads((out / "training.json").read_text("utf-8"))
     t, p, data = d["training"], d["parameters"], d["data"]
+    if "smoke_ndcg_at_10" in d:  # runs before the check existed have none
+        extra = card_line(d["smoke_ndcg_at_10"]) + extra
     (out / "README.md").write_text(CARD.format(
         deb=d["source"], pool=data["pool_passages"], excluded=data["faq_test_questions_excluded"],
         candidates=_counts(data["candidate_queries"]), sampled=_counts(data["sampled_queries"]),

@@ -200,6 +200,8 @@ def test_a_tiny_training_run_saves_a_working_cross_encoder(sources: Path, tmp_pa
 
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_training_twice_with_one_seed_gives_the_same_weights(sources: Path, tmp_path: Path) -> None:
     """What "the training command reproduces the model" rests on: same data and seed, same bytes."""
     from retrieval.training.train_reranker import train
@@ -214,6 +216,15 @@ def test_training_twice_with_one_seed_gives_the_same_weights(sources: Path, tmp_
         weights.append((tmp_path / name / "model.safetensors").read_bytes())
     assert weights[0] == weights[1]
     assert weights[0] != weights[2]  # the seed does reach the weights, so the equality above means something
+
+
+@pytest.mark.unit
+def test_the_card_says_whether_the_fused_model_loses_on_the_smoke_set() -> None:
+    from retrieval.training.smoke_check import card_line
+
+    losing = card_line({"retrieval": 0.938, "fused": 0.838, "replacing": 0.411})
+    assert "fused with this model (rrf) 0.8380, which **loses** against retrieval" in losing
+    assert "does not lose" in card_line({"retrieval": 0.938, "fused": 0.938, "replacing": 0.5})
 
 # -- synthetic questions ----------------------------------------------------------------------------------
 class FakeGenerator:
@@ -387,3 +398,7 @@ def test_a_run_with_synthetic_questions_records_them_in_training_json_and_the_ca
         (cache / "synthetic-questions.jsonl").read_text("utf-8").splitlines())
     card = (out / "README.md").read_text("utf-8")
     assert f"{SMOLLM} through llamacpp" in card and "never a FAQ passage" in card
+    smoke = json.loads((out / "training.json").read_text("utf-8"))["smoke_ndcg_at_10"]
+    assert set(smoke) == {"retrieval", "fused", "replacing"} and all(0 <= v <= 1 for v in smoke.values())
+    assert smoke["retrieval"] > 0.8  # the app's hybrid on its own sample documents (0.938 in the docs)
+    assert f"retrieval alone {smoke['retrieval']:.4f}; fused with this model (rrf) {smoke['fused']:.4f}" in card
