@@ -133,8 +133,9 @@ if st.button("Re-index (rebuild the keyword index)"):
 
 st.subheader("Reranker adapted to this collection")
 st.caption("Fine-tunes the reranker on questions the local model writes about this collection's passages, "
-           "and keeps it only if it ranks the held-out questions' passages better than what searches use "
-           "now. Nothing leaves this machine; it keeps both cores busy for a while.")
+           "and keeps it only if it ranks the held-out questions' passages reliably better than what "
+           "searches use now. Those questions are only a proxy for your users' (docs/evaluation.md, "
+           "\"On a real corpus\"). Nothing leaves this machine; it keeps both cores busy for a while.")
 adapted_folder = adapted.collection_dir(svc.settings.data_dir / "rerankers", collection)
 left, right = st.columns(2)
 questions = left.number_input("Questions to write", min_value=8, value=200, step=20)
