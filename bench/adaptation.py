@@ -10,8 +10,9 @@ Method:
   (``EvalIndex``, cached under ``DATA_DIR/eval/index``). It stands for a user's collection.
 - Adaptation: ``retrieval.adapt.adapt`` on that collection, unchanged, with the configured local generator
   (``ASKDOCS_GENERATOR_BACKEND``/``_MODEL``): it reports MRR@10 and nDCG@10 on its own held-out slice of
-  synthetic questions, before (retrieval alone, the base reranker) and after. Its model is saved in a
-  temporary data folder (``--keep DIR`` keeps it), never in the user's.
+  synthetic questions, before (retrieval alone, the base reranker) and after. Its model and the cached
+  generator replies go to a temporary data folder, never the user's; ``--keep DIR`` keeps them, so a
+  rerun with the same ``DIR`` does not write the questions again.
 - Real questions, which adaptation never sees: every query of each split of the benchmark. Each query's
   candidates come from the same hybrid retriever without a reranker; nDCG@10 and MRR@10 against the
   benchmark's judgments are taken for three orders of the same candidates: retrieval's, the base

@@ -3,8 +3,8 @@
 Design choices:
 - A hit needs the same *scope* and a close *question*. The scope is the collection, its index
   version (the BM25 version, which every ingest, update, delete and re-index bumps: see
-  ``retrieval.bm25.BM25Directory.publish``), the documents the question was limited to, and the
-  generator. "Close" is cosine similarity of the questions' embeddings (unit vectors, so a dot
+  ``retrieval.bm25.BM25Directory.publish``), the documents the question was limited to, the
+  generator, and the reranker in use (an adopted adaptation changes it while the app runs). "Close" is cosine similarity of the questions' embeddings (unit vectors, so a dot
   product) of at least ``threshold``; the default is measured in ``docs/benchmarks.md``.
 - Any change to the index changes the version, so old answers are simply never matched again; they
   are dropped the next time something is stored for that collection, and the LRU bound drops the rest.

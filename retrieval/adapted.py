@@ -4,6 +4,8 @@
 :class:`CollectionRerankers` which reranker a collection gets.
 
 Layout, under ``DATA_DIR/rerankers/<collection>/``:
+- ``question-replies.jsonl`` (and its ``.lock``): the generator's raw replies by passage, generator and
+  prompt, so a rerun asks only for passages it has not seen (``retrieval.training.synthetic.ReplyCache``);
 - ``runs/<run>/``: one adaptation each (the CrossEncoder folder, ``adapt.json``, ``questions.jsonl``),
   built in a ``runs/.tmp-*`` folder and renamed into place whole, so a crash leaves no half run;
 - ``adopted.json``: ``{"run": ..., "max_length": ...}``, the run in use, replaced with ``os.replace``
@@ -114,7 +116,7 @@ class CollectionRerankers:
         <retrieval.rerank.CrossEncoderReranker object at ...>
     """
 
-    def __init__(self, root: Path, base: Reranker | None,
+    def __init__(self, root: Path, base: Reranker | None, *,
                  load: Callable[[str, int], Reranker] | None = None) -> None:
         self.root = root
         self.base = base

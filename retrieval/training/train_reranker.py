@@ -285,9 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     del untrained
     result = train(train_groups, args)
     acc_after = held_out_accuracy(load_for_cpu(args.out, args.max_length), held)
-    smoke = smoke_ndcg(args.out, args.max_length)
-    print(f"smoke set nDCG@10: {json.dumps(smoke)}"
-          + ("" if smoke["fused"] >= smoke["retrieval"] else " (fused LOSES to retrieval alone)"), flush=True)
+    try:
+        smoke: dict = smoke_ndcg(args.out, args.max_length)
+        loses = smoke["fused"] < smoke["retrieval"]
+        print(f"smoke set nDCG@10: {json.dumps(smoke)}" + (" (fused LOSES to retrieval alone)" if loses else ""),
+              flush=True)
+    except Exception as error:  # noqa: BLE001 - the model is saved; its records must be too
+        smoke = {"error": f"{type(error).__name__}: {error}"}
+        print(f"smoke set check failed: {smoke['error']}", file=sys.stderr, flush=True)
     total = round(time.perf_counter() - started, 1)
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m retrieval.training.train_reranker " + " ".join(given)

@@ -11,7 +11,7 @@ import pytest
 from askdocs.types import Chunk
 from retrieval import adapted
 from retrieval.adapt import (
-    Case, Scores, adopt_if_better, hard_negatives, reranked, sample_chunks, scores,
+    Case, Scores, adopt_if_better, hard_negatives, reranked, sample_chunks, scores, sign_test,
 )
 from retrieval.hybrid import HybridConfig
 from retrieval.training.questions import clean_question
@@ -171,7 +171,18 @@ def test_adoption_needs_a_reliable_win_over_the_best_baseline_on_enough_question
     assert not adopt and "not reliably better" in reason
     # The same gain spread over most questions is.
     steady = per_case(*[0.54] * 25, *[0.5] * 5)
-    assert adopt_if_better(steady, {"retrieval": retrieval, "base_reranker": None}, 20)[0]
+    adopt, reason = adopt_if_better(steady, {"retrieval": retrieval, "base_reranker": None}, 20)
+    assert adopt and "25 questions ranked better, 0 worse" in reason
+    # Three wins and seventeen ties: the bootstrap's bound is above zero, but three coin flips prove nothing.
+    few = per_case(*[1.0] * 3, *[0.5] * 17)
+    adopt, reason = adopt_if_better(few, {"retrieval": retrieval[:20], "base_reranker": None}, 20)
+    assert not adopt and "p = 0.125" in reason and "lower bound of the gain +" in reason
+
+
+@pytest.mark.unit
+def test_the_sign_test_counts_only_wins_and_losses() -> None:
+    assert sign_test(3, 0) == 0.125 and sign_test(5, 0) == 1 / 32
+    assert sign_test(0, 0) == 1.0 and sign_test(1, 1) == 0.75
 
 
 # -- saving and serving -------------------------------------------------------------------------------------
@@ -227,7 +238,7 @@ def test_an_adopted_model_is_loaded_by_the_loader_given_with_its_trained_length(
         loaded.append((folder, max_length))
         return model
 
-    rerankers = adapted.CollectionRerankers(tmp_path, KeywordReranker("base"), load)
+    rerankers = adapted.CollectionRerankers(tmp_path, KeywordReranker("base"), load=load)
     fake_run(adapted.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)
     assert rerankers.for_collection("handbook") is model and rerankers.for_collection("handbook") is model
     assert loaded == [(str(tmp_path / "handbook" / "runs" / "20260101-000000-a"), 64)]  # once per change
@@ -259,7 +270,10 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     assert result.before["base_reranker"] is None  # no ASKDOCS_RERANKER: retrieval alone is the baseline
     for s in (result.before["retrieval"], result.after):
         assert 0.0 <= s.mrr_at_10 <= s.ndcg_at_10 <= 1.0  # one relevant passage: MRR never exceeds nDCG
-    assert result.adopted == (result.after.ndcg_at_10 > result.before["retrieval"].ndcg_at_10)
+    if result.adopted:  # the rule needs a higher mean and more: a bootstrap bound and a sign test
+        assert result.after.ndcg_at_10 > result.before["retrieval"].ndcg_at_10 and ": better (" in result.reason
+    else:
+        assert "not better" in result.reason or "not reliably better" in result.reason
 
     report = json.loads((result.folder / "adapt.json").read_text("utf-8"))
     assert report["adopted"] == result.adopted and report["after"]["ndcg_at_10"] == result.after.ndcg_at_10

@@ -225,6 +225,7 @@ def test_the_card_says_whether_the_fused_model_loses_on_the_smoke_set() -> None:
     losing = card_line({"retrieval": 0.938, "fused": 0.838, "replacing": 0.411})
     assert "fused with this model (rrf) 0.8380, which **loses** against retrieval" in losing
     assert "does not lose" in card_line({"retrieval": 0.938, "fused": 0.938, "replacing": 0.5})
+    assert "could not run (OSError: offline)" in card_line({"error": "OSError: offline"})
 
 # -- synthetic questions ----------------------------------------------------------------------------------
 class FakeGenerator:
