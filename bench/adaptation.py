@@ -62,13 +62,9 @@ def real_question_scores(dataset: Any, candidates: Callable[[str], list[Any]],
     return {name: {metric: float(np.mean(values)) for metric, values in by.items()} for name, by in sums.items()}
 
 
-def splits_of(folder: Path) -> list[str]:
-    return sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-
-
 def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any], report: Report) -> None:
     from askdocs.settings import load_settings
-    from eval.beir import load_beir
+    from eval.beir import available_splits, load_beir
     from eval.retrieval_eval import COLLECTION, EvalIndex
     from eval.runner import prepared_dataset
     from retrieval.adapt import adapt, reorder
@@ -88,7 +84,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     info["settings"] = settings.model_dump(mode="json", exclude={"api_key"})
     embedder = embedder_from_settings(settings)
     folder = prepared_dataset(profile["dataset"], settings, embedder.count_tokens)
-    datasets = {split: load_beir(folder, split) for split in splits_of(folder)}
+    datasets = {split: load_beir(folder, split) for split in available_splits(folder)}
     corpus = next(iter(datasets.values()))
     index = EvalIndex.open(corpus, settings, embedder, settings.data_dir / "eval" / "index")
     models = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="askdocs-adapt-bench-"))

@@ -157,11 +157,6 @@ def mean_scores(per_case: Sequence[Scores]) -> Scores:
                   round(sum(s.ndcg_at_10 for s in per_case) / n, 4))
 
 
-def scores(cases: Sequence[Case], order: Callable[[Case], Sequence[Chunk]]) -> Scores:
-    """Mean MRR@10 and nDCG@10 of each case's source chunk in ``order(case)``."""
-    return mean_scores(case_scores(cases, order))
-
-
 def reorder(reranker: Reranker, config: HybridConfig, question: str, candidates: Sequence[Chunk]) -> list[Chunk]:
     """The order a search shows with ``reranker``: the head reordered as the app does, the tail behind."""
     depth = config.rerank_candidates

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from retrieval.training.smoke_check import card_line, smoke_ndcg
+from retrieval.training.smoke_check import card_line, fused_loses, smoke_ndcg
 
 BASE = "pkg:all-minilm-l6-v2"
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".askdocs" / "reranker-data"
@@ -287,9 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     acc_after = held_out_accuracy(load_for_cpu(args.out, args.max_length), held)
     try:
         smoke: dict = smoke_ndcg(args.out, args.max_length)
-        loses = smoke["fused"] < smoke["retrieval"]
-        print(f"smoke set nDCG@10: {json.dumps(smoke)}" + (" (fused LOSES to retrieval alone)" if loses else ""),
-              flush=True)
+        print(f"smoke set nDCG@10: {json.dumps(smoke)}"
+              + (" (fused LOSES to retrieval alone)" if fused_loses(smoke) else ""), flush=True)
     except Exception as error:  # noqa: BLE001 - the model is saved; its records must be too
         smoke = {"error": f"{type(error).__name__}: {error}"}
         print(f"smoke set check failed: {smoke['error']}", file=sys.stderr, flush=True)

@@ -11,7 +11,7 @@ import pytest
 from askdocs.types import Chunk
 from retrieval import adapted
 from retrieval.adapt import (
-    Case, Scores, adopt_if_better, hard_negatives, reranked, sample_chunks, scores, sign_test,
+    Case, Scores, adopt_if_better, case_scores, hard_negatives, mean_scores, reranked, sample_chunks, sign_test,
 )
 from retrieval.hybrid import HybridConfig
 from retrieval.training.questions import clean_question
@@ -131,19 +131,23 @@ class KeywordReranker:
         return [float(self.wanted in p) for p in passages]
 
 
+def means(cases: list[Case], order) -> Scores:  # noqa: ANN001
+    return mean_scores(case_scores(cases, order))
+
+
 @pytest.mark.unit
 def test_scores_find_the_source_or_its_duplicate_and_reranking_keeps_the_tail() -> None:
     source = chunk("s", "the stable answer")
     others = [chunk(f"o{n}", f"other {n}") for n in range(12)]
     late = Case("q", source, (*others[:3], source, *others[3:]))  # rank 4
-    assert scores([late], lambda c: c.candidates) == Scores(0.25, round(1 / 2.321928094887362, 4))
+    assert means([late], lambda c: c.candidates) == Scores(0.25, round(1 / 2.321928094887362, 4))
     duplicate = Case("q", source, (chunk("copy", "the  stable answer"), *others))
-    assert scores([duplicate], lambda c: c.candidates) == Scores(1.0, 1.0)
+    assert means([duplicate], lambda c: c.candidates) == Scores(1.0, 1.0)
     missing = Case("q", source, tuple(others))
-    assert scores([missing, late], lambda c: c.candidates).mrr_at_10 == 0.125
+    assert means([missing, late], lambda c: c.candidates).mrr_at_10 == 0.125
     order = reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=5))(late)
     assert order[0] is source and order[5:] == list(late.candidates[5:])
-    assert scores([late], reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=3))) == scores(
+    assert means([late], reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=3))) == means(
         [late], lambda c: c.candidates)
     # Fused with retrieval's order, the reranker's pick (4th) only climbs to 2nd behind retrieval's first.
     fusing = HybridConfig(rerank_candidates=5, rerank_fusion="rrf", rrf_k=1)

@@ -95,7 +95,6 @@ def test_settings_choose_the_reranker_backend_and_length(folder: Path, torch_sco
     assert np.max(np.abs(np.subtract(int8.score(QUERY, PASSAGES), torch_scores))) < 5e-3  # the same model
 
 
-
 @pytest.mark.slow
 def test_an_adopted_adaptation_runs_on_the_configured_onnx_backend(folder: Path, tmp_path: Path) -> None:
     import shutil
@@ -113,13 +112,14 @@ def test_an_adopted_adaptation_runs_on_the_configured_onnx_backend(folder: Path,
         adapted.publish(tmp, home, "20260101-000000-a", {"run": "20260101-000000-a"}, True, max_length=64)
     stack = open_retrieval(settings, embedder=HashingEmbedder())
     try:
-        served = stack.retriever.rerankers("handbook")
+        served = stack.retriever.reranker_for("handbook")
         assert isinstance(served, OnnxCrossEncoderReranker) and served is not stack.retriever.reranker
         assert (served.variant, served.max_length) == ("int8", 64)  # the backend set, the length trained at
         assert served.spec == str(home / "runs" / "20260101-000000-a")
-        assert stack.retriever.rerankers("other") is stack.retriever.reranker  # nothing adopted there
+        assert stack.retriever.reranker_for("other") is stack.retriever.reranker  # nothing adopted there
     finally:
         stack.close()
+
 
 def test_an_onnx_backend_needs_a_local_folder(tmp_path: Path) -> None:
     from askdocs.settings import load_settings
