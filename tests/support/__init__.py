@@ -1,0 +1,1 @@
+"""Test support shared across the suite: fakes, local servers, browser helpers, test backends."""
