@@ -179,10 +179,6 @@ class Settings(BaseSettings):
         return self.data_dir / "monitor.sqlite3"
 
     @property
-    def log_dir(self) -> Path:
-        return self.data_dir / "logs"
-
-    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 

@@ -29,6 +29,11 @@ class ParsedDocument:
     paginated: bool = False  # True when page numbers are real (PDF)
 
 
+def page_label(start: int, end: int) -> str:
+    """``"p. 3"`` or ``"pp. 3-4"``: the one spelling of a page span in prompts, citations and reports."""
+    return f"p. {start}" if start == end else f"pp. {start}-{end}"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One searchable passage of a document.
@@ -49,9 +54,7 @@ class Chunk:
 
     @property
     def page_label(self) -> str:
-        if self.page_start == self.page_end:
-            return f"p. {self.page_start}"
-        return f"pp. {self.page_start}-{self.page_end}"
+        return page_label(self.page_start, self.page_end)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class Citation:
     page_start: int
     page_end: int
     snippet: str
+
+    @property
+    def page_label(self) -> str:
+        return page_label(self.page_start, self.page_end)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from askdocs.machine import cpu_line
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import load_settings
 from askdocs.types import Answer
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     same = [(p["id"], text) for p in pairs for text in p["same"]]
     different = [(p["id"], text) for p in pairs for text in p["different"]]
 
+    print(cpu_line())
     print(f"embedder {embedder.spec}; {len(questions)} questions cached, {len(same)} rewordings, "
           f"{len(different)} near questions\n")
     print("| threshold | hit rate (rewordings) | wrong answer served (rewordings) | false hits (near questions) |")

@@ -311,9 +311,10 @@ def bench_generation(report: Report, retriever: Any, collection: str, profile: d
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("model name"))
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "torch_threads": torch.get_num_threads(),
+    from askdocs.machine import cpu_model, instruction_set
+
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu_model(), "simd": instruction_set(),
+            "torch_threads": torch.get_num_threads(),
             "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "python": platform.python_version(), "torch": torch.__version__, "load_average": os.getloadavg()}
 

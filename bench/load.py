@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from askdocs.machine import cpu_line
 from bench import webapp
 from bench.webapp import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER
 
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"driving {args.sessions} sessions for {args.minutes:g} min …", file=sys.stderr)
             report = run_load(app, args.sessions, args.minutes * 60)
     summary = report.summary()
+    print(f"{'machine':>36}  {cpu_line()}")
     for key, value in summary.items():
         print(f"{key:>36}  {value}")
     for problem in (*report.leaks, *report.page_errors, *report.log_errors):

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from askdocs.machine import cpu_line
+
 
 def percentiles(latencies_ms: Iterable[float]) -> dict[str, float]:
     """p50 and p95 (numpy's "linear" method, as ``eval.metrics``) and the count."""
@@ -47,12 +49,7 @@ def machine() -> dict[str, Any]:
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
+        "cpu": cpu_line(),
         "load_average": load_average(),
         "git": revision,
     }
-
-
-def timed_ms(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, 1000 * (time.perf_counter() - started)

@@ -372,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # langchain-community's sunset notice
     info = machine()
     print(f"$ python -m bench.peer {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"{info['date_utc']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}", flush=True)
+    print(f"{info['date_utc']}, {info['cpu']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}", flush=True)
     report = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -39,6 +39,7 @@ from pathlib import Path
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from eval.answer_eval import GoldQuestion, evaluate_answers, load_questions
+from askdocs.machine import cpu_line
 from generation.backends import Generator, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from generation.routing import classify
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     price = tuple(float(p) for p in args.strong_price.split(",")) if args.strong_price else None
     print(f"python -m bench.routing {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.1f}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_line()}, load average {os.getloadavg()[0]:.1f}")
     report = run(settings, args.fast, args.strong or settings.generator_model, args.quick, price)  # type: ignore[arg-type]
     if args.faq:
         report["python faq"] = faq_split(settings)

@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     info = machine()
     print(f"$ python -m bench.scale {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"{info['date_utc']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}", flush=True)
+    print(f"{info['date_utc']}, {info['cpu']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}", flush=True)
     anchors = real_anchors(settings, embedder_from_settings(settings))
     rows = []
     with tempfile.TemporaryDirectory(prefix="askdocs-scale-", dir=args.workdir) as work:

@@ -96,8 +96,8 @@ def evaluate_answers(
             "question": gold.question, "answer": answer.text, "gold": gold.answer or "(unanswerable)",
             "answerable": gold.answerable, "abstained": answer.abstained,
             "abstention_correct": answer.abstained != gold.answerable,
-            "cited": [f"{c.source}, p. {c.page_start}" for c in answer.citations],
-            "retrieved": [{"id": h.chunk.chunk_id, "title": f"{h.chunk.source} p. {h.chunk.page_label}",
+            "cited": [f"{c.source}, {c.page_label}" for c in answer.citations],
+            "retrieved": [{"id": h.chunk.chunk_id, "title": f"{h.chunk.source} {h.chunk.page_label}",
                            "relevant": h.chunk.source == gold.source and h.chunk.page_start <= gold.page
                            <= h.chunk.page_end, "score": round(h.score, 6)} for h in answer.sources],
             "tokens_in": answer.prompt_tokens, "tokens_out": answer.completion_tokens,

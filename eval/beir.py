@@ -40,7 +40,7 @@ from eval.beir_sources import MAX_BYTES, BeirFormatError, Source, Tree, open_tre
 # Reading folders and zips lives in eval.beir_sources; these names are kept here for existing callers.
 __all__ = [
     "MAX_BYTES", "QRELS_HEADER", "BeirDataset", "BeirFormatError", "Dropped", "Passage", "Source",
-    "available_splits", "load_beir", "write_beir",
+    "available_splits", "load_beir",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,36 +122,6 @@ def available_splits(source: Source, *, max_bytes: int = MAX_BYTES) -> list[str]
     """The split names with a ``qrels/<split>.tsv``, sorted."""
     with open_tree(source, max_bytes) as tree:
         return _splits(tree)
-
-
-def write_beir(dataset: BeirDataset, folder: str | os.PathLike[str]) -> Path:
-    """Write ``dataset`` as a BEIR folder (its one split) and return the folder."""
-    _check_split_name(dataset.split)
-    for query_id, judgments in dataset.qrels.items():
-        if query_id not in dataset.queries:
-            raise ValueError(f"the qrels name query {query_id!r}, which has no text")
-        for doc_id in judgments:
-            if doc_id not in dataset.corpus:
-                raise ValueError(f"the qrels of {query_id!r} name {doc_id!r}, which is not in the corpus")
-            if any(c in query_id + doc_id for c in "\t\r\n"):
-                raise ValueError(f"ids cannot hold tabs or line breaks: {query_id!r}, {doc_id!r}")
-    out = Path(folder)
-    (out / "qrels").mkdir(parents=True, exist_ok=True)
-    corpus = dataset.corpus.items()
-    _write_jsonl(out / "corpus.jsonl", ({"_id": i, "title": p.title, "text": p.text} for i, p in corpus))
-    _write_jsonl(out / "queries.jsonl", ({"_id": i, "text": text} for i, text in dataset.queries.items()))
-    with open(out / "qrels" / f"{dataset.split}.tsv", "w", encoding="utf-8", newline="\n") as f:
-        f.write("\t".join(QRELS_HEADER) + "\n")
-        for query_id, judgments in dataset.qrels.items():
-            for doc_id, grade in judgments.items():
-                f.write(f"{query_id}\t{doc_id}\t{int(grade)}\n")
-    return out
-
-
-def _write_jsonl(path: Path, rows: Iterator[dict[str, str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 # --- parsing ---------------------------------------------------------------------------------------

@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if answer.text != "".join(streamed).strip():
         print(f"with citations checked: {answer.text}")
     for c in answer.citations:
-        pages = f"p. {c.page_start}" if c.page_start == c.page_end else f"pp. {c.page_start}-{c.page_end}"
-        print(f"[{c.number}] {c.source}, {pages}: \"{c.snippet}\"")
+        print(f"[{c.number}] {c.source}, {c.page_label}: \"{c.snippet}\"")
     if not answer.citations and not answer.abstained:
         print("(no source supports this answer)")
     for sentence in answer.unsupported_sentences:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.beir import BeirDataset, BeirFormatError, Dropped, Passage, available_splits, load_beir, write_beir
+from eval import datasets
+from eval.beir import BeirDataset, BeirFormatError, Dropped, Passage, available_splits, load_beir
 
 pytestmark = pytest.mark.unit
 
@@ -273,6 +274,15 @@ def test_quirks_of_real_files_are_tolerated(tmp_path):
     assert data.qrels == {"q1": {"7": 1, "d1": 1}}
 
 
+def write_beir(data: BeirDataset, out: Path) -> Path:
+    """``data`` written by the one BEIR writer the eval data sets use (``eval.datasets.write_beir``)."""
+    corpus = list(data.corpus.values())
+    queries = [datasets.Query(i, text) for i, text in data.queries.items()]
+    qrels = {data.split: [(q, d, int(g)) for q, judged in data.qrels.items() for d, g in judged.items()]}
+    datasets.write_beir(out, corpus, queries, qrels, provenance={"source": "tests"})
+    return out
+
+
 def test_write_then_load_gives_the_same_dataset(tmp_path):
     original = load_beir(TINY)
     out = write_beir(original, tmp_path / "copy")
@@ -281,17 +291,6 @@ def test_write_then_load_gives_the_same_dataset(tmp_path):
     again = load_beir(out)
     assert same_data(again, BeirDataset(original.name, original.corpus, original.queries, original.qrels))
     assert again.name == "copy"
-
-
-def test_write_refuses_inconsistent_datasets(tmp_path):
-    corpus = {"d1": Passage("d1", "", "text")}
-    with pytest.raises(ValueError, match="no text"):
-        write_beir(BeirDataset("x", corpus, {}, {"q1": {"d1": 1}}), tmp_path / "a")
-    with pytest.raises(ValueError, match="not in the corpus"):
-        write_beir(BeirDataset("x", corpus, {"q1": "?"}, {"q1": {"d2": 1}}), tmp_path / "b")
-    with pytest.raises(ValueError, match="tabs or line breaks"):
-        tabbed = BeirDataset("x", {"d\t1": Passage("d\t1", "", "")}, {"q1": "?"}, {"q1": {"d\t1": 1}})
-        write_beir(tabbed, tmp_path / "c")
 
 
 def test_errors_and_datasets_survive_pickling():
