@@ -26,30 +26,37 @@ from app.feedback import FeedbackStore
 from app.monitoring import Recorder
 from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
+from askdocs.runtime import Runtime
 from askdocs.settings import Settings, load_settings
-from generation.backends import (
-    Generator, OpenAICompatibleGenerator, fast_generator_from_settings, local_generator_from_settings,
-)
-from generation.cache import SemanticCache, cache_from_settings
+from generation.backends import Generator
+from generation.cache import SemanticCache
 from generation.pipeline import AnswerPipeline
 from generation.redaction import stored_text_scrubber
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
-from retrieval.consistency import ConsistencyReport, repair_at_startup
-from retrieval.factory import RetrievalStack, open_retrieval
+from retrieval.consistency import ConsistencyReport
 from retrieval.store import StoreLocked
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    stack: RetrievalStack
-    ingestor: Ingestor
-    jobs: IngestionQueue
+    runtime: Runtime  # store, models, retriever, ingestor, jobs, cache, generators (askdocs.runtime)
     feedback: FeedbackStore
     index_check: ConsistencyReport | None = None  # the start-up check; None when none ran
-    cache: SemanticCache | None = None  # None: ASKDOCS_CACHE_SIMILARITY=0
     recorder: Recorder | None = None  # None: nothing is recorded (tests that do not look)
+
+    @property
+    def ingestor(self) -> Ingestor:
+        return self.runtime.ingestor
+
+    @property
+    def jobs(self) -> IngestionQueue:
+        return self.runtime.jobs
+
+    @property
+    def cache(self) -> SemanticCache | None:  # None: ASKDOCS_CACHE_SIMILARITY=0
+        return self.runtime.cache
 
 
 @st.cache_resource(show_spinner="Loading the search index and the embedding model (first start only)…")
@@ -57,29 +64,24 @@ def services() -> Services:
     quiet_libraries()
     settings = load_settings()
     try:
-        stack = open_retrieval(settings)
+        runtime = Runtime(settings)
     except StoreLocked as error:  # another app or CLI owns the embedded store: say so, write nothing
         st.error(str(error))
         st.stop()
-    index_check = repair_at_startup(stack.store, stack.bm25, settings.chroma_mode)
-    ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+    index_check = runtime.repair()
     feedback = FeedbackStore(settings.data_dir / "feedback.jsonl", stored_text_scrubber(settings))
-    return Services(settings, stack, ingestor, IngestionQueue(ingestor), feedback, index_check,
-                    cache_from_settings(stack, settings), Recorder.from_settings(settings))
+    runtime.jobs  # noqa: B018 - the upload queue's thread starts with the app, as before
+    return Services(settings, runtime, feedback, index_check, Recorder.from_settings(settings))
 
 
 @st.cache_resource(show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…")
 def local_generator() -> Generator:
-    return local_generator_from_settings(services().settings)  # transformers or llama.cpp, by the settings
+    return services().runtime.local_generator  # transformers or llama.cpp, by the settings
 
 
 @st.cache_resource(show_spinner=False)
-def api_generator() -> OpenAICompatibleGenerator:
-    s = services().settings
-    return OpenAICompatibleGenerator(
-        s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries, s.context_window,
-        s.api_connect_timeout_s,
-    )
+def api_generator() -> Generator:
+    return services().runtime.api_generator
 
 
 @st.cache_resource(show_spinner=False)
@@ -91,13 +93,12 @@ def eval_jobs() -> EvalJobs:
 @st.cache_resource(show_spinner="Loading the fast model for simple questions…")
 def fast_generator() -> Generator | None:
     """Routing's fast tier (generation/routing.py); None when ASKDOCS_FAST_GENERATOR_MODEL is not set."""
-    return fast_generator_from_settings(services().settings)
+    return services().runtime.fast_generator
 
 
 def pipeline(generator: Generator) -> AnswerPipeline:
     """The answer pipeline with ``generator`` as the main (strong) tier, and the fast tier if one is set."""
-    svc = services()
-    return AnswerPipeline(svc.stack.retriever, generator, svc.settings, svc.cache, fast_generator=fast_generator())
+    return services().runtime.pipeline(generator, fast_generator=fast_generator())
 
 
 @st.cache_resource(show_spinner=False)

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eval.beir_sources import MAX_BYTES, BeirFormatError, Source, Tree, open_tree, read_lines, resolve

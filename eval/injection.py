@@ -88,16 +88,13 @@ def run(  # noqa: ANN001 - generator: a Generator, or None for the one the setti
 ) -> list[Outcome]:
     """Ingest the suite and ask every question with defences off, then on (or only the ``modes`` given)."""
     from app.render import safe_markdown
-    from generation.backends import generator_from_settings
-    from generation.pipeline import AnswerPipeline
+    from askdocs.runtime import Runtime
     from ingest.ids import document_id
-    from ingest.pipeline import Ingestor
     from ingest.validate import sanitize_source
-    from retrieval.factory import open_retrieval
 
-    stack = open_retrieval(settings)
+    runtime = Runtime(settings, generator=generator)
     try:
-        ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+        ingestor = runtime.ingestor
         for item in suite:
             name = item.attack.filename
             for collection, upload, data in (
@@ -109,12 +106,11 @@ def run(  # noqa: ANN001 - generator: a Generator, or None for the one the setti
                 outcome = ingestor.ingest_bytes(upload, data, collection)
                 if outcome.status not in ("ingested", "updated", "unchanged"):
                     raise RuntimeError(f"{upload} was not ingested: {outcome.detail}")
-        generator = generator or generator_from_settings(settings)
+        plain = {"cache": None, "fast_generator": None}  # every attack reaches the configured model
         pipelines = {
-            "off": (AnswerPipeline(stack.retriever, generator, settings, prompt_builder=naive_prompt,
-                                   output_checks=False), "attacks-off", ".txt", lambda t: t, NAIVE_SYSTEM_PROMPT),
-            "on": (AnswerPipeline(stack.retriever, generator, settings), "attacks-on", "", safe_markdown,
-                   SYSTEM_PROMPT),
+            "off": (runtime.pipeline(prompt_builder=naive_prompt, output_checks=False, **plain),
+                    "attacks-off", ".txt", lambda t: t, NAIVE_SYSTEM_PROMPT),
+            "on": (runtime.pipeline(**plain), "attacks-on", "", safe_markdown, SYSTEM_PROMPT),
         }
         outcomes = []
         for mode, (pipeline, collection, suffix, show, system_prompt) in pipelines.items():
@@ -136,7 +132,7 @@ def run(  # noqa: ANN001 - generator: a Generator, or None for the one the setti
                 progress(_line(outcome))
         return outcomes
     finally:
-        stack.close()
+        runtime.close()
 
 
 def _line(o: Outcome) -> str:

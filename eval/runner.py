@@ -15,17 +15,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from askdocs.runtime import Runtime
 from askdocs.settings import Settings
 from eval.answer_eval import GoldQuestion, Judge, Progress, evaluate_answers, load_questions
 from eval.beir import BeirDataset, Source, load_beir
 from eval.report import write_report
 from eval.retrieval_eval import STANDARD_CONFIGS, EvalIndex, RetrievalConfig, evaluate_config, parse_config
 from eval.runs import new_run, new_run_dir, save_run
-from generation.backends import Generator, generator_from_settings
-from generation.pipeline import AnswerPipeline
-from ingest.pipeline import Ingestor
+from generation.backends import Generator
 from retrieval.embedder import Embedder, embedder_from_settings
-from retrieval.factory import open_retrieval
 from retrieval.rerank import Reranker, reranker_from_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,25 +159,28 @@ def _evaluate_answers(
     reranker: Reranker | None,
 ) -> dict:
     scratch = folder / "index"
-    local = settings.model_copy(update={"data_dir": scratch, "chroma_mode": "embedded"})
+    # A scratch index of its own; converted models stay where the caller's settings keep them.
+    local = settings.model_copy(update={"data_dir": scratch, "chroma_mode": "embedded",
+                                        "model_cache": settings.model_cache_dir})
     run = new_run("answers", folder, settings, {
         "name": questions_dir.name, "split": "all", "queries": len(questions),
         "answerable": sum(q.answerable for q in questions), "documents": str(documents),
     })
-    stack = open_retrieval(local, embedder or embedder_from_settings(settings), reranker)
+    runtime = Runtime(local, embedder=embedder, reranker=reranker, generator=generator)
     try:
         if progress:
             progress("indexing", 0, 1)
-        outcomes = Ingestor(stack.store, stack.embedder, stack.bm25, local).ingest_paths([documents], "eval")
+        outcomes = runtime.ingestor.ingest_paths([documents], "eval")
         refused = [o for o in outcomes if o.status == "refused"]
         if refused:
             raise ValueError(f"could not index {refused[0].source}: {refused[0].detail}")
-        generator = generator or generator_from_settings(settings)
+        generator = runtime.generator
         name = generator.name.split(":", 1)[0]  # "local" or "api"
-        pipeline = AnswerPipeline(stack.retriever, generator, local)
+        # No cache and no routing: the numbers measure the configured generator on every question.
+        pipeline = runtime.pipeline(cache=None, fast_generator=None)
         run["configs"][name] = evaluate_answers(pipeline, questions, "eval", judge, progress)
         run["extra"]["generator"] = generator.name
     finally:
-        stack.close()
+        runtime.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return run

@@ -22,22 +22,20 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     settings = load_settings()
-    from generation.backends import GeneratorUnavailable, fast_generator_from_settings, generator_from_settings
-    from generation.pipeline import AnswerPipeline
+    from askdocs.runtime import open_for_command_line
+    from generation.backends import GeneratorUnavailable
     from generation.routing import tier_label
-    from retrieval.factory import open_for_command_line
     from retrieval.store import StoreUnavailable
 
-    stack = open_for_command_line(settings)
-    if stack is None:
+    runtime = open_for_command_line(settings)
+    if runtime is None:
         return 2
     try:
         collection = args.collection or settings.default_collection
-        if collection not in stack.store.collections():
+        if collection not in runtime.store.collections():
             print(f"error: no collection {collection!r}; index documents first: python -m ingest PATH", file=sys.stderr)
             return 2
-        pipeline = AnswerPipeline(stack.retriever, generator_from_settings(settings), settings,
-                                  fast_generator=fast_generator_from_settings(settings))
+        pipeline = runtime.pipeline()  # with the semantic cache, as the app and the REST API answer
         answer, streamed = None, []
         for event in pipeline.stream(args.question, collection):
             if isinstance(event, Answer):
@@ -50,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nerror: {error}", file=sys.stderr)
         return 3
     finally:
-        stack.close()
+        runtime.close()
     assert answer is not None
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))

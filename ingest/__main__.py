@@ -24,19 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     settings = load_settings()
     collection = args.collection or settings.default_collection
-    from ingest.pipeline import Ingestor
-    from retrieval.consistency import repair_at_startup
-    from retrieval.factory import open_for_command_line
+    from askdocs.runtime import open_for_command_line
 
-    stack = open_for_command_line(settings)
-    if stack is None:
+    runtime = open_for_command_line(settings)
+    if runtime is None:
         return 2
     try:
         # This process holds the store's lock: repair what an interrupted run left (retrieval.consistency).
-        report = repair_at_startup(stack.store, stack.bm25, settings.chroma_mode)
+        report = runtime.repair()
         if not report.consistent or report.repaired:
             print(report.summary(), file=sys.stderr)
-        ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+        ingestor = runtime.ingestor
         failed = False
         for name in args.delete:
             outcome = ingestor.delete(collection, name)
@@ -54,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             print("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" (collection {collection!r})")
             failed |= bool(missing) or (bool(outcomes) and counts["refused"] == len(outcomes))
         if args.list:
-            _print_documents(stack.store, [collection] if args.collection else stack.store.collections())
+            _print_documents(runtime.store, [collection] if args.collection else runtime.store.collections())
         return 1 if failed else 0
     finally:
-        stack.close()
+        runtime.close()
 
 
 def _print_documents(store, collections: list[str]) -> None:  # noqa: ANN001 - a VectorStore

@@ -48,7 +48,7 @@ except StoreUnavailable:
     st.error(INDEX_DOWN)
     st.stop()
 try:
-    readable = [c for c in svc.stack.store.collections() if svc.stack.store.policy(c).allows(principal)]
+    readable = [c for c in svc.runtime.store.collections() if svc.runtime.store.policy(c).allows(principal)]
     state.readable = (principal, readable)
 except StoreUnavailable:
     # The server went away after start-up: keep the conversation on screen and let questions through
@@ -86,7 +86,7 @@ def render_sources(answer: Answer, turn_id: str) -> None:
             st.caption(f"scores: {scores_line(hit)}")
             if st.toggle("Show the page in context", key=f"ctx-{turn_id}-{citation.number}"):
                 try:
-                    page = svc.stack.store.chunks_on_page(hit.chunk.collection, hit.chunk.doc_id, citation.page_start)
+                    page = svc.runtime.store.chunks_on_page(hit.chunk.collection, hit.chunk.doc_id, citation.page_start)
                 except StoreUnavailable:
                     st.caption(INDEX_DOWN)
                     continue

@@ -27,7 +27,7 @@ if not current_principal().is_admin:  # the page is not registered for users; th
     st.stop()
 
 svc = services()
-store = svc.stack.store
+store = svc.runtime.store
 st.title("Documents")
 # A message from the run before an st.rerun() (a toast shown just before a rerun never arrives).
 if flash := st.session_state.pop("documents_flash", None):
@@ -144,7 +144,7 @@ if st.button("Adapt reranker to this collection", disabled=not documents):
     generator = local_generator()  # loaded here, on the page's run, so a first load shows its spinner
 
     def work(progress):  # noqa: ANN001, ANN202 - Progress -> Path
-        return adaptation.adapt(svc.settings, collection, int(questions), int(steps), stack=svc.stack,
+        return adaptation.adapt(svc.settings, collection, int(questions), int(steps), stack=svc.runtime,
                                 generator=generator, progress=progress).folder
 
     try:

@@ -45,11 +45,11 @@ with run_tab:
         ready = bool(configs) and (dataset != "upload" or upload is not None)
 
         def work(progress):  # noqa: ANN001, ANN202 - Progress -> Path
-            embedder = svc.stack.embedder
+            embedder = svc.runtime.embedder
             source = upload.getvalue() if upload is not None else runner.prepared_dataset(
                 dataset, settings, embedder.count_tokens)
             return runner.run_retrieval(source, settings, split, configs, progress=progress, embedder=embedder,
-                                        reranker=svc.stack.retriever.reranker)
+                                        reranker=svc.runtime.retriever.reranker)
 
         label = f"retrieval on {choices[dataset]} ({split})"
     else:
@@ -60,8 +60,8 @@ with run_tab:
         def work(progress):  # noqa: ANN001, ANN202
             # Loaded by the page's run that starts the job (below), so a first load shows its spinner.
             return runner.run_answers(settings, limit=int(limit) or None, progress=progress,
-                                      embedder=svc.stack.embedder, generator=chosen_generator,
-                                      reranker=svc.stack.retriever.reranker)
+                                      embedder=svc.runtime.embedder, generator=chosen_generator,
+                                      reranker=svc.runtime.retriever.reranker)
 
         label = f"answers with the {backend.lower()}"
     if st.button("Start the evaluation", type="primary", disabled=not ready):

@@ -15,7 +15,7 @@ st.title("About / status")
 principal = current_principal()
 svc = services()
 s = svc.settings
-store = svc.stack.store
+store = svc.runtime.store
 
 
 def check(name: str, probe) -> dict:  # noqa: ANN001 - a zero-argument callable
@@ -60,8 +60,8 @@ for collection in [c for c in store.collections() if store.policy(c).allows(prin
             "collection": collection,
             "documents": len(docs),
             "chunks": store.count(collection),
-            "BM25 version": svc.stack.bm25.current_version(collection),
-            "BM25 chunks": len(svc.stack.bm25.get(collection)),
+            "BM25 version": svc.runtime.bm25.current_version(collection),
+            "BM25 chunks": len(svc.runtime.bm25.get(collection)),
             "restricted to": ", ".join(sorted(policy.users | policy.groups)) or "everyone",
         }
     )
@@ -73,7 +73,7 @@ st.subheader("Health")
 if st.button("Check now") or "health" not in st.session_state:
     st.session_state.health = [
         check("vector store", lambda: f"{sum(store.count(c) for c in store.collections())} chunks"),
-        check("embedder", lambda: f"{svc.stack.embedder.embed(['health check']).shape[1]}-d vectors"),
+        check("embedder", lambda: f"{svc.runtime.embedder.embed(['health check']).shape[1]}-d vectors"),
         check("API backend", lambda: ", ".join(m.id for m in _api_models())),
     ]
 st.table(st.session_state.health)

@@ -30,15 +30,9 @@ from app.monitoring import Recorder
 from app.render import safe_markdown
 from app.services import Services
 from askdocs.localserver import free_port
+from askdocs.runtime import Runtime
 from generation.backends import GeneratorUnavailable
-from generation.cache import cache_from_settings
-from ingest.jobs import IngestionQueue
-from ingest.pipeline import Ingestor
 from retrieval.access import CollectionPolicy
-from retrieval.bm25 import BM25Directory
-from retrieval.factory import RetrievalStack
-from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.store import ChromaStore
 from tests.fakes import HashingEmbedder, ScriptedGenerator
 from tests.conftest import ROOT, make_settings
 
@@ -83,18 +77,12 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     # Nothing listens on the API address: the status page's probe fails at once, as it should.
     api = f"http://127.0.0.1:{free_port()}/v1"
     settings = make_settings(tmp_path / "data", abstain_below=0.0, api_base_url=api)
-    store = ChromaStore.from_settings(settings)
-    embedder = HashingEmbedder()
-    bm25 = BM25Directory(settings.bm25_dir)
-    retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings))
-    ingestor = Ingestor(store, embedder, bm25, settings)
+    runtime = Runtime(settings, embedder=HashingEmbedder())
+    ingestor = runtime.ingestor
     assert ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
     ingestor.rebuild_bm25("default")
-    stack = RetrievalStack(store, embedder, bm25, retriever)
-    svc = Services(
-        settings, stack, ingestor, IngestionQueue(ingestor), FeedbackStore(settings.data_dir / "feedback.jsonl"),
-        cache=cache_from_settings(stack, settings), recorder=Recorder.from_settings(settings),
-    )
+    svc = Services(settings, runtime, FeedbackStore(settings.data_dir / "feedback.jsonl"),
+                   recorder=Recorder.from_settings(settings))
     local, api = ScriptedGenerator(EVIL_REPLY), DownGenerator("")
     evaluations = EvalJobs()
     monkeypatch.setattr(app.services, "eval_jobs", lambda: evaluations)
@@ -105,7 +93,7 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     try:
         yield {"svc": svc, "local": local, "api": api, "evaluations": evaluations}
     finally:
-        store.close()
+        runtime.close()
 
 
 @pytest.fixture
@@ -212,7 +200,7 @@ def test_admin_sign_in_refuses_a_wrong_password_and_accepts_the_right_one(new_ap
 
 
 def test_a_restricted_collection_is_not_offered_to_a_user(new_app, parts):
-    store = parts["svc"].stack.store
+    store = parts["svc"].runtime.store
     store.create_collection("secret")
     store.set_policy("secret", CollectionPolicy.restricted_to(["ada"]))
     at = new_app().run()
@@ -364,7 +352,7 @@ def test_an_admin_uploads_sees_the_outcome_and_deletes(new_app, parts):
     doomed = next(s for s in at.selectbox if s.label == "Document to delete")
     doomed.select("notes.md").run()
     next(b for b in at.button if b.label == "Delete").click().run()
-    assert [d.source for d in svc.stack.store.documents("default")] == ["sorting.md"]
+    assert [d.source for d in svc.runtime.store.documents("default")] == ["sorting.md"]
     assert list(at.dataframe[0].value["document"]) == ["sorting.md"]
     # Said after the rerun that redrew the list (a toast before st.rerun() never arrives).
     assert [m.value for m in at.success] == ["deleted: notes.md (1 chunks removed)"]
@@ -372,17 +360,17 @@ def test_an_admin_uploads_sees_the_outcome_and_deletes(new_app, parts):
 
 def test_an_admin_re_indexes_a_collection(new_app, parts):
     svc = parts["svc"]
-    before = svc.stack.bm25.current_version("default")
+    before = svc.runtime.bm25.current_version("default")
     at = admin_documents_page(new_app)
     next(b for b in at.button if b.label.startswith("Re-index")).click().run()
     wait_for_jobs(svc)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    after = svc.stack.bm25.current_version("default")
+    after = svc.runtime.bm25.current_version("default")
     assert after != before
     assert any("re-index into `default` — done" in m.value for m in at.markdown), [m.value for m in at.markdown]
     assert f"BM25 index rebuilt (version {after})" in [c.value for c in at.caption]
-    assert len(svc.stack.bm25.get("default")) == svc.stack.store.count("default")
+    assert len(svc.runtime.bm25.get("default")) == svc.runtime.store.count("default")
 
 
 # -- status -----------------------------------------------------------------------------------------
@@ -394,7 +382,7 @@ def test_the_status_page_reports_models_index_and_health(new_app, parts):
     models, index, health = (table.value for table in at.table)
     assert "pkg:qwen2.5-coder-0.5b-instruct" in set(models["model"])
     [row] = index.to_dict("records")
-    chunks = parts["svc"].stack.store.count("default")
+    chunks = parts["svc"].runtime.store.count("default")
     assert chunks > 0
     assert (row["collection"], row["documents"], row["chunks"], row["BM25 chunks"], row["restricted to"]) == (
         "default", 1, chunks, chunks, "everyone"
@@ -406,7 +394,7 @@ def test_the_status_page_reports_models_index_and_health(new_app, parts):
 
 
 def test_the_status_page_hides_other_peoples_collections_and_the_data_path_from_users(new_app, parts):
-    store = parts["svc"].stack.store
+    store = parts["svc"].runtime.store
     store.create_collection("board-minutes")
     store.set_policy("board-minutes", CollectionPolicy.restricted_to(["ada"]))
     data_dir = str(parts["svc"].settings.data_dir)
@@ -537,7 +525,7 @@ def test_an_admin_adapts_the_reranker_in_the_background_and_sees_before_and_afte
     wait_for_evaluation(parts["evaluations"], job_id)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert calls == [{"collection": "default", "questions": 12, "steps": 3, "stack": parts["svc"].stack,
+    assert calls == [{"collection": "default", "questions": 12, "steps": 3, "stack": parts["svc"].runtime,
                       "generator": parts["local"]}]  # the app lends its own index and local model
     table = at.dataframe[1].value
     assert list(table["ranking"]) == ["retrieval alone", "adapted reranker"]  # no base reranker configured
@@ -563,7 +551,6 @@ def test_a_failed_adaptation_is_shown_and_changes_nothing(new_app, parts, monkey
 from dataclasses import replace  # noqa: E402 - this section's own imports, kept with it
 
 from generation.backends import OpenAICompatibleGenerator  # noqa: E402
-from retrieval.factory import open_retrieval  # noqa: E402
 from tests.generation.faulty_proxy import FaultyProxy  # noqa: E402
 from tests.retrieval.test_store_unreachable import ChromaProcess, chroma_process  # noqa: E402, F401 - a fixture
 
@@ -656,9 +643,7 @@ def test_a_stopped_real_api_server_falls_back_to_the_local_model_with_a_banner(n
 
 
 def server_mode_services(settings) -> Services:  # noqa: ANN001 - Settings
-    stack = open_retrieval(settings, embedder=HashingEmbedder())
-    ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
-    return Services(settings, stack, ingestor, IngestionQueue(ingestor), FeedbackStore(settings.data_dir / "f.jsonl"))
+    return Services(settings, Runtime(settings, embedder=HashingEmbedder()), FeedbackStore(settings.data_dir / "f.jsonl"))
 
 
 @pytest.fixture
@@ -671,7 +656,7 @@ def server_mode(parts, chroma_process: ChromaProcess, tmp_path: Path) -> Iterato
     assert svc.ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
     svc.ingestor.rebuild_bm25("default")
     yield svc
-    svc.stack.close()
+    svc.runtime.close()
 
 
 @pytest.mark.integration
@@ -720,7 +705,7 @@ def test_the_app_started_while_the_chroma_server_is_down_says_so_and_recovers(
     chroma_process.start()
     at = ask(at.run(), QUESTION)
     assert not at.error and at.chat_message[-1].markdown[0].value.startswith("The operator module")
-    opened[0].stack.close()
+    opened[0].runtime.close()
 
 
 @pytest.mark.integration
