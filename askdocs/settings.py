@@ -12,11 +12,95 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class RetrievalTuning(BaseModel):
+    """Knobs of search and ranking, each chosen on a dev split (docs/evaluation.md).
+
+    ``retrieval.hybrid.HybridConfig`` takes its defaults from here: one source for every default.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    bm25_candidates: int = Field(100, ge=1)
+    dense_candidates: int = Field(100, ge=1)
+    bm25_weight: float = Field(0.05, ge=0)  # chosen on the Python-FAQ dev split: docs/evaluation.md
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight_code: float | None = Field(1.0, ge=0)  # also chosen on the dev split; "none": off
+    rrf_k: int = Field(60, ge=1)
+    rerank_candidates: int = Field(20, ge=1)
+    top_k: int = Field(4, ge=1)
+    # off: the reranker's order replaces retrieval's; rrf: the two are fused by reciprocal rank, which is
+    # what our own trained reranker needs to help (docs/evaluation.md, "Fusing the reranker with retrieval")
+    rerank_fusion: Literal["off", "rrf"] = "off"
+    reranker_max_length: int = Field(256, ge=16, le=512)  # tokens of query + passage the reranker reads
+    # Best dense cosine similarity below which the app answers "not in the documents" without asking
+    # the model. On the sample set answerable questions score >= 0.46 and off-topic ones 0.31-0.33; the
+    # evaluation suite is where this gets tuned.
+    abstain_below: float = 0.35
+    # ...unless the best BM25 chunk holds at least this share of the question's keywords.
+    answer_keyword_coverage: float = Field(0.6, ge=0, le=1)
+
+    @field_validator("bm25_weight_code", mode="before")
+    @classmethod
+    def _none_turns_code_weight_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        return value
+
+
+class ChunkingTuning(BaseModel):
+    """How documents are cut, in the embedder's tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chunk_tokens: int = Field(200, ge=16)
+    chunk_overlap_tokens: int = Field(30, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "ChunkingTuning":
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("ASKDOCS_CHUNK_OVERLAP_TOKENS must be smaller than ASKDOCS_CHUNK_TOKENS")
+        return self
+
+
+class AnswerTuning(BaseModel):
+    """Knobs of the answer: its length, the prompt's budget, routing and the semantic cache."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_answer_tokens: int = Field(256, ge=1)
+    context_window: int = Field(0, ge=0)  # 0: the generator's own
+    # CPU prefill time grows with the prompt; top-k passages rarely need more than this.
+    max_prompt_tokens: int = Field(3072, ge=256)
+    temperature: float = Field(0.0, ge=0)
+    route_long_words: int = Field(30, ge=1)  # a question this long counts as hard
+    # A short factual question needs a short answer, and a small model that has said it tends to go on
+    # (SmolLM2-135M ran to the 256-token limit on most sample questions): the fast tier's answer limit.
+    fast_max_answer_tokens: int = Field(96, ge=1)
+    # Semantic cache (generation/cache.py): a question whose embedding has at least this cosine similarity
+    # to one already answered over the same collection, index version and access returns that answer.
+    # 0 ("off"): no cache. 0.95 is chosen on paraphrase pairs of the sample questions (docs/benchmarks.md).
+    cache_similarity: float = Field(0.95, ge=0, le=1)
+    cache_entries: int = Field(1000, ge=1)  # answers kept per process (least recently used go first)
+
+    @field_validator("cache_similarity", mode="before")
+    @classmethod
+    def _off_turns_the_cache_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"off", "none", ""}:
+            return 0.0
+        return value
+
+
+class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
+    """What an operator sets (paths, models and their backends, servers, limits), plus the tuning knobs.
+
+    The knobs live in the three groups above; every field, of either kind, is read from its
+    ``ASKDOCS_<NAME>`` variable, and ``docs/configuration.md`` lists them all.
+    """
+
     model_config = SettingsConfigDict(env_prefix="ASKDOCS_", frozen=True, extra="ignore")
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".askdocs")
@@ -42,19 +126,11 @@ class Settings(BaseSettings):
     # exported once into the model cache). int8 at 128 tokens reranks 20 candidates ~4x faster than torch
     # at 256 (docs/evaluation.md, "Rerank latency").
     reranker_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
-    reranker_max_length: int = Field(256, ge=16, le=512)  # tokens of query + passage the reranker reads
-    # off: the reranker's order replaces retrieval's; rrf: the two are fused by reciprocal rank, which is
-    # what our own trained reranker needs to help (docs/evaluation.md, "Fusing the reranker with retrieval")
-    rerank_fusion: Literal["off", "rrf"] = "off"
     # Routing by need (generation/routing.py): with a fast generator set, simple questions go to it and
     # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
     # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.
     fast_generator_model: str = ""
     fast_generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
-    route_long_words: int = Field(30, ge=1)  # a question this long counts as hard
-    # A short factual question needs a short answer, and a small model that has said it tends to go on
-    # (SmolLM2-135M ran to the 256-token limit on most sample questions): the fast tier's answer limit.
-    fast_max_answer_tokens: int = Field(96, ge=1)
 
     # OpenAI-compatible API backend
     # Not in repr: a URL may carry user:password@ (shown elsewhere through without_credentials).
@@ -64,39 +140,6 @@ class Settings(BaseSettings):
     api_timeout_s: float = Field(60.0, gt=0)  # longest wait for any read, so also between two streamed pieces
     api_connect_timeout_s: float = Field(5.0, gt=0)  # to open a connection: a dead host fails fast
     api_retries: int = Field(2, ge=0)  # on connection errors, timeouts, 429 and 5xx; never mid-stream
-
-    # Chunking, in the embedder's tokens
-    chunk_tokens: int = Field(200, ge=16)
-    chunk_overlap_tokens: int = Field(30, ge=0)
-
-    # Retrieval
-    bm25_candidates: int = Field(100, ge=1)
-    dense_candidates: int = Field(100, ge=1)
-    bm25_weight: float = Field(0.05, ge=0)  # chosen on the Python-FAQ dev split: docs/evaluation.md
-    dense_weight: float = Field(1.0, ge=0)
-    bm25_weight_code: float | None = Field(1.0, ge=0)  # also chosen on the dev split; "none": off
-    rrf_k: int = Field(60, ge=1)
-    rerank_candidates: int = Field(20, ge=1)
-    top_k: int = Field(4, ge=1)
-    # Best dense cosine similarity below which the app answers "not in the documents" without asking
-    # the model. On the sample set answerable questions score >= 0.46 and off-topic ones 0.31-0.33; the
-    # evaluation suite is where this gets tuned.
-    abstain_below: float = 0.35
-    # ...unless the best BM25 chunk holds at least this share of the question's keywords.
-    answer_keyword_coverage: float = Field(0.6, ge=0, le=1)
-
-    # Generation
-    max_answer_tokens: int = Field(256, ge=1)
-    context_window: int = Field(0, ge=0)  # 0: the generator's own
-    # CPU prefill time grows with the prompt; top-k passages rarely need more than this.
-    max_prompt_tokens: int = Field(3072, ge=256)
-    temperature: float = Field(0.0, ge=0)
-
-    # Semantic cache (generation/cache.py): a question whose embedding has at least this cosine similarity
-    # to one already answered over the same collection, index version and access returns that answer.
-    # 0 ("off"): no cache. 0.95 is chosen on paraphrase pairs of the sample questions (docs/benchmarks.md).
-    cache_similarity: float = Field(0.95, ge=0, le=1)
-    cache_entries: int = Field(1000, ge=1)  # answers kept per process (least recently used go first)
 
     # Monitoring (app/monitoring.py): one record per question in DATA_DIR/monitor.sqlite3.
     monitor_retention_days: float = Field(90.0, gt=0)
@@ -131,32 +174,12 @@ class Settings(BaseSettings):
     # Files read, parsed and chunked ahead of the one being embedded (ingest/pipeline.py); 0: one at a time.
     ingest_prefetch: int = Field(2, ge=0, le=16)
 
-    @field_validator("bm25_weight_code", mode="before")
-    @classmethod
-    def _none_turns_code_weight_off(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
-            return None
-        return value
-
-    @field_validator("cache_similarity", mode="before")
-    @classmethod
-    def _off_turns_the_cache_off(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"off", "none", ""}:
-            return 0.0
-        return value
-
     @field_validator("model_prices")
     @classmethod
     def _prices_are_not_negative(cls, value: dict[str, tuple[float, float]]) -> dict:
         if any(price < 0 for pair in value.values() for price in pair):
             raise ValueError("ASKDOCS_MODEL_PRICES: prices cannot be negative")
         return value
-
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> "Settings":
-        if self.chunk_overlap_tokens >= self.chunk_tokens:
-            raise ValueError("ASKDOCS_CHUNK_OVERLAP_TOKENS must be smaller than ASKDOCS_CHUNK_TOKENS")
-        return self
 
     @property
     def chroma_dir(self) -> Path:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
-from askdocs.settings import Settings
+from askdocs.settings import RetrievalTuning
 from askdocs.types import Chunk, Principal, RetrievedChunk, StageScore
 from retrieval.access import AccessDenied
 from retrieval.bm25 import BM25Directory, tokenize
@@ -50,19 +50,22 @@ class Retriever(Protocol):
     ) -> Retrieval: ...
 
 
+_TUNED = RetrievalTuning()  # the one source of these defaults (askdocs.settings)
+
+
 @dataclass(frozen=True)
 class HybridConfig:
-    bm25_candidates: int = 100
-    dense_candidates: int = 100
-    bm25_weight: float = 0.05
-    dense_weight: float = 1.0
-    rrf_k: int = 60
-    rerank_candidates: int = 20
-    top_k: int = 4
+    bm25_candidates: int = _TUNED.bm25_candidates
+    dense_candidates: int = _TUNED.dense_candidates
+    bm25_weight: float = _TUNED.bm25_weight
+    dense_weight: float = _TUNED.dense_weight
+    rrf_k: int = _TUNED.rrf_k
+    rerank_candidates: int = _TUNED.rerank_candidates
+    top_k: int = _TUNED.top_k
     # BM25's weight for a query that names code (``sort()``, ``os.path``, ``snake_case``); None: bm25_weight.
     # Dense models know such names poorly, natural-language questions barely need BM25 (docs/evaluation.md).
-    bm25_weight_code: float | None = 1.0
-    rerank_fusion: RerankFusion = "off"  # retrieval.rerank.rerank_order
+    bm25_weight_code: float | None = _TUNED.bm25_weight_code
+    rerank_fusion: RerankFusion = _TUNED.rerank_fusion  # retrieval.rerank.rerank_order
 
     def bm25_weight_for(self, query: str) -> float:
         if self.bm25_weight_code is not None and names_code(query):
@@ -76,11 +79,8 @@ class HybridConfig:
             raise ValueError("with dense search off, BM25's weight for queries naming code must be positive")
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "HybridConfig":
-        return cls(
-            s.bm25_candidates, s.dense_candidates, s.bm25_weight, s.dense_weight, s.rrf_k,
-            s.rerank_candidates, s.top_k, s.bm25_weight_code, s.rerank_fusion,
-        )
+    def from_settings(cls, s: RetrievalTuning) -> "HybridConfig":
+        return cls(**{f.name: getattr(s, f.name) for f in fields(cls)})
 
 
 # f(), snake_case, dotted.names (2+ characters a side: not "e.g." or "U.S."), camelCase (not "eBay", "macOS").
