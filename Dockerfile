@@ -43,6 +43,7 @@ COPY ingest/ ingest/
 COPY retrieval/ retrieval/
 COPY generation/ generation/
 COPY eval/ eval/
+COPY tuning/ tuning/
 COPY app/ app/
 COPY .streamlit/config.toml .streamlit/config.toml
 COPY sample_docs/ sample_docs/

@@ -4,7 +4,7 @@ An evaluation keeps both cores busy for minutes; two at once would each take twi
 and slow every user's answers down too, so a second start is refused with a clear message
 instead of queued. The Evaluate page polls the job's progress; the run itself writes its
 folder through ``eval.runner`` exactly as the command line does.
-Reranker adaptations (``retrieval.adapt``, from the Documents page) run on this thread too, for
+Reranker adaptations (``tuning.adapt``, from the Documents page) run on this thread too, for
 the same reason; their ``work`` returns the run folder the same way.
 """
 

@@ -8,7 +8,7 @@ Method:
 - Corpus: a benchmark this project builds (default the Zsh FAQ: its answers and the Zsh manual's sections,
   from Debian's ``zsh-common`` and ``zsh-doc``), indexed exactly as ``python -m eval retrieval`` indexes it
   (``EvalIndex``, cached under ``DATA_DIR/eval/index``). It stands for a user's collection.
-- Adaptation: ``retrieval.adapt.adapt`` on that collection, unchanged, with the configured local generator
+- Adaptation: ``tuning.adapt.adapt`` on that collection, unchanged, with the configured local generator
   (``ASKDOCS_GENERATOR_BACKEND``/``_MODEL``): it reports MRR@10 and nDCG@10 on its own held-out slice of
   synthetic questions, before (retrieval alone, the base reranker) and after. Its model and the cached
   generator replies go to a temporary data folder, never the user's; ``--keep DIR`` keeps them, so a
@@ -16,7 +16,7 @@ Method:
 - Real questions, which adaptation never sees: every query of each split of the benchmark. Each query's
   candidates come from the same hybrid retriever without a reranker; nDCG@10 and MRR@10 against the
   benchmark's judgments are taken for three orders of the same candidates: retrieval's, the base
-  reranker's and the adapted model's, each reordered as a search does (``retrieval.adapt.reorder``, with
+  reranker's and the adapted model's, each reordered as a search does (``tuning.adoption.reorder``, with
   ``--fusion``). The baseline (retrieval, base reranker) is measured in the same process on the same
   candidates, so only the model differs.
 - The base (``--base``, else ``ASKDOCS_RERANKER``; none: MiniLM-L6 with a new head, as adaptation starts)
@@ -67,11 +67,12 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     from eval.beir import available_splits, load_beir
     from eval.retrieval_eval import COLLECTION, EvalIndex
     from eval.runner import prepared_dataset
-    from retrieval.adapt import adapt, reorder
     from retrieval.embedder import embedder_from_settings
     from retrieval.factory import RetrievalStack
     from retrieval.hybrid import HybridConfig, HybridRetriever
     from retrieval.rerank import CrossEncoderReranker, reranker_from_settings
+    from tuning.adapt import adapt
+    from tuning.adoption import reorder
 
     overrides: dict[str, Any] = {"reranker_backend": "torch", "reranker_max_length": profile["max_length"],
                                  "rerank_fusion": args.fusion}

@@ -87,8 +87,8 @@ def run(  # noqa: ANN001 - generator: a Generator, or None for the one the setti
     modes: Sequence[str] = ("off", "on"),
 ) -> list[Outcome]:
     """Ingest the suite and ask every question with defences off, then on (or only the ``modes`` given)."""
-    from app.render import safe_markdown
     from askdocs.runtime import Runtime
+    from generation.render import safe_markdown
     from ingest.ids import document_id
     from ingest.validate import sanitize_source
 

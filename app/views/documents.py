@@ -2,7 +2,7 @@
 
 Ingestion runs on the ingestion queue's background thread, so this page only
 submits jobs and shows their progress; users can keep asking meanwhile. Adapting
-the reranker (``retrieval.adapt``) runs on the app's evaluation thread
+the reranker (``tuning.adapt``) runs on the app's evaluation thread
 (``app.eval_jobs``): both keep the cores busy for minutes, so one runs at a time.
 """
 
@@ -13,14 +13,14 @@ import datetime as dt
 import streamlit as st
 
 from app.eval_jobs import EvaluationBusy
-from app.render import safe_markdown
 from app.services import eval_jobs, local_generator, services
 from app.session import current_principal
+from generation.render import safe_markdown
 from ingest.jobs import JobStatus
-from retrieval import adapt as adaptation
 from retrieval import adapted
 from retrieval.access import CollectionPolicy
 from retrieval.store import check_collection_name
+from tuning import adapt as adaptation
 
 if not current_principal().is_admin:  # the page is not registered for users; this is the second lock
     st.error("This page is for admins.")

@@ -12,7 +12,6 @@ from pathlib import Path
 import streamlit as st
 
 from app.eval_jobs import EvaluationBusy
-from app.render import safe_markdown
 from app.services import api_generator, eval_jobs, local_generator, services
 from app.session import current_principal
 from eval import runner
@@ -20,6 +19,7 @@ from eval.compare import PRIMARY_METRIC, compare_runs, comparison_warnings, form
 from eval.report import worst_queries
 from eval.retrieval_eval import STANDARD_CONFIGS
 from eval.runs import RunError, list_runs, load_run
+from generation.render import safe_markdown
 
 if not current_principal().is_admin:  # not registered for users; this is the second lock
     st.error("This page is for admins.")

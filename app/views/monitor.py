@@ -13,9 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from app import monitor_stats
-from app.render import safe_markdown
 from app.services import services
 from app.session import current_principal
+from generation.render import safe_markdown
 
 # window -> (days, chart bucket): hourly points for a day, daily ones beyond
 WINDOWS = {"Last 24 hours": (1, "h"), "Last 7 days": (7, "D"), "Last 30 days": (30, "D"),

@@ -27,11 +27,11 @@ from app.eval_jobs import EvalJobs
 from app.auth import ENV_ADMIN_HASH, hash_password
 from app.feedback import FeedbackStore
 from app.monitoring import Recorder
-from app.render import safe_markdown
 from app.services import Services
 from askdocs.localserver import free_port
 from askdocs.runtime import Runtime
 from generation.backends import GeneratorUnavailable
+from generation.render import safe_markdown
 from retrieval.access import CollectionPolicy
 from tests.fakes import HashingEmbedder, ScriptedGenerator
 from tests.conftest import ROOT, make_settings
@@ -227,7 +227,7 @@ def test_safe_markdown_defuses_images_and_autolinks(text, expected):
 
 def test_a_defused_image_renders_as_text_not_an_image():
     at = AppTest.from_string(
-        "import streamlit as st\nfrom app.render import safe_markdown\n"
+        "import streamlit as st\nfrom generation.render import safe_markdown\n"
         "st.markdown(safe_markdown('![x](http://evil/p.png)'))",
     ).run()
     assert at.markdown[0].value == "!\\[x\\](`http://evil/p.png`)"
@@ -487,9 +487,10 @@ def test_a_user_cannot_reach_the_evaluate_page(new_app, parts):
 
 # -- adapting the reranker ----------------------------------------------------------------------------
 def scripted_adaptation(calls: list, release: threading.Event | None = None):  # noqa: ANN201
-    """A stand-in for ``retrieval.adapt.adapt`` (the real one has its own test) that saves a real run."""
+    """A stand-in for ``tuning.adapt.adapt`` (the real one has its own test) that saves a real run."""
     from retrieval import adapted
-    from retrieval.adapt import AdaptResult, Scores
+    from tuning.adapt import AdaptResult
+    from tuning.adoption import Scores
 
     def fake(settings, collection, questions, steps, *, stack, generator, progress):  # noqa: ANN001, ANN202
         calls.append({"collection": collection, "questions": questions, "steps": steps, "stack": stack,
@@ -513,7 +514,7 @@ def scripted_adaptation(calls: list, release: threading.Event | None = None):  #
 def test_an_admin_adapts_the_reranker_in_the_background_and_sees_before_and_after(new_app, parts, monkeypatch):
     calls: list = []
     release = threading.Event()
-    monkeypatch.setattr("retrieval.adapt.adapt", scripted_adaptation(calls, release))
+    monkeypatch.setattr("tuning.adapt.adapt", scripted_adaptation(calls, release))
     at = admin_documents_page(new_app)
     next(n for n in at.number_input if n.label == "Questions to write").set_value(12)
     next(n for n in at.number_input if n.label == "Training steps").set_value(3)
@@ -538,7 +539,7 @@ def test_a_failed_adaptation_is_shown_and_changes_nothing(new_app, parts, monkey
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise ValueError("too few usable questions (1 written, 11 dropped)")
 
-    monkeypatch.setattr("retrieval.adapt.adapt", broken)
+    monkeypatch.setattr("tuning.adapt.adapt", broken)
     at = admin_documents_page(new_app)
     next(b for b in at.button if b.label == "Adapt reranker to this collection").click().run()
     wait_for_evaluation(parts["evaluations"], at.session_state["adapt_job"])

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.render import citation_heading, safe_markdown, timing_line
 from askdocs.types import Answer, Citation
 from eval.attacks import rendered_html, unsafe_render
+from generation.render import citation_heading, safe_markdown, timing_line
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eval.datasets.python_faq import slugify, split_of
-from retrieval.training import reranker_data as rd
+from tuning import reranker_data as rd
 
 LIBRARY = """\
 :mod:`shutil` --- High-level file operations
@@ -186,7 +186,7 @@ def test_index_entries_become_readable_queries() -> None:
 @pytest.mark.slow
 def test_a_tiny_training_run_saves_a_working_cross_encoder(sources: Path, tmp_path: Path) -> None:
     from retrieval.rerank import CrossEncoderReranker
-    from retrieval.training.train_reranker import train
+    from tuning.train_reranker import train
 
     _, groups = _groups(sources)
     args = argparse.Namespace(out=tmp_path / "ce", max_steps=2, max_length=64, groups_per_step=2, negatives=2,
@@ -204,7 +204,7 @@ def test_a_tiny_training_run_saves_a_working_cross_encoder(sources: Path, tmp_pa
 @pytest.mark.slow
 def test_training_twice_with_one_seed_gives_the_same_weights(sources: Path, tmp_path: Path) -> None:
     """What "the training command reproduces the model" rests on: same data and seed, same bytes."""
-    from retrieval.training.train_reranker import train
+    from tuning.train_reranker import train
 
     _, groups = _groups(sources)
     weights = []
@@ -220,7 +220,7 @@ def test_training_twice_with_one_seed_gives_the_same_weights(sources: Path, tmp_
 
 @pytest.mark.unit
 def test_the_card_says_whether_the_fused_model_loses_on_the_smoke_set() -> None:
-    from retrieval.training.smoke_check import card_line
+    from tuning.smoke_check import card_line
 
     losing = card_line({"retrieval": 0.938, "fused": 0.838, "replacing": 0.411})
     assert "fused with this model (rrf) 0.8380, which **loses** against retrieval" in losing
@@ -275,7 +275,7 @@ def _with_a_copied_test_answer(sources: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.unit
 def test_synthetic_sources_are_doc_passages_and_never_a_faq_test_answer(sources: Path, tmp_path: Path) -> None:
-    from retrieval.training.synthetic import source_positions
+    from tuning.synthetic import source_positions
 
     collected = rd.collect(_with_a_copied_test_answer(sources, tmp_path), min_chars=60)
     test_markers = [f"answer{n}x" for n in _test_split()]
@@ -298,7 +298,7 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
     import io
     import json
 
-    from retrieval.training.synthetic import CacheInUse, ReplyCache, progress_printer, synthetic_queries
+    from tuning.synthetic import CacheInUse, ReplyCache, progress_printer, synthetic_queries
 
     collected = rd.collect(sources, min_chars=60)
     path = tmp_path / "cache" / "synthetic-questions.jsonl"
@@ -345,8 +345,8 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
 
 @pytest.mark.unit
 def test_synthetic_queries_get_mined_negatives_and_never_a_held_out_passage(sources: Path, tmp_path: Path) -> None:
-    from retrieval.training.synthetic import ReplyCache, synthetic_queries
-    from retrieval.training.train_reranker import split_held_out
+    from tuning.synthetic import ReplyCache, synthetic_queries
+    from tuning.train_reranker import split_held_out
 
     collected, groups = _groups(sources)
     with ReplyCache(tmp_path / "q.jsonl", FakeGenerator()) as cache:
@@ -375,8 +375,8 @@ def test_a_run_with_synthetic_questions_records_them_in_training_json_and_the_ca
     import json
 
     pytest.importorskip("llama_cpp", reason="the packaged SmolLM2 runs through llama.cpp here")
-    from retrieval.training.train_reranker import main
     from tests.conftest import MODEL_CACHE, SMOLLM
+    from tuning.train_reranker import main
 
     for name, value in {"GENERATOR_MODEL": SMOLLM, "MODEL_CACHE": str(MODEL_CACHE),
                         "DATA_DIR": str(tmp_path / "data"), "LLAMACPP_THREADS": "1"}.items():

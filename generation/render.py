@@ -1,5 +1,8 @@
 """Turning answers and sources into safe markdown.
 
+Here in ``generation``, as the answer's last output stage, not in ``app``: the UI shows it and the
+injection suite (``eval.injection``) checks what it shows, and nothing may import ``app``.
+
 Answers come from a model that read untrusted documents, and snippets and
 file names come from the documents themselves, so everything shown goes
 through :func:`safe_markdown`: markdown whose only active constructs are

@@ -1,12 +1,12 @@
 """Train askdocs' offline reranker: a cross-encoder on MiniLM-L6's transformer, from ``python3.11-doc``.
 
-``python -m retrieval.training.train_reranker --out models/reranker-minilm [--max-steps N]
+``python -m tuning.train_reranker --out models/reranker-minilm [--max-steps N]
 [--max-length 128] [--synthetic N [--generator-backend llamacpp]]``
 
-Builds the data (``retrieval.training.reranker_data``), trains, scores the sample documents' smoke set
-with the new model (``retrieval.training.smoke_check``), and saves an fp16 safetensors CrossEncoder
+Builds the data (``tuning.reranker_data``), trains, scores the sample documents' smoke set
+with the new model (``tuning.smoke_check``), and saves an fp16 safetensors CrossEncoder
 folder with ``training.json`` (the data card: sources, counts, parameters, timings, the smoke check) and
-a model card ``README.md``.
+a model card ``README.md`` (``tuning.model_card``).
 
 Design choices:
 - The loop is ours, a few lines of torch around sentence-transformers' ``BinaryCrossEntropyLoss``:
@@ -21,7 +21,7 @@ Design choices:
 - Saved in fp16 safetensors (half the bytes) with ``"dtype": "float32"`` in ``config.json``, so every
   loader casts back to fp32: fp16 matmuls are slow or missing on many CPUs.
 - ``--synthetic N`` adds questions the local generator writes for N pool passages
-  (``retrieval.training.synthetic``), cached in ``--cache``. Off by default: it needs a generator and
+  (``tuning.synthetic``), cached in ``--cache``. Off by default: it needs a generator and
   takes about a second a question with llama.cpp, and the held-out check below is not yet measured
   with it. Held-out groups are drawn from heading and index queries only, whatever N is, so runs with
   and without synthetic questions are checked on the same groups; a synthetic question whose passage
@@ -41,10 +41,11 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from retrieval.training.smoke_check import card_line, fused_loses, smoke_ndcg
+from tuning.model_card import write_card
+from tuning.smoke_check import fused_loses, smoke_ndcg
 
 BASE = "pkg:all-minilm-l6-v2"
-DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".askdocs" / "reranker-data"
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".askdocs" / "reranker-data"
 
 
 def find_sources(given: Path | None) -> tuple[Path, str]:
@@ -61,7 +62,7 @@ def build_data(sources: Path, args: argparse.Namespace, cache: Path) -> tuple[li
     from dataclasses import asdict, replace
 
     from retrieval.embedder import load_embedder
-    from retrieval.training import reranker_data as rd
+    from tuning import reranker_data as rd
 
     collected = rd.collect(sources)
     if args.no_faq_dev:
@@ -69,7 +70,7 @@ def build_data(sources: Path, args: argparse.Namespace, cache: Path) -> tuple[li
     chosen = rd.sample(collected.queries, args.max_headings, args.max_index)
     synthetic: dict = {"requested": args.synthetic}
     if args.synthetic:
-        from retrieval.training import synthetic as syn
+        from tuning import synthetic as syn
 
         generator, info = syn.local_generator(args.generator_backend)
         with syn.ReplyCache(cache / syn.CACHE_FILE, generator) as replies:
@@ -193,56 +194,10 @@ def held_out_accuracy(model, groups: list) -> float:
     return wins / max(1, len(groups))
 
 
-CARD = """---
-license: other
-base_model: sentence-transformers/all-MiniLM-L6-v2
-library_name: sentence-transformers
-pipeline_tag: text-ranking
----
-# reranker-minilm: askdocs' offline cross-encoder
-
-A cross-encoder reranker trained by `retrieval/training/train_reranker.py` from the transformer of
-all-MiniLM-L6-v2 (the embedder askdocs ships), on query–passage pairs built from Debian's
-`python3.11-doc` ({deb}), with hard negatives mined by askdocs' own BM25 and dense retrievers.
-Weights are fp16 safetensors; `config.json` says `"dtype": "float32"`, so loaders cast them to fp32 for CPU.
-
-## Data (see `training.json` for every number)
-- Passage pool: sections of the library reference, tutorial, HOWTOs and language reference, cut at
-  paragraphs into passages of at most 1,200 characters; {pool} passages.
-- Queries: section headings (positive: the section's first passage), `.. index::` entries (positive:
-  the passage right after the directive), and the Python FAQ's **dev** split questions (positive: each
-  of their answer passages). FAQ **test** questions ({excluded} of them) and their answers are not used
-  at all, not even as negatives. The Debian FAQ and the R manuals are not used.
-- {synthetic}
-- Candidate queries: {candidates}. Sampled: {sampled}. Groups (query, positive,
-  {negatives} hard negatives): {groups}; {pairs} pairs.
-- Hard negatives: interleaved top-30 hits of BM25 (bm25s, askdocs' tokenizer) and of all-MiniLM-L6-v2
-  (dot product), minus the query's own section and anything with a positive's text; the top hit is
-  skipped for heading and index queries (likely false negatives).
-
-## Training
-`{command}`
-
-{steps} steps of {gps} queries × (1 positive + {negatives} negatives), BinaryCrossEntropyLoss
-(pos_weight {negatives}), AdamW lr {lr}, 10 % warm-up then linear decay, max length {max_length} tokens,
-word embeddings frozen: {freeze}. Seen {pairs_seen} pairs ({epochs} epochs) in {seconds} s
-({rate} pairs/s) on {machine}; loss {loss0} → {loss1}. Whole command, data included: {total} s.
-
-## Metrics
-- Held-out groups (not trained on, {held_out} groups): positive ranked above all its hard negatives
-  {acc_before:.1%} before training (untrained head), {acc_after:.1%} after.
-{extra}
-## Licence
-The training text is the Python documentation © Python Software Foundation, under the PSF License
-Agreement (its code examples also under Zero-Clause BSD), as shipped in Debian's `python3.11-doc`;
-the base model all-MiniLM-L6-v2 is Apache-2.0. The trained weights are derived from both.
-"""
-
-
 def main(argv: list[str] | None = None) -> int:
-    from retrieval.training.synthetic import add_generator_argument
+    from tuning.synthetic import add_generator_argument
 
-    parser = argparse.ArgumentParser(prog="python -m retrieval.training.train_reranker",
+    parser = argparse.ArgumentParser(prog="python -m tuning.train_reranker",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-steps", type=int, default=250)
@@ -294,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smoke set check failed: {smoke['error']}", file=sys.stderr, flush=True)
     total = round(time.perf_counter() - started, 1)
     given = argv if argv is not None else sys.argv[1:]
-    command = "python -m retrieval.training.train_reranker " + " ".join(given)
+    command = "python -m tuning.train_reranker " + " ".join(given)
     card_data = {"command": command, "source": deb, "base_model": BASE, "data": data,
                  "held_out_groups": len(held), "train_groups": len(train_groups),
                  "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -307,41 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"training": result, "held_out_accuracy": card_data["held_out_accuracy"],
                       "smoke_ndcg_at_10": smoke, "total_s": total}))
     return 0
-
-
-def _counts(by_source: dict[str, int]) -> str:
-    return ", ".join(f"{source} {n:,}" for source, n in sorted(by_source.items()))
-
-
-def _synthetic_line(synthetic: dict) -> str:
-    if not synthetic.get("requested"):
-        return "Synthetic questions: none (`--synthetic 0`)."
-    g = synthetic["generator"]
-    rejected = ", ".join(f"{why} {n}" for why, n in synthetic["rejected"].items()) or "none"
-    return (f"Synthetic questions (source `synthetic`): {g['model']} through {g['backend']} (`{g['name']}`) "
-            f"wrote one question each for {synthetic['passages']:,} sampled pool passage(s) of the library, "
-            f"tutorial, HOWTOs and language reference (never a FAQ passage); {synthetic['questions']:,} kept "
-            f"after cleaning (dropped: {rejected}), {synthetic.get('train_groups', '?')} trained on; "
-            "positive: the passage the question was written from.")
-
-
-def write_card(out: Path, extra: str = "") -> None:
-    """(Re)write ``README.md`` from ``training.json`` (``extra``: more metrics, as markdown lines)."""
-    d = json.loads((out / "training.json").read_text("utf-8"))
-    t, p, data = d["training"], d["parameters"], d["data"]
-    if "smoke_ndcg_at_10" in d:  # runs before the check existed have none
-        extra = card_line(d["smoke_ndcg_at_10"]) + extra
-    (out / "README.md").write_text(CARD.format(
-        deb=d["source"], pool=data["pool_passages"], excluded=data["faq_test_questions_excluded"],
-        candidates=_counts(data["candidate_queries"]), sampled=_counts(data["sampled_queries"]),
-        groups=_counts(data["groups"]), synthetic=_synthetic_line(data.get("synthetic", {})),
-        pairs=data["pairs"], negatives=p["negatives"], command=d["command"], steps=t["steps"],
-        gps=p["groups_per_step"], lr=p["lr"], max_length=p["max_length"], freeze=p["freeze_embeddings"],
-        pairs_seen=t["pairs_seen"], epochs=t["epochs"], seconds=t["seconds"], rate=t["pairs_per_second"],
-        machine=d["machine"], loss0=t["loss_first_10"], loss1=t["loss_last_10"], total=d["total_seconds"],
-        held_out=d["held_out_groups"], acc_before=d["held_out_accuracy"]["before"],
-        acc_after=d["held_out_accuracy"]["after"], extra=extra,
-    ), "utf-8")
 
 
 if __name__ == "__main__":

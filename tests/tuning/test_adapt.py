@@ -10,13 +10,12 @@ import pytest
 
 from askdocs.types import Chunk
 from retrieval import adapted
-from retrieval.adapt import (
-    Case, Scores, adopt_if_better, case_scores, hard_negatives, mean_scores, reranked, sample_chunks, sign_test,
-)
 from retrieval.hybrid import HybridConfig
-from retrieval.training.questions import clean_question
-from retrieval.training.train_reranker import held_out_ids
 from tests.conftest import SAMPLE_DOCS, SMOLLM, make_settings
+from tuning.adapt import hard_negatives, sample_chunks
+from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked, sign_test
+from tuning.questions import clean_question
+from tuning.train_reranker import held_out_ids
 
 PASSAGE = "Sorts are guaranteed to be stable: records with equal keys keep their original order."
 
@@ -44,9 +43,9 @@ def test_a_generator_reply_is_cleaned_or_dropped_with_a_reason(raw: str, expecte
 
 @pytest.mark.unit
 def test_questions_are_deduplicated_and_every_drop_is_counted() -> None:
-    from retrieval.adapt import write_questions
-    from retrieval.training.questions import asker
     from tests.fakes import ScriptedGenerator
+    from tuning.adapt import write_questions
+    from tuning.questions import asker
 
     class Replies(ScriptedGenerator):
         def __init__(self, replies: list[str]) -> None:
@@ -101,7 +100,7 @@ def test_the_held_out_split_is_stable_salted_and_of_the_asked_size() -> None:
 
 @pytest.mark.unit
 def test_held_out_questions_and_their_passages_stay_out_of_training() -> None:
-    from retrieval.adapt import training_groups
+    from tuning.adapt import training_groups
 
     a, b, c, d = (chunk(x, f"text {x}") for x in "abcd")
     cases = [Case("qa", a, (b, c, d)), Case("qb", b, (a, c, d)), Case("qc", c, (a, b, d))]
@@ -253,8 +252,8 @@ def test_an_adopted_model_is_loaded_by_the_loader_given_with_its_trained_length(
 def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(tmp_path: Path, embedder) -> None:  # noqa: ANN001
     pytest.importorskip("llama_cpp", reason="the packaged SmolLM2 runs through llama.cpp here")
     from ingest.pipeline import Ingestor
-    from retrieval.adapt import adapt
     from retrieval.factory import open_retrieval
+    from tuning.adapt import adapt
 
     settings = make_settings(tmp_path / "data", generator_backend="llamacpp", generator_model=SMOLLM)
     stack = open_retrieval(settings, embedder=embedder)

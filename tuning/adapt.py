@@ -1,25 +1,23 @@
 """Adapt the reranker to one indexed collection, with questions our local generator writes.
 
-``python -m retrieval.adapt [--collection NAME] [--questions N] [--steps N] [--held-out-share F]``
+``python -m tuning.adapt [--collection NAME] [--questions N] [--steps N] [--held-out-share F]``
 
 The steps, all local: sample passages of the collection; have the local generator write one question
 per passage; split the questions into training and held-out ones; take each question's candidates from
 the collection's own hybrid retriever (no reranker), the source passage as the positive and the other
 candidates as hard negatives; measure MRR@10 and nDCG@10 of the source passage on the held-out
 questions for the retrieval order and the base reranker; fine-tune with ``train_reranker.train``;
-measure the adapted model the same way; save it (``retrieval.adapted``) and adopt it only if its
-nDCG@10 beats the better of the two baselines on at least ``min_held_out`` held-out questions, by a
-gain whose paired bootstrap lower bound (one-sided 95 %) is above zero and with more questions ranked
-better than worse by a one-sided sign test at 5 %.
+measure the adapted model the same way; save it (``retrieval.adapted``) and adopt it only if it ranks
+reliably better than both baselines (the rule: ``tuning.adoption``).
 
 Design choices:
 - Samples and the split use salted sha256 orders of chunk ids, so a rerun on the same index picks the
   same passages and the same held-out slice whatever the store's iteration order.
-- Questions are written and cleaned by ``retrieval.training.questions``, which the reranker's training
+- Questions are written and cleaned by ``tuning.questions``, which the reranker's training
   data shares: a question is dropped (and counted) when it is empty, is not a question, echoes its
   passage, is off topic or repeats an earlier one.
-- A candidate with the source passage's text (a duplicate chunk) is neither a negative nor a miss: it
-  counts as the source in the metrics. Held-out passages are not trained on at all, not even as negatives.
+- A candidate with the source passage's text (a duplicate chunk) is never a negative. Held-out passages
+  are not trained on at all, not even as negatives.
 - The base for fine-tuning is ``ASKDOCS_RERANKER`` when set, else MiniLM's transformer with a new head,
   as ``train_reranker`` starts; the adapted model is measured through ``CrossEncoderReranker``, the class
   that serves it at query time.
@@ -31,7 +29,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 import sys
 import time
 from collections import Counter
@@ -40,21 +37,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from askdocs.settings import Settings
 from askdocs.types import Chunk
-from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker, Reranker, load_reranker, rerank_order
+from retrieval.rerank import CrossEncoderReranker, load_reranker
 from retrieval.store import VectorStore
-from retrieval.training.questions import Ask
-from retrieval.training.questions import norm as _norm
-from retrieval.training.questions import write_questions as _write_questions
-from retrieval.training.reranker_data import TrainingGroup
-from retrieval.training.synthetic import CacheInUse, ReplyCache
-from retrieval.training.train_reranker import BASE, held_out_ids, train
+from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked
+from tuning.questions import Ask
+from tuning.questions import norm as _norm
+from tuning.questions import write_questions as _write_questions
+from tuning.reranker_data import TrainingGroup
+from tuning.synthetic import CacheInUse, ReplyCache
+from tuning.train_reranker import BASE, held_out_ids, train
 
 if TYPE_CHECKING:
     from generation.backends import Generator
@@ -67,21 +62,6 @@ SALT = "adapt-v1:"
 # questions (dev split) 2e-5 lost 0.113 nDCG@10 against the base and 5e-6 0.001 (docs/evaluation.md).
 NEW_HEAD_LR, BASE_LR = 5e-5, 5e-6
 REPLY_CACHE = "question-replies.jsonl"  # the generator's raw replies, by passage, generator and prompt
-
-
-@dataclass(frozen=True)
-class Scores:
-    mrr_at_10: float
-    ndcg_at_10: float
-
-
-@dataclass(frozen=True)
-class Case:
-    """One synthetic question, its source chunk and its retrieval candidates (retrieval order)."""
-
-    question: str
-    source: Chunk
-    candidates: tuple[Chunk, ...]
 
 
 @dataclass(frozen=True)
@@ -138,80 +118,6 @@ def hard_negatives(source: Chunk, candidates: Sequence[Chunk], count: int) -> li
             seen.add(_norm(chunk.text))
             out.append(chunk)
     return out
-
-
-def case_scores(cases: Sequence[Case], order: Callable[[Case], Sequence[Chunk]]) -> list[Scores]:
-    """MRR@10 and nDCG@10 of each case's source chunk in ``order(case)``, case by case."""
-    out = []
-    for case in cases:
-        source = _norm(case.source.text)
-        ranked = list(dict.fromkeys("source" if _norm(c.text) == source else c.chunk_id
-                                    for c in order(case)))
-        out.append(Scores(mrr_at_k(ranked, {"source": 1}, 10), ndcg_at_k(ranked, {"source": 1}, 10)))
-    return out
-
-
-def mean_scores(per_case: Sequence[Scores]) -> Scores:
-    n = max(1, len(per_case))
-    return Scores(round(sum(s.mrr_at_10 for s in per_case) / n, 4),
-                  round(sum(s.ndcg_at_10 for s in per_case) / n, 4))
-
-
-def reorder(reranker: Reranker, config: HybridConfig, question: str, candidates: Sequence[Chunk]) -> list[Chunk]:
-    """The order a search shows with ``reranker``: the head reordered as the app does, the tail behind."""
-    depth = config.rerank_candidates
-    head, tail = list(candidates[:depth]), list(candidates[depth:])
-    marks = reranker.score(question, [c.text for c in head])
-    return [head[i] for i, _ in rerank_order(marks, config.rerank_fusion, config.rrf_k)] + tail
-
-
-def reranked(reranker: Reranker, config: HybridConfig) -> Callable[[Case], list[Chunk]]:
-    """``reorder`` for a case's question and candidates."""
-    return lambda case: reorder(reranker, config, case.question, case.candidates)
-
-
-def gain_lower_bound(gains: Sequence[float], seed: int = 0, resamples: int = 2000) -> float:
-    """A one-sided 95 % lower bound of the mean gain: the 5th percentile of bootstrap resamples' means."""
-    rng = np.random.default_rng(seed)
-    values = np.asarray(gains, dtype=np.float64)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 5))
-
-
-def sign_test(wins: int, losses: int) -> float:
-    """One-sided p-value of ``wins`` or more among ``wins + losses`` fair coin flips (ties left out)."""
-    n = wins + losses
-    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n if n else 1.0
-
-
-def adopt_if_better(after: Sequence[Scores], before: dict[str, Sequence[Scores] | None],
-                    min_held_out: int) -> tuple[bool, str]:
-    """Adopt only on enough held-out questions, when nDCG@10 beats the best baseline reliably.
-
-    Reliably: question by question against the best baseline, the mean gain has a bootstrap lower bound
-    above zero *and* the questions it ranks better outnumber those it ranks worse by a one-sided sign
-    test at 5 % (the bootstrap alone is lenient when most questions tie, as they do with one relevant
-    passage each: 3 wins and 17 ties pass it). A mean that wins by a few questions is not enough; on
-    the Zsh manual a model adopted for +0.015 on 50 held-out questions lost 0.11 on the FAQ's real ones
-    (docs/evaluation.md).
-    """
-    baselines = [(name, cases) for name, cases in before.items() if cases is not None]
-    name, best = max(baselines, key=lambda pair: mean_scores(pair[1]).ndcg_at_10)
-    ours, theirs = mean_scores(after).ndcg_at_10, mean_scores(best).ndcg_at_10
-    versus = f"nDCG@10 {ours:.4f} against {name.replace('_', ' ')} {theirs:.4f}"
-    if len(after) < min_held_out:
-        return False, f"{versus}, on only {len(after)} held-out questions (at least {min_held_out} needed)"
-    if ours <= theirs:
-        return False, f"{versus}: not better"
-    gains = [a.ndcg_at_10 - b.ndcg_at_10 for a, b in zip(after, best)]
-    low = gain_lower_bound(gains)
-    wins, losses = sum(g > 0 for g in gains), sum(g < 0 for g in gains)
-    p = sign_test(wins, losses)
-    evidence = (f"95 % lower bound of the gain {low:+.4f}; {wins} questions ranked better, {losses} worse, "
-                f"p = {p:.3f}")
-    if low > 0 and p < 0.05:
-        return True, f"{versus}: better ({evidence})"
-    return False, f"{versus}: not reliably better ({evidence})"
 
 
 def training_groups(cases: Sequence[Case], held: set[str], negatives: int) -> list[TrainingGroup]:
@@ -360,7 +266,7 @@ def _convert_for_serving(folder: Path, settings: Settings, max_length: int) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m retrieval.adapt", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tuning.adapt", description=__doc__.split("\n")[0])
     parser.add_argument("--collection", help="default: ASKDOCS_DEFAULT_COLLECTION")
     parser.add_argument("--questions", type=int, default=200, help="passages to write a question for")
     parser.add_argument("--steps", type=int, default=100, help="training steps (4 questions each)")

@@ -12,7 +12,7 @@ Design choices:
   (their answer passages, cut exactly as the benchmark cuts them). FAQ ``test`` entries never enter,
   not even as negatives; other FAQ pages' text enters only through dev answers. The Debian FAQ and the
   R manuals are not read at all. A fourth, optional kind, questions our local generator writes about
-  doc passages, is built on this pool by ``retrieval.training.synthetic``.
+  doc passages, is built on this pool by ``tuning.synthetic``.
 - Passages look like the retriever's chunks ("title\\ntext"), but a pool passage's title is the path
   of the sections *above* it: a passage titled with its own heading would make the heading query
   trivial, the same rule the FAQ benchmark follows for its answers.

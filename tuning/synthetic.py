@@ -1,6 +1,6 @@
 """Synthetic training queries for the reranker: questions our local generator writes about pool passages.
 
-``python -m retrieval.training.synthetic --count N [--cache DIR] [--sources DIR] [--generator-backend B]``
+``python -m tuning.synthetic --count N [--cache DIR] [--sources DIR] [--generator-backend B]``
 only writes the questions into the cache; ``train_reranker --synthetic N`` writes or reuses the same ones
 and trains on them.
 
@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Self
 
-from retrieval.training import questions
-from retrieval.training.reranker_data import POOL_DIRS, Collected, TrainingQuery, answer_digest
+from tuning import questions
+from tuning.reranker_data import POOL_DIRS, Collected, TrainingQuery, answer_digest
 
 if TYPE_CHECKING:
     from generation.backends import Generator
@@ -218,10 +218,10 @@ def add_generator_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from retrieval.training.reranker_data import collect
-    from retrieval.training.train_reranker import DEFAULT_CACHE, find_sources
+    from tuning.reranker_data import collect
+    from tuning.train_reranker import DEFAULT_CACHE, find_sources
 
-    parser = argparse.ArgumentParser(prog="python -m retrieval.training.synthetic",
+    parser = argparse.ArgumentParser(prog="python -m tuning.synthetic",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, required=True, help="passages to write a question for")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"the folder holding {CACHE_FILE}")

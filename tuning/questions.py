@@ -1,6 +1,6 @@
 """Questions a local generator writes about passages, cleaned and counted.
 
-Shared by ``retrieval.adapt`` (a collection's chunks) and ``retrieval.training.synthetic`` (the reranker's
+Shared by ``tuning.adapt`` (a collection's chunks) and ``tuning.synthetic`` (the reranker's
 training pool), so both write and judge questions the same way.
 
 Design choices:
