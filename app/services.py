@@ -37,7 +37,7 @@ from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.consistency import ConsistencyReport, repair_at_startup
 from retrieval.factory import RetrievalStack, open_retrieval
-from retrieval.store import StoreLocked
+from retrieval.stores import StoreLocked
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from generation.pipeline import AnswerPipeline
     from generation.routing import tier_label
     from retrieval.factory import open_for_command_line
-    from retrieval.store import StoreUnavailable
+    from retrieval.stores import StoreUnavailable
 
     stack = open_for_command_line(settings)
     if stack is None:

@@ -48,7 +48,7 @@ from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval import adapted
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker, Reranker, load_reranker, rerank_order
-from retrieval.store import VectorStore
+from retrieval.stores import VectorStore
 from retrieval.training.questions import Ask
 from retrieval.training.questions import norm as _norm
 from retrieval.training.questions import write_questions as _write_questions
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from askdocs.quiet import quiet_libraries
     from askdocs.settings import load_settings
-    from retrieval.store import StoreLocked, StoreUnavailable
+    from retrieval.stores import StoreLocked, StoreUnavailable
 
     quiet_libraries()
     settings = load_settings()

@@ -30,7 +30,7 @@ from askdocs.types import Answer
 from generation.backends import GeneratorUnavailable
 from generation.pipeline import Turn
 from retrieval.access import AccessDenied
-from retrieval.store import StoreUnavailable
+from retrieval.stores import StoreUnavailable
 
 INDEX_DOWN = "The document index is unreachable; try again shortly. Your conversation is kept."
 CACHED = "cached: answered at once from an earlier, similar question over the same documents"

@@ -20,7 +20,7 @@ from ingest.jobs import JobStatus
 from retrieval import adapt as adaptation
 from retrieval import adapted
 from retrieval.access import CollectionPolicy
-from retrieval.store import check_collection_name
+from retrieval.stores import check_collection_name
 
 if not current_principal().is_admin:  # the page is not registered for users; this is the second lock
     st.error("This page is for admins.")

@@ -38,7 +38,7 @@ from retrieval.access import CollectionPolicy
 from retrieval.bm25 import BM25Directory
 from retrieval.factory import RetrievalStack
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 from tests.fakes import HashingEmbedder, ScriptedGenerator
 from tests.conftest import ROOT, make_settings
 
@@ -83,7 +83,7 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     # Nothing listens on the API address: the status page's probe fails at once, as it should.
     api = f"http://127.0.0.1:{free_port()}/v1"
     settings = make_settings(tmp_path / "data", abstain_below=0.0, api_base_url=api)
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     embedder = HashingEmbedder()
     bm25 = BM25Directory(settings.bm25_dir)
     retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings))
