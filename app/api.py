@@ -60,7 +60,7 @@ from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.access import AccessDenied
 from retrieval.factory import RetrievalStack
-from retrieval.store import StoreUnavailable
+from retrieval.stores import StoreUnavailable
 
 log = logging.getLogger("askdocs.api")
 FORM_OVERHEAD = 2**20  # multipart boundaries and headers on top of the largest allowed file
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from app.api_keys import KeysFileError
-    from retrieval.store import StoreLocked
+    from retrieval.stores import StoreLocked
 
     try:
         parts = parts_from_settings(settings)

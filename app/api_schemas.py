@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from askdocs.types import Answer, DocumentRecord
 from ingest.pipeline import IngestOutcome
 
-COLLECTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"  # retrieval.store.COLLECTION_NAME, for the schema
+COLLECTION = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"  # retrieval.stores.COLLECTION_NAME, for the schema
 MAX_QUESTION_CHARS = 4000
 MAX_HISTORY_TURNS = 20
 

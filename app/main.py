@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app.session import current_principal, sign_in_sidebar  # noqa: E402
-from retrieval.store import StoreUnavailable  # noqa: E402
+from retrieval.stores import StoreUnavailable  # noqa: E402
 
 INDEX_DOWN = "The document index is unreachable; try again shortly."
 

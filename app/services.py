@@ -35,7 +35,7 @@ from generation.redaction import stored_text_scrubber
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.consistency import ConsistencyReport
-from retrieval.store import StoreLocked
+from retrieval.stores import StoreLocked
 
 
 @dataclass(frozen=True)

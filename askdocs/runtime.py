@@ -46,7 +46,7 @@ from retrieval.embedder import Embedder
 from retrieval.factory import open_retrieval
 from retrieval.hybrid import HybridRetriever
 from retrieval.rerank import Reranker
-from retrieval.store import StoreLocked, StoreUnavailable, VectorStore
+from retrieval.stores import StoreLocked, StoreUnavailable, VectorStore
 
 T = TypeVar("T")
 _UNSET: Any = object()

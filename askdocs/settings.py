@@ -156,7 +156,8 @@ class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
     # Questions a user may ask per minute in the app (0: no limit); see app/ratelimit.py.
     rate_limit_per_minute: int = Field(20, ge=0)
 
-    # Storage
+    # Storage. The store backend is a name in retrieval.stores.STORES, checked when the store opens.
+    store_backend: str = "chroma"
     chroma_mode: Literal["embedded", "server"] = "embedded"
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8001

@@ -144,17 +144,9 @@ class Corpus:
 
 
 def stored_vectors(index: Any, collection: str) -> dict[str, tuple[str, np.ndarray]]:
-    """Every chunk's text and vector from an eval index (read from Chroma: the askdocs store has no
-    public call for vectors, and re-embedding 5,235 passages would take minutes)."""
-    chroma = index.store._chroma(collection, "chunks", create=False)
-    out, offset = {}, 0
-    while True:
-        page = chroma.get(include=["documents", "embeddings"], limit=1000, offset=offset)
-        if not page["ids"]:
-            return out
-        out.update({i: (t, np.asarray(v, dtype=np.float32))
-                    for i, t, v in zip(page["ids"], page["documents"], page["embeddings"])})
-        offset += len(page["ids"])
+    """Every chunk's text and vector from an eval index (read back: re-embedding 5,235 passages would
+    take minutes)."""
+    return {chunk.chunk_id: (chunk.text, vector) for chunk, vector in index.store.iter_chunk_vectors(collection)}
 
 
 def padding(corpus: Corpus, count: int, seed: int = 0) -> Iterator[tuple[str, str, np.ndarray]]:
@@ -291,7 +283,7 @@ def padded_run(total: int, corpus: Corpus, dataset: Any, embeddings: Any, settin
     from askdocs.types import Chunk
     from retrieval.bm25 import BM25Directory
     from retrieval.hybrid import HybridRetriever
-    from retrieval.store import ChromaStore
+    from retrieval.stores import store_from_settings
 
     collection = "padded"
     started = time.perf_counter()
@@ -304,7 +296,7 @@ def padded_run(total: int, corpus: Corpus, dataset: Any, embeddings: Any, settin
     peer_embeddings = langchain_embeddings(embedder, embeddings_known)
 
     ours_settings = settings.model_copy(update={"data_dir": work / "ours-padded", "chroma_mode": "embedded"})
-    store = ChromaStore.from_settings(ours_settings)
+    store = store_from_settings(ours_settings)
     store.create_collection(collection)
     for start in range(0, len(ids), 5000):
         part = range(start, min(start + 5000, len(ids)))

@@ -14,9 +14,9 @@ Method, for each size N:
    Gaussian noise (expected cosine to the anchor ≈ 0.85), renormalised. The real texts' small
    vocabulary makes BM25's posting lists longer than a real corpus of the same size would have,
    so BM25 times here are pessimistic.
-2. **Build, bypassing the embedder**: the chunks go straight into the Chroma collection askdocs's own
-   ``ChromaStore`` creates (upserts of 5,000 rows, with the store's metadata) and into
-   ``BM25Directory.publish`` — the product's storage, not a copy.
+2. **Build, bypassing the embedder**: the chunks go straight into askdocs's own store
+   (``VectorStore.upsert`` of 5,000 chunks a call) and into ``BM25Directory.publish`` — the product's
+   storage, not a copy.
 3. **Serve, in a fresh child process** (so its memory is what a server holding that index needs, not
    the build's): it opens the store, BM25 and the real MiniLM embedder as the app does, runs
    ``HybridRetriever.retrieve`` (the settings' defaults, k = 10, no reranker) for the sample questions
@@ -119,20 +119,18 @@ def real_anchors(settings: Any, embedder: Any) -> Anchors:
 def build(folder: Path, corpus: SyntheticCorpus, settings: Any) -> dict[str, float]:
     """Write the corpus into askdocs's store and BM25 under ``folder``; build times in seconds."""
     from retrieval.bm25 import BM25Directory
-    from retrieval.store import ChromaStore, _chunk_metadata
+    from retrieval.stores import store_from_settings
 
     settings = settings.model_copy(update={"data_dir": folder, "chroma_mode": "embedded"})
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     texts: list[tuple[str, str, str]] = []
     try:
         started = time.perf_counter()
         store.create_collection(COLLECTION)
-        # Straight into the store's Chroma collection, 5,000 rows a call: ChromaStore.upsert sends 500
-        # (it is called per document), which made 100k chunks take ~8 minutes here. Same rows either way.
-        target = store._chroma(COLLECTION, "chunks")
+        # 5,000 chunks a call, each one Chroma upsert (retrieval.stores.chroma's _WRITE_PAGE): 500-row
+        # calls made 100k chunks take ~8 minutes here. Same rows either way.
         for chunks, vectors in corpus.batches():
-            target.upsert(ids=[c.chunk_id for c in chunks], embeddings=vectors,
-                          documents=[c.text for c in chunks], metadatas=[_chunk_metadata(c) for c in chunks])
+            store.upsert(chunks, vectors)
             texts += [(c.chunk_id, c.doc_id, c.text) for c in chunks]
         chroma_s = time.perf_counter() - started
     finally:

@@ -37,7 +37,7 @@ from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import Reranker
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 
 COLLECTION = "eval"
 DEPTH = 100  # results kept per query: enough for Recall@100
@@ -110,13 +110,13 @@ def _passage_chunk(doc_id: str, title: str, text: str) -> Chunk:
 
 
 class EvalIndex:
-    """A Chroma store and BM25 index holding one BEIR corpus, built once per corpus and embedder."""
+    """A store and BM25 index holding one BEIR corpus, built once per corpus and embedder."""
 
     def __init__(self, folder: Path, settings: Settings, embedder: Embedder) -> None:
         self.folder = folder
         self.settings = settings.model_copy(update={"data_dir": folder, "chroma_mode": "embedded"})
         self.embedder = embedder
-        self.store = ChromaStore.from_settings(self.settings)
+        self.store = store_from_settings(self.settings)
         self.store.bind_embedder(getattr(embedder, "identity", getattr(embedder, "spec", type(embedder).__name__)))
         self.bm25 = BM25Directory(self.settings.bm25_dir)
         self.build_seconds = 0.0  # of the build that made this index, even when reused

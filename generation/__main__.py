@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from askdocs.runtime import open_for_command_line
     from generation.backends import GeneratorUnavailable
     from generation.routing import tier_label
-    from retrieval.store import StoreUnavailable
+    from retrieval.stores import StoreUnavailable
 
     runtime = open_for_command_line(settings)
     if runtime is None:

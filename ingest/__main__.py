@@ -6,9 +6,13 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import load_settings
+
+if TYPE_CHECKING:
+    from retrieval.stores import DocumentCatalogue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.close()
 
 
-def _print_documents(store, collections: list[str]) -> None:  # noqa: ANN001 - a VectorStore
+def _print_documents(store: DocumentCatalogue, collections: list[str]) -> None:
     print(f"{'document':40} {'collection':12} {'pages':>5} {'chunks':>6}  ingested")
     for collection in collections:
         for d in store.documents(collection):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ingest.pipeline import IngestOutcome, Ingestor
-from retrieval.store import check_collection_name
+from retrieval.stores import check_collection_name
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from ingest.validate import RefusedInput, sanitize_source
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import rebuild_bm25
 from retrieval.embedder import Embedder
-from retrieval.store import ChromaStore, check_collection_name
+from retrieval.stores import VectorStore, check_collection_name
 
 Status = Literal["ingested", "updated", "unchanged", "refused", "deleted", "not found"]
 
@@ -88,7 +88,7 @@ class Ingestor:
 
     def __init__(
         self,
-        store: ChromaStore,
+        store: VectorStore,
         embedder: Embedder,
         bm25: BM25Directory,
         settings: Settings,

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from retrieval.rerank import CrossEncoderReranker, Reranker
-from retrieval.store import COLLECTION_NAME, check_collection_name
+from retrieval.stores import COLLECTION_NAME, check_collection_name
 
 log = logging.getLogger(__name__)
 POINTER = "adopted.json"

@@ -32,7 +32,7 @@ of a document silently would be worse than not serving it, so the document is
 dropped and the problem names its source, so the user can ingest it again.
 
 Repairs of the store are only safe while nobody is writing: in embedded mode
-the caller holds the folder's lock (``retrieval.store``), so the app and the
+the caller holds the folder's lock (``retrieval.stores.chroma``), so the app and the
 CLI repair at start-up. In server mode another replica may be mid-ingestion,
 so its half-written state would look exactly like a crash: there the store
 is only checked and reported, and only this replica's own BM25 files are
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retrieval.bm25 import BM25Directory, StoredChunks
-from retrieval.store import ChromaStore
+from retrieval.stores import ChunkIndex, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ConsistencyReport:
         return "index checked: consistent"
 
 
-def rebuild_bm25(store: ChromaStore, bm25: BM25Directory, collection: str) -> int:
+def rebuild_bm25(store: ChunkIndex, bm25: BM25Directory, collection: str) -> int:
     """Rebuild ``collection``'s BM25 from the store, the source of truth; returns the new version.
 
     Only chunks the current BM25 version lacks are read with their text and tokenised (``StoredChunks``).
@@ -106,7 +106,7 @@ def rebuild_bm25(store: ChromaStore, bm25: BM25Directory, collection: str) -> in
 
 
 def check(
-    store: ChromaStore, bm25: BM25Directory, collections: Iterable[str] | None = None
+    store: VectorStore, bm25: BM25Directory, collections: Iterable[str] | None = None
 ) -> ConsistencyReport:
     """Compare catalogue, chunks and BM25 of each collection (all by default); changes nothing."""
     names = sorted(store.collections() if collections is None else collections)
@@ -121,7 +121,7 @@ def check(
 
 
 def repair(
-    store: ChromaStore, bm25: BM25Directory, fix_store: bool = True, collections: Iterable[str] | None = None
+    store: VectorStore, bm25: BM25Directory, fix_store: bool = True, collections: Iterable[str] | None = None
 ) -> ConsistencyReport:
     """Check, fix what was found, and check again; the result lists what was fixed and what is left.
 
@@ -155,7 +155,7 @@ def repair(
     return ConsistencyReport(after.collections, after.documents, after.chunks, after.problems, repaired)
 
 
-def repair_at_startup(store: ChromaStore, bm25: BM25Directory, chroma_mode: str) -> ConsistencyReport:
+def repair_at_startup(store: VectorStore, bm25: BM25Directory, chroma_mode: str) -> ConsistencyReport:
     """The start-up check of the app and the CLI: repairs, logs, and never raises.
 
     A failing check must not stop the app from starting (a Chroma server that is down has its own
@@ -175,7 +175,7 @@ def repair_at_startup(store: ChromaStore, bm25: BM25Directory, chroma_mode: str)
 
 
 def _check_collection(
-    store: ChromaStore, bm25: BM25Directory, collection: str
+    store: VectorStore, bm25: BM25Directory, collection: str
 ) -> tuple[list[Problem], int, int]:
     records = {r.doc_id: r for r in store.documents(collection)}
     # doc_id -> version -> positions; and every chunk id, for BM25

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 class Embedder(Protocol):
     spec: str  # what it was loaded from, e.g. "pkg:all-minilm-l6-v2"
     # what the vectors came from: the spec, plus the runtime when it changes them ("...#onnx-int8");
-    # an index built with one identity refuses another (retrieval.store)
+    # an index built with one identity refuses another (retrieval.stores.base)
     identity: str
     dimension: int
     max_tokens: int  # longest text, in count_tokens units, the model is meant to read

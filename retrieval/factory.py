@@ -1,19 +1,13 @@
 """Building the retrieval parts from settings, once per process.
 
-In server mode the store is wrapped so that a Chroma server going away raises one typed error,
-:class:`StoreUnavailable`, from every store call, which the app catches and explains. Nothing is
-reopened when the server returns: chromadb's HTTP client opens a new connection on the next call
-(tested by stopping and restarting a real ``chroma run``), and collections keep their ids.
+The store comes from ``retrieval.stores.store_from_settings`` (in server mode wrapped so that a
+server going away raises ``StoreUnavailable``, see ``retrieval.stores.reachable``).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import sys
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
 
 from askdocs.settings import Settings
 from retrieval.adapted import CollectionRerankers
@@ -21,54 +15,18 @@ from retrieval.bm25 import BM25Directory
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import Reranker, load_reranker, reranker_from_settings
-from retrieval.store import ChromaStore, StoreLocked, StoreUnavailable, unavailable_message, unreachable
+from retrieval.stores import StoreLocked, StoreUnavailable, VectorStore, store_from_settings
 
 
 @dataclass(frozen=True)
 class RetrievalStack:
-    store: ChromaStore
+    store: VectorStore
     embedder: Embedder
     bm25: BM25Directory
     retriever: HybridRetriever
 
     def close(self) -> None:
         self.store.close()
-
-
-class ReachableStore:
-    """A server-mode :class:`ChromaStore` whose "server unreachable" errors raise :class:`StoreUnavailable`.
-
-    It forwards every attribute, so the store keeps one implementation for both modes.
-    """
-
-    def __init__(self, store: ChromaStore, host: str, port: int) -> None:
-        self._store = store
-        self._message = unavailable_message(host, port)
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        return self._guard(attribute) if callable(attribute) else attribute
-
-    def _guard(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                result = method(*args, **kwargs)
-            except Exception as error:
-                if unreachable(error):
-                    raise StoreUnavailable(self._message) from None
-                raise
-            return self._guard_iteration(result) if inspect.isgenerator(result) else result
-
-        return call
-
-    def _guard_iteration(self, items: Iterator[Any]) -> Iterator[Any]:
-        try:
-            yield from items
-        except Exception as error:
-            if unreachable(error):
-                raise StoreUnavailable(self._message) from None
-            raise
 
 
 def open_retrieval(
@@ -78,9 +36,7 @@ def open_retrieval(
 
     A caller that already holds the models (the app lending them to an evaluation) passes them in.
     """
-    store = ChromaStore.from_settings(settings)
-    if settings.chroma_mode == "server":
-        store = cast(ChromaStore, ReachableStore(store, settings.chroma_host, settings.chroma_port))
+    store = store_from_settings(settings)
     try:
         embedder = embedder or embedder_from_settings(settings)
         if reranker is None:

@@ -22,7 +22,7 @@ from retrieval.bm25 import BM25Directory, tokenize
 from retrieval.embedder import Embedder
 from retrieval.fusion import weighted_rrf
 from retrieval.rerank import Reranker, RerankFusion, rerank_order
-from retrieval.store import VectorStore
+from retrieval.stores import VectorStore
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ Design choices:
   neighbours' length rather than the longest text's; vectors go back in the caller's order.
 - ``identity`` names what the vectors came from. float32 ONNX agrees with torch to ~1e-6 cosine, so it
   keeps the spec; int8 vectors differ, so it is ``SPEC#onnx-int8`` and an index built with one refuses
-  the other (``retrieval.store``).
+  the other (``retrieval.stores.base``).
 """
 
 from __future__ import annotations

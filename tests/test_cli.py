@@ -87,10 +87,10 @@ def test_ask_an_empty_store_says_what_to_do(tmp_path):
 
 
 def test_a_second_process_on_the_embedded_store_gets_a_clear_error(data_dir):
-    from retrieval.store import ChromaStore
+    from retrieval.stores import store_from_settings
     from tests.conftest import make_settings
 
-    holder = ChromaStore.from_settings(make_settings(data_dir))  # this process now owns the folder
+    holder = store_from_settings(make_settings(data_dir))  # this process now owns the folder
     try:
         result = run(["-m", "ingest", "--list"], data_dir)
         assert result.returncode == 2 and "ASKDOCS_CHROMA_MODE=server" in result.stderr

@@ -42,7 +42,7 @@ from askdocs.types import Chunk
 from retrieval import adapted
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.rerank import CrossEncoderReranker, load_reranker
-from retrieval.store import VectorStore
+from retrieval.stores import VectorStore
 from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked
 from tuning.questions import Ask
 from tuning.questions import norm as _norm
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from askdocs.quiet import quiet_libraries
     from askdocs.settings import load_settings
-    from retrieval.store import StoreLocked, StoreUnavailable
+    from retrieval.stores import StoreLocked, StoreUnavailable
 
     quiet_libraries()
     settings = load_settings()

@@ -30,7 +30,7 @@ from generation.backends import GeneratorUnavailable
 from generation.pipeline import Turn
 from generation.render import citation_heading, safe_markdown, scores_line, timing_line
 from retrieval.access import AccessDenied
-from retrieval.store import StoreUnavailable
+from retrieval.stores import StoreUnavailable
 
 INDEX_DOWN = "The document index is unreachable; try again shortly. Your conversation is kept."
 CACHED = "cached: answered at once from an earlier, similar question over the same documents"

@@ -19,7 +19,7 @@ from generation.render import safe_markdown
 from ingest.jobs import JobStatus
 from retrieval import adapted
 from retrieval.access import CollectionPolicy
-from retrieval.store import check_collection_name
+from retrieval.stores import check_collection_name
 from tuning import adapt as adaptation
 
 if not current_principal().is_admin:  # the page is not registered for users; this is the second lock

@@ -17,7 +17,7 @@ from app.api_keys import KeyRing
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.factory import open_retrieval
-from retrieval.store import StoreUnavailable
+from retrieval.stores import StoreUnavailable
 from tests.conftest import make_settings
 from tests.fakes import ScriptedGenerator
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import check
-from retrieval.store import ChromaStore
+from retrieval.stores import VectorStore
 
 
 class TinyEmbedder:
@@ -37,7 +37,7 @@ class TinyEmbedder:
         return len(text.split())
 
 
-def documents_by_source(store: ChromaStore, collection: str) -> dict[str, tuple[str, frozenset[str]]]:
+def documents_by_source(store: VectorStore, collection: str) -> dict[str, tuple[str, frozenset[str]]]:
     """source -> (catalogue version, ids of the chunks stored for that document)."""
     ids: dict[str, set[str]] = {}
     for chunk_id, doc_id, _source, _version, _position in store.iter_chunk_refs(collection):
@@ -45,7 +45,7 @@ def documents_by_source(store: ChromaStore, collection: str) -> dict[str, tuple[
     return {r.source: (r.version, frozenset(ids.get(r.doc_id, ()))) for r in store.documents(collection)}
 
 
-def index_problems(store: ChromaStore, bm25: BM25Directory, collection: str) -> list[str]:
+def index_problems(store: VectorStore, bm25: BM25Directory, collection: str) -> list[str]:
     """Every broken invariant, as readable strings; empty when the index is consistent."""
     problems = []
     chunks = list(store.iter_chunks(collection))
@@ -83,7 +83,7 @@ class CrashingStore:
 
     WRITES = {"upsert", "put_document", "delete_document"}
 
-    def __init__(self, store: ChromaStore, crash_at: int, counter: list[int]) -> None:
+    def __init__(self, store: VectorStore, crash_at: int, counter: list[int]) -> None:
         self._store, self._crash_at, self._counter = store, crash_at, counter
 
     def __getattr__(self, name: str):  # noqa: ANN204

@@ -32,7 +32,7 @@ import pytest
 
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import repair
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 from tests.conftest import MODEL_CACHE, ROOT, SAMPLE_DOCS, make_settings
 from tests.ingest.index_invariants import documents_by_source, index_problems
 
@@ -142,7 +142,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 
 
 def stored(data_dir: Path) -> dict[str, tuple[str, frozenset[str]]]:
-    store = ChromaStore.from_settings(make_settings(data_dir))
+    store = store_from_settings(make_settings(data_dir))
     try:
         return documents_by_source(store, COL)
     finally:
@@ -171,7 +171,7 @@ def assert_old_or_new(data: Path, versions, run: Run) -> dict[str, str]:
     """Open the killed store as a restarted app would, repair, and check it; returns doc -> old/new/absent."""
     old, new = versions
     settings = make_settings(data)
-    store = ChromaStore.from_settings(settings)  # the lock died with the child
+    store = store_from_settings(settings)  # the lock died with the child
     try:
         bm25 = BM25Directory(settings.bm25_dir)
         report = repair(store, bm25)
@@ -249,7 +249,7 @@ def test_the_command_line_repairs_at_start_up(folders, versions, tmp_path):
     # The new version's record was written; the old version's chunks and the stale BM25 were left.
     assert "index checked: repaired 2 problems" in cli.stderr
     assert CHANGED in cli.stdout and ADDED not in cli.stdout
-    store = ChromaStore.from_settings(make_settings(data))
+    store = store_from_settings(make_settings(data))
     try:
         expected = {CHANGED: versions[1][CHANGED], UNCHANGED: versions[0][UNCHANGED]}
         assert documents_by_source(store, COL) == expected

@@ -21,7 +21,7 @@ from ingest.ids import content_version
 from ingest.pipeline import Ingestor
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import repair
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 from tests.conftest import make_settings
 from tests.ingest.index_invariants import Crash, CrashingStore, TinyEmbedder, index_problems
 
@@ -47,7 +47,7 @@ class IndexMachine(RuleBasedStateMachine):
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="askdocs-sm-"))
         self.settings = make_settings(self.tmp / "data", chunk_tokens=24, chunk_overlap_tokens=4)
-        self.store = ChromaStore.from_settings(self.settings)
+        self.store = store_from_settings(self.settings)
         bm25 = BM25Directory(self.settings.bm25_dir)
         self.ingestor = Ingestor(self.store, TinyEmbedder(), bm25, self.settings)
         self.model: dict[str, str] = {}

@@ -13,7 +13,7 @@ import pytest
 from ingest.pipeline import Ingestor
 from retrieval.bm25 import BM25Directory
 from retrieval.factory import open_retrieval
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 from tests.conftest import SAMPLE_DOCS, make_settings
 from tests.ingest.index_invariants import Crash, CrashingStore, TinyEmbedder
 
@@ -217,7 +217,7 @@ def test_the_next_file_is_parsed_while_this_one_is_embedded(tmp_path, monkeypatc
     started = instrument_parse(monkeypatch, events)
     embedder = GatedEmbedder(sorted(DOCS), started, wait=20 if prefetch else 0.5)
     embedder.events = events
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     try:
         outcomes = Ingestor(store, embedder, BM25Directory(settings.bm25_dir), settings).ingest_paths(
             [write_files(tmp_path / "docs", DOCS)])
@@ -241,7 +241,7 @@ def run_mixed(tmp_path: Path, prefetch: int, monkeypatch) -> tuple[list, list, i
     """Ingest MIXED, then a changed copy over it, with a duplicated name: outcomes and the write log."""
     settings = make_settings(tmp_path / f"data{prefetch}", ingest_prefetch=prefetch)
     log: list[tuple[str, str, str]] = []
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     bm25 = BM25Directory(settings.bm25_dir)
     publishes = []
     monkeypatch.setattr(bm25, "publish", lambda *a, real=bm25.publish: publishes.append(1) or real(*a))
@@ -272,7 +272,7 @@ def test_look_ahead_changes_no_outcome_and_no_write(tmp_path, monkeypatch):
 
 def test_a_failed_write_stops_the_run_and_the_helper_thread(tmp_path):
     settings = make_settings(tmp_path / "data", ingest_prefetch=2)
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     counter = [0]
     try:
         crashing = Ingestor(CrashingStore(store, 3, counter), TinyEmbedder(), BM25Directory(settings.bm25_dir),

@@ -16,7 +16,7 @@ import pytest
 from ingest.pipeline import Ingestor
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import check, repair, repair_at_startup
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 from tests.conftest import make_settings
 from tests.ingest.index_invariants import (
     Crash, CrashingStore, TinyEmbedder, documents_by_source, index_problems, tick,
@@ -60,7 +60,7 @@ def write_docs(folder: Path, docs: dict[str, str]) -> Path:
 @pytest.fixture
 def env(tmp_path):
     settings = make_settings(tmp_path / "data", chunk_tokens=40, chunk_overlap_tokens=5)
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     bm25 = BM25Directory(settings.bm25_dir)
     yield settings, store, bm25, tmp_path / "docs"
     store.close()
@@ -71,7 +71,7 @@ def versions(tmp_path_factory) -> tuple[dict, dict]:
     """(old, new): source -> (version, chunk ids), from a run that was not interrupted."""
     tmp = tmp_path_factory.mktemp("reference")
     settings = make_settings(tmp / "data", chunk_tokens=40, chunk_overlap_tokens=5)
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     ingestor = Ingestor(store, TinyEmbedder(), BM25Directory(settings.bm25_dir), settings)
     try:
         ingestor.ingest_paths([write_docs(tmp / "docs", OLD)], COL)

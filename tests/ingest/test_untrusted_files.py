@@ -269,7 +269,7 @@ def test_uploads_never_create_files_outside_the_data_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from retrieval.bm25 import BM25Directory
-    from retrieval.store import ChromaStore
+    from retrieval.stores import store_from_settings
 
     settings = load_settings(data_dir=tmp_path / "home" / "data", parse_memory_mb=1024)
     work = tmp_path / "home" / "cwd"
@@ -289,7 +289,7 @@ def test_uploads_never_create_files_outside_the_data_dir(
         "/",
         "a" * 5000 + ".md",
     ]
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     try:
         bm25 = BM25Directory(settings.bm25_dir)
         ingestor = Ingestor(store, WordEmbedder(), bm25, settings)  # type: ignore[arg-type]

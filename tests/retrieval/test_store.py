@@ -1,13 +1,25 @@
-"""One contract, run against every VectorStore: embedded Chroma and a real `chroma run` server."""
+"""One contract, run against every VectorStore: embedded Chroma, a real `chroma run` server, and the
+in-memory store of ``tests/support/memory_store.py``, which also shows that a new backend is one module
+plus one registry line."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from askdocs.registry import UnknownBackend
 from askdocs.types import Chunk, DocumentRecord
-from retrieval.store import ChromaStore, EmbedderMismatch, StoreLocked, check_collection_name
+from ingest.pipeline import Ingestor
+from retrieval.access import CollectionPolicy
+from retrieval.consistency import check
+from retrieval.factory import open_retrieval
+from retrieval.stores import STORES, EmbedderMismatch, StoreLocked, check_collection_name, store_from_settings
+from retrieval.stores.chroma import ChromaStore
 from tests.conftest import make_settings
+from tests.fakes import HashingEmbedder
+from tests.support.memory_store import MemoryStore
 
 DIM = 8
 
@@ -22,14 +34,25 @@ def vectors(n: int, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.integration)])
+@pytest.fixture
+def memory_backend() -> Iterator[None]:
+    """``store_backend="memory"`` for one test: the registry line a real backend would add."""
+    STORES.add("memory", MemoryStore)
+    yield
+    STORES.remove("memory")
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.integration), "memory"])
 def store(request, tmp_path):
     if request.param == "server":
         host, port = request.getfixturevalue("chroma_server")
         settings = make_settings(tmp_path, chroma_mode="server", chroma_host=host, chroma_port=port)
+    elif request.param == "memory":
+        request.getfixturevalue("memory_backend")
+        settings = make_settings(tmp_path, store_backend="memory")
     else:
         settings = make_settings(tmp_path)
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     collection = f"c{abs(hash(request.node.name)) % 10**8}"  # the server outlives each test
     yield store, collection
     store.close()
@@ -102,13 +125,13 @@ def test_unknown_collection_is_empty_not_an_error(store):
 
 def test_second_writer_on_the_embedded_path_gets_a_clear_error(tmp_path):
     settings = make_settings(tmp_path)
-    first = ChromaStore.from_settings(settings)
+    first = store_from_settings(settings)
     try:
         with pytest.raises(StoreLocked, match="ASKDOCS_CHROMA_MODE=server"):
-            ChromaStore.from_settings(settings)
+            store_from_settings(settings)
     finally:
         first.close()
-    ChromaStore.from_settings(settings).close()  # free again once the first one is closed
+    store_from_settings(settings).close()  # free again once the first one is closed
 
 
 @pytest.mark.parametrize("name", ["", "-x", "a b", "a/b", "x" * 64, "é"])
@@ -142,3 +165,69 @@ def test_a_collection_from_before_identities_counts_as_torch_vectors_of_its_spec
         store.query(col, vectors(1)[0], 1)
     store.bind_embedder("pkg:all-minilm-l6-v2")
     assert store.query(col, vectors(1)[0], 1)
+
+
+def test_policies_and_created_collections(store):
+    store, col = store
+    assert store.policy(col) == CollectionPolicy()  # unknown: unrestricted
+    store.create_collection(col)
+    assert col in store.collections() and store.count(col) == 0
+    policy = CollectionPolicy.restricted_to(users=["ada"], groups=["staff"])
+    store.set_policy(col, policy)
+    assert store.policy(col) == policy
+    store.set_policy(col, CollectionPolicy())
+    assert not store.policy(col).restricted
+
+
+def test_chunk_ids_refs_and_vectors_read_back_what_was_written(store):
+    store, col = store
+    chunks = [chunk("a", "v1", i, f"text {i}", col) for i in range(3)]
+    vecs = vectors(3)
+    store.upsert(chunks, vecs)
+    assert sorted(store.chunk_ids(col)) == sorted(c.chunk_id for c in chunks)
+    assert sorted(store.iter_chunk_refs(col)) == sorted((c.chunk_id, "a", "a.pdf", "v1", c.position) for c in chunks)
+    read = {c.chunk_id: (c, v) for c, v in store.iter_chunk_vectors(col)}
+    for original, vector in zip(chunks, vecs):
+        assert read[original.chunk_id][0] == original
+        np.testing.assert_allclose(read[original.chunk_id][1], vector, atol=1e-6)
+    assert store.chunk_ids("nothing-here") == [] and list(store.iter_chunk_vectors("nothing-here")) == []
+
+
+def test_a_write_with_mismatched_embeddings_is_refused(store):
+    store, col = store
+    store.upsert([], np.zeros((0, DIM), dtype=np.float32))  # nothing to write is not an error
+    with pytest.raises(ValueError, match="2 chunks but 1 embeddings"):
+        store.upsert([chunk("a", "v1", 0, "x", col), chunk("a", "v1", 1, "y", col)], vectors(1))
+    with pytest.raises(ValueError, match="invalid collection name"):
+        store.upsert([chunk("a", "v1", 0, "x", "a b")], vectors(1))
+
+
+def test_the_setting_picks_the_backend_and_an_unknown_one_lists_the_choices(tmp_path, memory_backend):
+    store = store_from_settings(make_settings(tmp_path, store_backend="memory"))
+    assert isinstance(store, MemoryStore)
+    chroma = store_from_settings(make_settings(tmp_path))
+    assert isinstance(chroma, ChromaStore)  # the default, "chroma"
+    chroma.close()
+    with pytest.raises(UnknownBackend, match=r"store_backend='qdrant' is not a known store; choose one of: chroma, memory"):
+        store_from_settings(make_settings(tmp_path, store_backend="qdrant"))
+
+
+TEXT = b"""# Sorting
+
+The operator module provides the itemgetter() and attrgetter() functions used for sorting.
+Sorts are guaranteed to be stable: records with equal keys keep their original order.
+"""
+
+
+def test_ingest_and_retrieve_end_to_end_on_the_memory_store(tmp_path, memory_backend):
+    settings = make_settings(tmp_path, store_backend="memory")
+    stack = open_retrieval(settings, embedder=HashingEmbedder())
+    assert isinstance(stack.store, MemoryStore)
+    ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+    assert ingestor.ingest_bytes("sorting.md", TEXT, "default").status == "ingested"
+    ingestor.rebuild_bm25("default")
+    hits = stack.retriever.retrieve("Which module provides itemgetter and attrgetter?", "default").hits
+    assert hits and hits[0].chunk.source == "sorting.md"
+    assert check(stack.store, stack.bm25).consistent
+    assert ingestor.ingest_bytes("sorting.md", TEXT, "default").status == "unchanged"
+    stack.close()

@@ -17,7 +17,7 @@ from askdocs.localserver import free_port, start_server, stop_server
 from generation.pipeline import AnswerPipeline
 from ingest.pipeline import Ingestor
 from retrieval.factory import open_for_command_line, open_retrieval
-from retrieval.store import StoreUnavailable
+from retrieval.stores import StoreUnavailable
 from tests.conftest import make_settings
 from tests.fakes import ScriptedGenerator
 
