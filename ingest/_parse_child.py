@@ -65,7 +65,7 @@ def _preload() -> None:
 
 
 def _loader(ref: str, max_pages: int) -> object:
-    """The loader ``ref`` names: "package.module:Class" from the registry, "path/file.py:Class" from a test."""
+    """The loader ``ref`` names: "package.module:Class" (registered) or "path/file.py:Class" (a test's)."""
     module_name, _, name = ref.rpartition(":")
     if not module_name.endswith(".py"):
         return getattr(importlib.import_module(module_name), name)(max_pages=max_pages)

@@ -191,7 +191,7 @@ def _web_encoding(label: bytes) -> str:
 
 
 def detect_kind(data: bytes, filename: str) -> str:
-    """The kind of ``data`` (a key of ``ingest.loaders.LOADERS``), decided by content; refuse anything else."""
+    """The kind of ``data`` (a key of ``ingest.loaders.LOADERS``), by content; refuse anything else."""
     if not data:
         raise RefusedInput("empty file")
     kinds = file_kinds()
@@ -206,7 +206,8 @@ def detect_kind(data: bytes, filename: str) -> str:
     for kind in binary:
         extension = _extension(lower, kind)
         if extension:
-            raise RefusedInput(f"not a {kind.noun}: the file is named {extension} but does not start like one")
+            named = f"the file is named {extension} but does not start like one"
+            raise RefusedInput(f"not a {kind.noun}: {named}")
     head = decode_text(data[:SNIFF_BYTES], final=len(data) <= SNIFF_BYTES)
     text = [kind for kind in kinds if kind.magic is None]
     for kind in text:

@@ -87,7 +87,11 @@ def supported_kinds() -> str:
 
 
 def make_loader(kind: str, *, max_pages: int = 2000) -> Loader:
-    """The loader for ``kind`` (a key of ``LOADERS``); only kinds with pages of their own use ``max_pages``."""
+    """The loader for ``kind`` (a key of ``LOADERS``); only kinds with pages of their own use ``max_pages``.
+
+    Raises:
+        ValueError: ``kind`` is not registered.
+    """
     if kind not in LOADERS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(LOADERS)}")
     return LOADERS.get(kind).loader(max_pages=max_pages)
