@@ -57,6 +57,7 @@ from generation.backends import Generator, GeneratorUnavailable
 from generation.cache import cache_from_settings
 from generation.pipeline import AnswerPipeline, Turn
 from ingest.jobs import IngestionQueue
+from ingest.loaders import supported_kinds
 from ingest.pipeline import Ingestor
 from retrieval.access import AccessDenied
 from retrieval.factory import RetrievalStack
@@ -218,9 +219,10 @@ def create_app(parts: ApiParts) -> FastAPI:
         "/collections/{collection}/documents", tags=["documents"], response_model=IngestOut, status_code=201,
         responses={**errors, 200: {"model": IngestOut, "description": "Unchanged: the same bytes are indexed."},
                    413: {"model": Problem}},
+        description=f"Index one file ({supported_kinds()}) into the collection, creating it if needed (admins).",
     )
     async def upload(collection: CollectionName, file: Annotated[UploadFile, File()], _: Admin) -> Any:
-        """Index one file (PDF, HTML, Markdown, text) into the collection, creating it if needed (admins)."""
+        # The description above, not a docstring: it names the kinds the loader registry holds.
         data = await file.read(s.max_upload_bytes + 1)
         if len(data) > s.max_upload_bytes:  # the UI's limit, checked before any parsing
             raise _problem(413, too_large(file.size or len(data), s))

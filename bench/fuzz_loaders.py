@@ -40,8 +40,11 @@ with atheris.instrument_imports(include=["ingest", "pypdf"]):
     import pypdf  # noqa: F401 - instrumented here, imported lazily by the PDF loader
     from askdocs.types import ParsedDocument
     from ingest.chunking import TokenChunker
-    from ingest.loaders import _CONTROLS, make_loader
+    from ingest.loaders import file_kinds, make_loader
+    from ingest.loaders.base import _CONTROLS
     from ingest.validate import RefusedInput, detect_kind, sanitize_filename, sanitize_source
+
+    file_kinds()  # imports every loader module now, while imports are instrumented (the registry is lazy)
 
 KINDS = ("pdf", "html", "markdown", "text")
 NAMES = ("upload.pdf", "notes.md", "page.html", "a.txt")

@@ -63,13 +63,13 @@ def manual_pdf(html: Path, pages: list[Path], target: int) -> Path:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    from ingest.loaders import HtmlLoader
+    from ingest.loaders import make_loader
 
     path = DOCS_DIR.with_name(f"askdocs-bench-manual-{target}p.pdf")
     if path.exists():
         return path
     lines: list[str] = []
-    loader = HtmlLoader()
+    loader = make_loader("html")
     for section in PDF_SECTIONS:
         for page in (p for p in pages if p.relative_to(html).parts[0] == section):
             text = "\n".join(p.text for p in loader.load(page.read_bytes()).pages)

@@ -1,10 +1,10 @@
 """The parse child: run as ``python -I ingest/_parse_child.py``, one upload per process.
 
-It imports the loaders and their libraries first (so a spare started ahead
-of time is warm), then reads one JSON header line on stdin
-(``{"kind", "max_pages", "memory_mb", "loader"}``) followed by the upload's
-bytes, parses them and writes one JSON object on stdout, so the parent never
-unpickles anything this process produced:
+It imports the loaders and the libraries they name (``FileKind.preload``)
+first (so a spare started ahead of time is warm), then reads one JSON header
+line on stdin (``{"loader", "max_pages", "memory_mb"}``) followed by
+the upload's bytes, parses them and writes one JSON object on stdout, so the
+parent never unpickles anything this process produced:
 
     {"ok": true, "title": str, "paginated": bool, "pages": [[number, text], ...]}
     {"ok": false, "refused": reason}            RefusedInput from a loader
@@ -14,13 +14,16 @@ unpickles anything this process produced:
 The memory limit (RLIMIT_AS) is set as soon as the header is read, before
 the upload is. The ``ingest`` package is registered without running its
 ``__init__``, so the child imports only the loaders, whatever the package
-grows to import. ``loader`` ("path/to/file.py:Class"), when not empty,
-replaces the registry's loader; only tests pass it, to exercise hangs and
-crashes.
+grows to import. ``loader`` is the loader class the parent's registry holds
+for the kind, as "package.module:Class" (built with ``max_pages``): the parent
+decided the kind, so a kind registered only there (a test) parses here too.
+As "path/to/file.py:Class" (built with no argument) it is a loader only tests
+pass, to exercise hangs and crashes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import resource
@@ -52,36 +55,33 @@ def _import_loaders() -> types.ModuleType:
 
 
 def _preload() -> None:
-    """Import what the loaders import lazily, while waiting for work; failures surface later."""
+    """Import every loader and what it imports lazily, while waiting for work; failures surface later."""
     try:
-        _import_loaders()
-        import lxml.html  # noqa: F401
-        import pypdf  # noqa: F401
+        for kind in _import_loaders().file_kinds():
+            for module in kind.preload:
+                importlib.import_module(module)
     except Exception:
         pass
 
 
-def _loader_from_file(ref: str) -> object:
-    import importlib.util
-
-    path, _, name = ref.rpartition(":")
-    spec = importlib.util.spec_from_file_location("_askdocs_test_loader", path)
+def _loader(ref: str, max_pages: int) -> object:
+    """The loader ``ref`` names: "package.module:Class" (registered) or "path/file.py:Class" (a test's)."""
+    module_name, _, name = ref.rpartition(":")
+    if not module_name.endswith(".py"):
+        return getattr(importlib.import_module(module_name), name)(max_pages=max_pages)
+    spec = importlib.util.spec_from_file_location("_askdocs_test_loader", module_name)
     assert spec is not None and spec.loader is not None, ref
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, name)()
 
 
-def _parse(kind: str, max_pages: int, loader_ref: str, data: bytes) -> dict[str, object]:
-    loaders = _import_loaders()
+def _parse(max_pages: int, loader_ref: str, data: bytes) -> dict[str, object]:
+    _import_loaders()
     from ingest.validate import RefusedInput
 
     try:
-        if loader_ref:
-            loader = _loader_from_file(loader_ref)
-        else:
-            loader = loaders.make_loader(kind, max_pages=max_pages)
-        document = loader.load(data)  # type: ignore[attr-defined]
+        document = _loader(loader_ref, max_pages).load(data)  # type: ignore[attr-defined]
     except RefusedInput as e:
         return {"ok": False, "refused": e.reason}
     return {
@@ -103,8 +103,7 @@ def main() -> None:
     _limit_memory(int(header["memory_mb"]))
     try:
         data = sys.stdin.buffer.read()
-        kind, max_pages, loader_ref = str(header["kind"]), int(header["max_pages"]), str(header["loader"])
-        result = _parse(kind, max_pages, loader_ref, data)
+        result = _parse(int(header["max_pages"]), str(header["loader"]), data)
     except MemoryError:
         result = {"ok": False, "memory": True}
     except Exception as e:  # reported to the parent, which decides what the user sees

@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from askdocs.types import Page, ParsedDocument
+from ingest.loaders import LOADERS
 from ingest.validate import RefusedInput, check_size, detect_kind, sanitize_filename
 
 if TYPE_CHECKING:
     from askdocs.settings import Settings
 
 CHILD_SCRIPT = Path(__file__).resolve().with_name("_parse_child.py")
-_LABELS = {"pdf": "PDF", "html": "HTML file", "markdown": "Markdown file", "text": "text file"}
 _MEMORY_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
 _Child = tuple["subprocess.Popen[bytes]", IO[bytes], int]  # process, its stderr file, the pid that started it
 _spare: _Child | None = None
@@ -107,9 +107,10 @@ def parse_in_child(
         max_pages: Passed to the PDF loader, which checks it before extracting any text.
         loader_ref: "path/to/file.py:Class" to use instead of the registry (tests only).
     """
-    header = {"kind": kind, "max_pages": max_pages, "memory_mb": memory_mb, "loader": loader_ref}
+    loader = loader_ref or LOADERS.get(kind).loader_path  # the child imports it: see ingest/_parse_child.py
+    header = {"loader": loader, "max_pages": max_pages, "memory_mb": memory_mb}
     request = json.dumps(header).encode() + b"\n" + data
-    label = _LABELS.get(kind, "file")
+    label = LOADERS.get(kind).noun if kind in LOADERS else "file"
     process, stderr, _ = _take_child()
     with stderr:
         try:

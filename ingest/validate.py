@@ -2,17 +2,19 @@
 
 Design choices:
 
-- The kind is decided by the bytes, never trusted from the name. ``%PDF-`` in
-  the first 1024 bytes (where readers look for it) means PDF; known binary
+- The kind is decided by the bytes, never trusted from the name. The kinds are
+  ``ingest.loaders.LOADERS``: a binary kind's magic bytes (PDF: ``%PDF-`` in the
+  first 1024 bytes, where readers look for it) decide first; known binary
   signatures (ZIP/OOXML, gzip, images, executables...) are refused with a
   message naming what the file looks like; anything else must decode as text.
-  The extension only chooses between the text-like kinds.
+  The extension (and HTML's start) only chooses between the text-like kinds.
 - Text decoding accepts UTF-8, BOM-marked UTF-8/16/32, and falls back to
   cp1252/latin-1 only when almost no bytes are control characters, so that
   binary junk is refused instead of being indexed as mojibake.
 - ``sanitize_filename`` makes a display and key name; it is never a path.
-- This module imports only the standard library (it also runs in the parse
-  child, where start-up time counts).
+- This module imports only the standard library and the kind registry (it also
+  runs in the parse child, where start-up time counts); the loader modules the
+  registry names import their parsers (pypdf, lxml) only when they load a file.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
+from ingest.loaders import FileKind, file_kinds, supported_kinds
+
 if TYPE_CHECKING:
     from askdocs.settings import Settings
 
-KINDS = ("pdf", "html", "markdown", "text")
 MAX_NAME_CHARS = 200
 MAX_SOURCE_CHARS = 1024
 SNIFF_BYTES = 64 * 1024
-_SUPPORTED = "upload a PDF, HTML, Markdown or plain-text file"
 
 # Leading bytes of formats people upload by mistake. Each is either non-ASCII
 # or contains NUL, so no real text file starts with it (RTF is the exception,
@@ -49,7 +51,6 @@ _BOMS: tuple[tuple[bytes, str], ...] = (  # UTF-32 first: its LE BOM starts with
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\x1b") + b"\x7f"
-_HTML_START = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _NOT_WEB_ENCODINGS = frozenset(
@@ -57,8 +58,6 @@ _NOT_WEB_ENCODINGS = frozenset(
 )
 _ASCII_PROBE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _HTML5_ALIASES = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}  # as browsers decode them
-_MARKDOWN_EXTS = (".md", ".markdown", ".mdown", ".mkd")
-_HTML_EXTS = (".html", ".htm", ".xhtml")
 
 
 class RefusedInput(Exception):
@@ -143,13 +142,13 @@ def decode_text(data: bytes, *, final: bool = True) -> str:
             except UnicodeDecodeError:
                 raise RefusedInput(f"not a supported file type (invalid {encoding.upper()} text)") from None
     if b"\x00" in data:
-        raise RefusedInput(f"not a supported file type (looks like binary data); {_SUPPORTED}")
+        raise RefusedInput(f"not a supported file type (looks like binary data); {_supported()}")
     try:
         return codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
     except UnicodeDecodeError:
         pass
     if len(data) - len(data.translate(None, _CONTROL_BYTES)) > max(2, len(data) // 1000):
-        raise RefusedInput(f"not a supported file type (looks like binary data); {_SUPPORTED}")
+        raise RefusedInput(f"not a supported file type (looks like binary data); {_supported()}")
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:
@@ -192,20 +191,35 @@ def _web_encoding(label: bytes) -> str:
 
 
 def detect_kind(data: bytes, filename: str) -> str:
-    """Return "pdf", "html", "markdown" or "text", decided by content; refuse anything else."""
+    """The kind of ``data`` (a key of ``ingest.loaders.LOADERS``), by content; refuse anything else."""
     if not data:
         raise RefusedInput("empty file")
-    if b"%PDF-" in data[:1024]:
-        return "pdf"
+    kinds = file_kinds()
+    binary = [kind for kind in kinds if kind.magic is not None]
+    for kind in binary:
+        if kind.magic is not None and kind.magic(data):
+            return kind.name
     for signature, looks_like in _SIGNATURES:
         if data.startswith(signature):
-            raise RefusedInput(f"not a supported file type (looks like {looks_like}); {_SUPPORTED}")
+            raise RefusedInput(f"not a supported file type (looks like {looks_like}); {_supported()}")
     lower = filename.lower()
-    if lower.endswith(".pdf"):
-        raise RefusedInput("not a PDF: the file is named .pdf but does not start like one")
+    for kind in binary:
+        extension = _extension(lower, kind)
+        if extension:
+            named = f"the file is named {extension} but does not start like one"
+            raise RefusedInput(f"not a {kind.noun}: {named}")
     head = decode_text(data[:SNIFF_BYTES], final=len(data) <= SNIFF_BYTES)
-    if _HTML_START.match(head) or lower.endswith(_HTML_EXTS):
-        return "html"
-    if lower.endswith(_MARKDOWN_EXTS):
-        return "markdown"
-    return "text"
+    text = [kind for kind in kinds if kind.magic is None]
+    for kind in text:
+        if (kind.looks_like is not None and kind.looks_like(head)) or _extension(lower, kind):
+            return kind.name
+    return next(kind.name for kind in text if kind.any_text)
+
+
+def _extension(lower_name: str, kind: FileKind) -> str:
+    """The extension of ``kind`` that ``lower_name`` ends with, or ""."""
+    return next((extension for extension in kind.extensions if lower_name.endswith(extension)), "")
+
+
+def _supported() -> str:
+    return f"upload a {supported_kinds()} file"

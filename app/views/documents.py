@@ -17,6 +17,7 @@ from app.services import eval_jobs, local_generator, services
 from app.session import current_principal
 from generation.render import safe_markdown
 from ingest.jobs import JobStatus
+from ingest.loaders import supported_kinds
 from retrieval import adapted
 from retrieval.access import CollectionPolicy
 from retrieval.stores import check_collection_name
@@ -53,7 +54,7 @@ st.subheader("Upload")
 limit = svc.settings.max_upload_mb
 round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader after a submit
 uploads = st.file_uploader(
-    f"PDF, HTML, Markdown or text files (up to {limit:g} MB each)", accept_multiple_files=True,
+    f"{supported_kinds()} files (up to {limit:g} MB each)", accept_multiple_files=True,
     key=f"uploads-{round_}",
 )
 if st.button("Ingest", type="primary", disabled=not uploads):

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from askdocs.types import Page, ParsedDocument
 from ingest.chunking import TokenChunker
-from ingest.loaders import _CONTROLS, make_loader, normalize_text
+from ingest.loaders import LOADERS, make_loader
+from ingest.loaders.base import _CONTROLS, normalize_text
 from ingest.validate import (
-    KINDS,
     MAX_NAME_CHARS,
     RefusedInput,
     decode_html,
@@ -40,6 +40,7 @@ from tests.ingest import pdfbytes
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
+KINDS = LOADERS.names()
 
 
 FUZZ_SCALE = float(os.environ.get("ASKDOCS_FUZZ_SCALE", "1"))

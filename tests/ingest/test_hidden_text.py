@@ -6,7 +6,9 @@ import io
 
 import pytest
 
-from ingest.loaders import HtmlLoader, MarkdownLoader, PdfLoader
+from ingest.loaders.html import HtmlLoader
+from ingest.loaders.markdown import MarkdownLoader
+from ingest.loaders.pdf import PdfLoader
 
 pytestmark = pytest.mark.unit
 
@@ -107,7 +109,7 @@ def test_invisible_pdf_text_is_dropped_and_the_rest_kept():
 def test_a_pdf_without_hidden_text_reads_exactly_as_pypdf_reads_it():
     from pypdf import PdfReader
 
-    from ingest.loaders import normalize_text
+    from ingest.loaders.base import normalize_text
     from tests.conftest import SAMPLE_DOCS
 
     data = (SAMPLE_DOCS / "python_sorting_howto.pdf").read_bytes()

@@ -5,15 +5,12 @@ from typing import Callable
 import pytest
 
 from askdocs.types import Page, ParsedDocument
-from ingest.loaders import (
-    LOADERS,
-    HtmlLoader,
-    MarkdownLoader,
-    PdfLoader,
-    TextLoader,
-    make_loader,
-    normalize_text,
-)
+from ingest.loaders import LOADERS, make_loader
+from ingest.loaders.base import normalize_text
+from ingest.loaders.html import HtmlLoader
+from ingest.loaders.markdown import MarkdownLoader
+from ingest.loaders.pdf import PdfLoader
+from ingest.loaders.text import TextLoader
 from ingest.validate import RefusedInput
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,8 @@ import pytest
 from askdocs.settings import Settings, load_settings
 from askdocs.types import Page, ParsedDocument
 from ingest import sandbox
-from ingest.loaders import HtmlLoader, PdfLoader
+from ingest.loaders.html import HtmlLoader
+from ingest.loaders.pdf import PdfLoader
 from ingest.sandbox import ParsedUpload, parse_in_child, parse_untrusted
 from ingest.validate import RefusedInput
 

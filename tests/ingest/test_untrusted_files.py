@@ -22,7 +22,7 @@ from askdocs.settings import Settings, load_settings
 from askdocs.types import ParsedDocument
 from ingest import sandbox
 from ingest.jobs import IngestionQueue
-from ingest.loaders import PdfLoader
+from ingest.loaders.pdf import PdfLoader
 from ingest.pipeline import Ingestor
 from ingest.sandbox import parse_in_child, parse_untrusted
 from ingest.validate import RefusedInput, detect_kind, sanitize_filename, sanitize_source
