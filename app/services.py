@@ -3,7 +3,7 @@
 Streamlit reruns page scripts for every interaction and runs sessions in
 threads; models and the store must not be rebuilt per run or per session.
 ``st.cache_resource`` keeps one of each per process, and each part guards its
-own model with a lock (see ``retrieval.embedder``, ``generation.backends``).
+own model with a lock (see ``retrieval.embedder``, ``generation.generators.base``).
 The app process is the single writer of the embedded Chroma folder; the
 store's lock makes a second app or CLI writer fail clearly instead. Holding
 that lock, and before any job can run, the app checks that the catalogue,
@@ -27,8 +27,8 @@ from app.monitoring import Recorder
 from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
-from generation.backends import (
-    Generator, OpenAICompatibleGenerator, fast_generator_from_settings, local_generator_from_settings,
+from generation.generators import (
+    Generator, api_generator_from_settings, fast_generator_from_settings, local_generator_from_settings,
 )
 from generation.cache import SemanticCache, cache_from_settings
 from generation.pipeline import AnswerPipeline
@@ -74,12 +74,8 @@ def local_generator() -> Generator:
 
 
 @st.cache_resource(show_spinner=False)
-def api_generator() -> OpenAICompatibleGenerator:
-    s = services().settings
-    return OpenAICompatibleGenerator(
-        s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries, s.context_window,
-        s.api_connect_timeout_s,
-    )
+def api_generator() -> Generator:
+    return api_generator_from_settings(services().settings)
 
 
 @st.cache_resource(show_spinner=False)

@@ -39,7 +39,7 @@ from pathlib import Path
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from eval.answer_eval import GoldQuestion, evaluate_answers, load_questions
-from generation.backends import Generator, generator_from_settings
+from generation.generators import Generator, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from generation.routing import classify
 from ingest.pipeline import Ingestor

@@ -88,7 +88,7 @@ def run(  # noqa: ANN001 - generator: a Generator, or None for the one the setti
 ) -> list[Outcome]:
     """Ingest the suite and ask every question with defences off, then on (or only the ``modes`` given)."""
     from app.render import safe_markdown
-    from generation.backends import generator_from_settings
+    from generation.generators import generator_from_settings
     from generation.pipeline import AnswerPipeline
     from ingest.ids import document_id
     from ingest.pipeline import Ingestor

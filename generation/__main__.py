@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     settings = load_settings()
-    from generation.backends import GeneratorUnavailable, fast_generator_from_settings, generator_from_settings
+    from generation.generators import GeneratorUnavailable, fast_generator_from_settings, generator_from_settings
     from generation.pipeline import AnswerPipeline
     from generation.routing import tier_label
     from retrieval.factory import open_for_command_line
