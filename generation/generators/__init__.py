@@ -67,14 +67,15 @@ LOCAL_FALLBACK = "transformers"  # the local model when the backend setting name
 
 
 def check_backend(name: str, setting: str = "generator_backend") -> str:
-    """``name`` if it is a registered backend or an alias, else :class:`UnknownBackend` listing the choices."""
+    """``name`` if it is a registered backend or an alias, else :class:`UnknownBackend` with the choices."""
     if name in ALIASES:
         return name
     try:
         return GENERATORS.check(name, setting)
     except UnknownBackend:
         choices = ", ".join(sorted((*GENERATORS.names(), *ALIASES)))
-        raise UnknownBackend(f"{setting}={name!r} is not a known {GENERATORS.role}; choose one of: {choices}") from None
+        where = f"{setting}={name!r}"
+        raise UnknownBackend(f"{where} is not a known {GENERATORS.role}; choose one of: {choices}") from None
 
 
 def _has_cuda() -> bool:
@@ -113,7 +114,7 @@ def local_generator_from_settings(settings: Settings) -> Generator:
 
 
 def api_generator_from_settings(settings: Settings) -> Generator:
-    """The OpenAI-compatible API at ``ASKDOCS_API_BASE_URL``, whatever the backend setting says (the UI's choice)."""
+    """The OpenAI-compatible API at ``ASKDOCS_API_BASE_URL``, whatever the backend setting (the UI's choice)."""
     return GENERATORS.get("openai").from_settings(settings)
 
 
@@ -128,5 +129,6 @@ def fast_generator_from_settings(settings: Settings) -> Generator | None:
         return None
     backend = _backend(settings.fast_generator_backend, "fast_generator_backend", settings.device)
     return generator_from_settings(settings.model_copy(update={
-        "generator_backend": settings.fast_generator_backend, backend.model_setting: settings.fast_generator_model,
+        "generator_backend": settings.fast_generator_backend,
+        backend.model_setting: settings.fast_generator_model,
     }))

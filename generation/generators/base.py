@@ -55,8 +55,8 @@ class LocalGenerator(ABC):
     def _prompt_length(self, prompt: Any) -> int: ...  # noqa: ANN401
 
     @abstractmethod
-    def _decode(
-        self, prompt: Any, max_tokens: int, temperature: float, should_stop: Callable[[], bool]  # noqa: ANN401
+    def _decode(  # noqa: ANN401 - prompt: the backend's own
+        self, prompt: Any, max_tokens: int, temperature: float, should_stop: Callable[[], bool]
     ) -> Iterator[str]: ...
 
     def count_tokens(self, text: str) -> int:

@@ -38,7 +38,8 @@ class TransformersGenerator(LocalGenerator):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransformersGenerator:
-        return cls(settings.generator_model, settings.model_cache_dir, settings.device, settings.context_window)
+        return cls(settings.generator_model, settings.model_cache_dir, settings.device,
+                   settings.context_window)
 
     def _count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -51,8 +52,8 @@ class TransformersGenerator(LocalGenerator):
     def _prompt_length(self, prompt: Any) -> int:  # noqa: ANN401
         return int(prompt["input_ids"].shape[-1])
 
-    def _decode(
-        self, prompt: Any, max_tokens: int, temperature: float, should_stop: Callable[[], bool]  # noqa: ANN401
+    def _decode(  # noqa: ANN401 - prompt: the backend's own
+        self, prompt: Any, max_tokens: int, temperature: float, should_stop: Callable[[], bool]
     ) -> Iterator[str]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 

@@ -88,7 +88,7 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         settings, stack, ingestor, IngestionQueue(ingestor), FeedbackStore(settings.data_dir / "feedback.jsonl"),
         cache=cache_from_settings(stack, settings), recorder=Recorder.from_settings(settings),
     )
-    local, api = ScriptedGenerator(EVIL_REPLY), ScriptedGenerator(GeneratorUnavailable("connection refused"))  # down
+    local, api = ScriptedGenerator(EVIL_REPLY), ScriptedGenerator(GeneratorUnavailable("connection refused"))
     evaluations = EvalJobs()
     monkeypatch.setattr(app.services, "eval_jobs", lambda: evaluations)
     monkeypatch.setattr(app.services, "services", lambda: svc)
@@ -728,7 +728,7 @@ def test_the_documents_and_status_pages_say_the_index_is_down_instead_of_a_trace
 
 
 def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app, parts, monkeypatch):
-    down = DownGenerator("")
+    down = ScriptedGenerator(GeneratorUnavailable("connection refused"))
     monkeypatch.setattr(app.services, "local_generator", lambda: down)
     at = ask(new_app().run(), QUESTION)  # the local model, chosen and down
     assert [e.value for e in at.chat_message[-1].error] == [

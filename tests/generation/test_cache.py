@@ -258,7 +258,8 @@ def test_a_restricted_collections_answer_is_served_only_to_its_readers(index):
 
 
 def test_incomplete_stopped_and_follow_up_answers_are_not_cached(index):
-    breaking = pipeline_for(index, ScriptedGenerator(GeneratorUnavailable("connection reset"), after="Itemgetter comes"))
+    breaking = pipeline_for(index, ScriptedGenerator(GeneratorUnavailable("connection reset"),
+                                                     after="Itemgetter comes"))
     cut = breaking.ask(QUESTION)
     assert cut.incomplete and not breaking.ask(QUESTION).cached
 

@@ -1,4 +1,4 @@
-"""The generator registry and its builders, with no model loaded: aliases, checks, and a backend added in a test."""
+"""The generator registry and its builders, no model loaded: aliases, checks, a backend added in a test."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def test_auto_picks_llamacpp_on_a_cpu_with_llama_cpp_installed(monkeypatch, requ
 def test_generator_from_settings_builds_the_backend_asked_for(monkeypatch, tmp_path):
     built: list[str] = []
     for name in ("llamacpp", "transformers"):
-        monkeypatch.setattr(GENERATORS.get(name), "from_settings", lambda settings, name=name: built.append(name))
+        build = lambda settings, name=name: built.append(name)
+        monkeypatch.setattr(GENERATORS.get(name), "from_settings", build)
     for name in ("llamacpp", "transformers", "local"):
         generator_from_settings(make_settings(tmp_path, generator_backend=name))
     local_generator_from_settings(make_settings(tmp_path, generator_backend="openai"))  # its fallback
@@ -53,8 +54,8 @@ def test_generator_from_settings_builds_the_backend_asked_for(monkeypatch, tmp_p
 
 
 def test_the_api_generator_is_built_whatever_the_backend_setting(tmp_path):
-    settings = make_settings(tmp_path, generator_backend="local", api_base_url="https://user:pw12@llm.example/v1",
-                             api_model="m")
+    settings = make_settings(tmp_path, generator_backend="local", api_model="m",
+                             api_base_url="https://user:pw12@llm.example/v1")
     assert api_generator_from_settings(settings).name == "api:m@https://llm.example/v1"
 
 
@@ -62,13 +63,14 @@ def test_the_api_generator_is_built_whatever_the_backend_setting(tmp_path):
 def test_an_unknown_backend_fails_with_the_choices(tmp_path, setting):
     settings = make_settings(tmp_path, **{setting: "llama"})  # a plain string: the builders check it
     builder = generator_from_settings if setting == "generator_backend" else fast_generator_from_settings
-    with pytest.raises(UnknownBackend, match=f"^{setting}='llama' is not a known generator backend; {CHOICES}$"):
+    expected = f"^{setting}='llama' is not a known generator backend; {CHOICES}$"
+    with pytest.raises(UnknownBackend, match=expected):
         builder(settings)
 
 
 @pytest.fixture
 def scripted_backend():
-    GENERATORS.add("scripted", "tests.support.generators:ScriptedGenerator")  # the one line a new backend needs
+    GENERATORS.add("scripted", "tests.support.generators:ScriptedGenerator")  # a new backend's one line
     try:
         yield
     finally:
@@ -79,7 +81,8 @@ def test_a_backend_registered_in_one_line_is_built_from_settings(scripted_backen
     generator = generator_from_settings(Settings(data_dir=tmp_path, generator_backend="scripted",
                                                  generator_model="echo"))
     assert isinstance(generator, ScriptedGenerator) and generator.name == "scripted:echo"
-    assert "".join(generator.stream([{"role": "user", "content": "Hi"}], max_tokens=8)) == "Scripted by echo. "
+    hello = [{"role": "user", "content": "Hi"}]
+    assert "".join(generator.stream(hello, max_tokens=8)) == "Scripted by echo. "
     local = local_generator_from_settings(Settings(data_dir=tmp_path, generator_backend="scripted"))
     assert isinstance(local, ScriptedGenerator)  # it reads generator_model, so it is a local model too
     fast = fast_generator_from_settings(Settings(data_dir=tmp_path, fast_generator_backend="scripted",

@@ -99,7 +99,8 @@ def tiers(tmp_path):
     assert ingestor.ingest_bytes("sorting.md", SORTING, "default").status == "ingested"
     ingestor.rebuild_bm25("default")
     fast = ScriptedGenerator("The operator module [1].", name="local:fast")
-    strong = ScriptedGenerator("sort() returns None and sorted() returns a new list [1].", name="local:strong")
+    strong = ScriptedGenerator("sort() returns None and sorted() returns a new list [1].",
+                               name="local:strong")
     pipeline = AnswerPipeline(stack.retriever, strong, settings, cache_from_settings(stack, settings),
                               fast_generator=fast)
     try:
@@ -142,7 +143,7 @@ def test_changing_either_tier_or_the_rule_is_another_cache_scope(tiers):
     pipeline, fast, strong = tiers
     names = {pipeline.generators_name}
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings,
-                             fast_generator=NamedGenerator("local:other", "x")).generators_name)
+                             fast_generator=ScriptedGenerator("x", name="local:other")).generators_name)
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(update={"route_long_words": 9}),
                              fast_generator=fast).generators_name)
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(

@@ -42,7 +42,7 @@ class Reply:
 
 
 class ScriptedGenerator:
-    """A :class:`~generation.generators.Generator` that streams scripted replies; remembers what it was asked."""
+    """A :class:`~generation.generators.Generator` streaming scripted replies; remembers what it was asked."""
 
     model_setting: ClassVar[str] = "generator_model"
 
