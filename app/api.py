@@ -53,8 +53,8 @@ from app.monitoring import Recorder
 from app.ratelimit import RateLimiter, limit_key
 from askdocs.settings import Settings
 from askdocs.types import Principal
-from generation.backends import Generator, GeneratorUnavailable
 from generation.cache import cache_from_settings
+from generation.generators import Generator, GeneratorUnavailable
 from generation.pipeline import AnswerPipeline, Turn
 from ingest.jobs import IngestionQueue
 from ingest.loaders import supported_kinds
@@ -298,7 +298,7 @@ def create_app(parts: ApiParts) -> FastAPI:
 def parts_from_settings(settings: Settings) -> ApiParts:
     """Open the store and load the embedder now; the generator loads on the first question."""
     from askdocs.quiet import quiet_libraries
-    from generation.backends import fast_generator_from_settings, generator_from_settings
+    from generation.generators import fast_generator_from_settings, generator_from_settings
     from retrieval.factory import open_retrieval
 
     quiet_libraries()

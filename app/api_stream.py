@@ -26,7 +26,7 @@ from app.api_ops import ApiMetrics
 from app.api_schemas import AnswerEvent, ErrorEvent, TokenEvent
 from app.monitoring import Recorder
 from askdocs.types import Answer
-from generation.backends import GeneratorUnavailable
+from generation.generators import GeneratorUnavailable
 
 log = logging.getLogger("askdocs.api")
 

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from askdocs.settings import Settings
-from generation.backends import (
-    Generator, OpenAICompatibleGenerator, fast_generator_from_settings, generator_from_settings,
+from generation.generators import (
+    Generator, api_generator_from_settings, fast_generator_from_settings, generator_from_settings,
     local_generator_from_settings,
 )
 from generation.cache import SemanticCache, cache_from_settings
@@ -129,12 +129,9 @@ class Runtime:
         return self._once("local_generator", lambda: local_generator_from_settings(self.settings))
 
     @property
-    def api_generator(self) -> OpenAICompatibleGenerator:
-        s = self.settings
-        return self._once("api_generator", lambda: OpenAICompatibleGenerator(
-            s.api_base_url, s.api_model, s.api_key.get_secret_value(), s.api_timeout_s, s.api_retries,
-            s.context_window, s.api_connect_timeout_s,
-        ))
+    def api_generator(self) -> Generator:
+        """The OpenAI-compatible API generator, whatever ``ASKDOCS_GENERATOR_BACKEND`` says (the UI offers both)."""
+        return self._once("api_generator", lambda: api_generator_from_settings(self.settings))
 
     @property
     def fast_generator(self) -> Generator | None:

@@ -115,9 +115,10 @@ class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
     # int8 (exported once into the model cache). int8 vectors differ from float32 ones, so an index
     # remembers which it was built with (docs/benchmarks.md "Embedding speed" has the trade-off).
     embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
-    # local = transformers (kept for existing configurations); auto = llamacpp on a CPU-only host with
-    # llama-cpp-python installed, else transformers (generation/backends.py)
-    generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
+    # A name in generation.generators.GENERATORS (transformers, llamacpp, openai), checked by its builders,
+    # or an alias: local = transformers (kept for existing configurations); auto = llamacpp on a CPU-only
+    # host with llama-cpp-python installed, else transformers
+    generator_backend: str = "local"
     llamacpp_threads: int = Field(0, ge=0)  # 0: every core this process may use
     generator_model: str = "pkg:qwen2.5-coder-0.5b-instruct"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -130,7 +131,7 @@ class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
     # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
     # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.
     fast_generator_model: str = ""
-    fast_generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
+    fast_generator_backend: str = "local"  # the values of generator_backend
 
     # OpenAI-compatible API backend
     # Not in repr: a URL may carry user:password@ (shown elsewhere through without_credentials).

@@ -260,7 +260,8 @@ def bench_generation(report: Report, retriever: Any, collection: str, profile: d
     import torch
 
     from askdocs.models import packaged_gguf
-    from generation.backends import OpenAICompatibleGenerator, TransformersGenerator
+    from generation.generators.openai import OpenAICompatibleGenerator
+    from generation.generators.transformers import TransformersGenerator
     from generation.prompt import build_prompt
 
     started = time.perf_counter()

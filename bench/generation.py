@@ -121,7 +121,9 @@ def summarise(report: Report, runs: dict[str, dict[int, list[dict[str, Any]]]], 
 
 def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info: dict[str, Any]) -> None:
     from askdocs.models import packaged_gguf
-    from generation.backends import LlamaCppGenerator, OpenAICompatibleGenerator, TransformersGenerator
+    from generation.generators.llamacpp import LlamaCppGenerator
+    from generation.generators.openai import OpenAICompatibleGenerator
+    from generation.generators.transformers import TransformersGenerator
     from generation.prompt import build_prompt
 
     cache, model = args.model_cache, profile["model"]
@@ -161,7 +163,7 @@ def tune(report: Report, default: Any, model: str, cache: Path, gguf: Path, thre
     """Each llama.cpp variant against the default, prompt by prompt, one variant loaded at a time (memory)."""
     import gc
 
-    from generation.backends import LlamaCppGenerator
+    from generation.generators.llamacpp import LlamaCppGenerator
 
     variants = {"1 thread": dict(threads=1), "no flash attention": dict(flash_attn=False),
                 "batch 128": dict(batch=128), "batch 2048": dict(batch=2048), "Q8_0 weights": dict(q8=True)}

@@ -40,7 +40,7 @@ from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from eval.answer_eval import GoldQuestion, evaluate_answers, load_questions
 from askdocs.machine import cpu_line
-from generation.backends import Generator, generator_from_settings
+from generation.generators import Generator, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from generation.routing import classify
 from ingest.pipeline import Ingestor

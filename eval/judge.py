@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from generation.backends import without_credentials
+from generation.generators.openai import without_credentials
 
 JUDGE_PROMPT = (
     "You grade answers to questions about documents. Compare the ANSWER with the GOLD answer. "

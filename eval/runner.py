@@ -22,7 +22,7 @@ from eval.beir import BeirDataset, Source, load_beir
 from eval.report import write_report
 from eval.retrieval_eval import STANDARD_CONFIGS, EvalIndex, RetrievalConfig, evaluate_config, parse_config
 from eval.runs import new_run, new_run_dir, save_run
-from generation.backends import Generator
+from generation.generators import Generator
 from retrieval.embedder import Embedder, embedder_from_settings
 from retrieval.rerank import Reranker, reranker_from_settings
 

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     settings = load_settings()
     from askdocs.runtime import open_for_command_line
-    from generation.backends import GeneratorUnavailable
+    from generation.generators import GeneratorUnavailable
     from generation.routing import tier_label
     from retrieval.stores import StoreUnavailable
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from askdocs.settings import Settings
 from askdocs.types import Answer, Citation, Principal, RetrievedChunk
-from generation.backends import Generator, GeneratorUnavailable
 from generation.cache import SemanticCache, served_from_cache
 from generation.citations import check_citations
+from generation.generators import Generator, GeneratorUnavailable
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT, Prompt, build_prompt
 from generation.redaction import TextFilter, answer_filters, apply_filters, filtered_stream
 from generation.routing import classify

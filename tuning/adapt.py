@@ -52,7 +52,7 @@ from tuning.synthetic import CacheInUse, ReplyCache
 from tuning.train_reranker import BASE, held_out_ids, train
 
 if TYPE_CHECKING:
-    from generation.backends import Generator
+    from generation.generators import Generator
     from retrieval.factory import RetrievalStack
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
             raise ValueError(f"no collection {collection!r}")
         chunks = sample_chunks(stack.store, collection, questions)
         if generator is None:
-            from generation.backends import local_generator_from_settings
+            from generation.generators import local_generator_from_settings
 
             generator = local_generator_from_settings(settings)
         lap("load")

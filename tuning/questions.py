@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from retrieval.bm25 import tokenize
 
 if TYPE_CHECKING:
-    from generation.backends import Generator
+    from generation.generators import Generator
 
 PROMPT = ("Here is a passage from a document:\n\n{passage}\n\nWrite one question that a reader could ask "
           "and that this passage answers. Reply with the question only.")

@@ -40,7 +40,7 @@ from tuning import questions
 from tuning.reranker_data import POOL_DIRS, Collected, TrainingQuery, answer_digest
 
 if TYPE_CHECKING:
-    from generation.backends import Generator
+    from generation.generators import Generator
 
 SALT = "reranker-synthetic-v1:"
 CACHE_FILE = "synthetic-questions.jsonl"
@@ -198,7 +198,8 @@ def local_generator(backend: str | None = None) -> tuple[Generator, GeneratorInf
     """The local generator from settings (``backend`` overrides ``ASKDOCS_GENERATOR_BACKEND``)."""
     from askdocs.models import PACKAGED, is_packaged
     from askdocs.settings import load_settings
-    from generation.backends import LlamaCppGenerator, local_generator_from_settings
+    from generation.generators import local_generator_from_settings
+    from generation.generators.llamacpp import LlamaCppGenerator
 
     settings = load_settings()
     if backend:

@@ -26,7 +26,7 @@ from app.ratelimit import limit_key
 from app.services import api_generator, local_generator, pipeline, services, shared_limiter
 from app.session import current_principal
 from askdocs.types import Answer
-from generation.backends import GeneratorUnavailable
+from generation.generators import GeneratorUnavailable
 from generation.pipeline import Turn
 from generation.render import citation_heading, safe_markdown, scores_line, timing_line
 from retrieval.access import AccessDenied

@@ -9,7 +9,7 @@ import streamlit as st
 from app.services import services
 from app.session import current_principal
 from askdocs.models import is_packaged
-from generation.backends import without_credentials
+from generation.generators.openai import without_credentials
 
 st.title("About / status")
 principal = current_principal()

@@ -17,23 +17,23 @@ from fastapi import FastAPI
 
 from app.api import ApiParts, create_app, parts_from_settings
 from askdocs.settings import load_settings
-from generation.backends import GeneratorUnavailable
-from tests.fakes import ScriptedGenerator
+from generation.generators import GeneratorUnavailable
+from tests.support.generators import ScriptedGenerator
 
 REPLY_ENV = "ASKDOCS_TEST_SCRIPTED_REPLY"
 BREAK = "BREAK_OFF"
 
 
 class BreakingGenerator(ScriptedGenerator):
+    """The scripted reply, except that a question saying BREAK_OFF is cut off after three words."""
+
     def stream(  # noqa: ANN001 - chat messages
         self, messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
     ) -> Iterator[str]:
-        if BREAK not in messages[-1]["content"]:
-            yield from super().stream(messages, max_tokens, temperature, stop)
-            return
-        for word in self.reply.split(" ")[:3]:
-            yield word + " "
-        raise GeneratorUnavailable("the API stream broke off: connection reset")
+        if BREAK in messages[-1]["content"]:
+            self.enqueue(GeneratorUnavailable("the API stream broke off: connection reset"),
+                         after=" ".join(self.reply.split(" ")[:3]))
+        return super().stream(messages, max_tokens, temperature, stop)
 
 
 def scripted_app() -> FastAPI:

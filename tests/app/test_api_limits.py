@@ -19,7 +19,7 @@ from ingest.pipeline import Ingestor
 from retrieval.factory import open_retrieval
 from retrieval.stores import StoreUnavailable
 from tests.conftest import make_settings
-from tests.fakes import ScriptedGenerator
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.integration
 

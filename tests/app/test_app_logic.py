@@ -30,11 +30,12 @@ from app.monitoring import Recorder
 from app.services import Services
 from askdocs.localserver import free_port
 from askdocs.runtime import Runtime
-from generation.backends import GeneratorUnavailable
+from generation.generators import GeneratorUnavailable
 from generation.render import safe_markdown
 from retrieval.access import CollectionPolicy
-from tests.fakes import HashingEmbedder, ScriptedGenerator
 from tests.conftest import ROOT, make_settings
+from tests.fakes import HashingEmbedder
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 
@@ -62,14 +63,6 @@ EVIL_REPLY = (
 )
 
 
-class DownGenerator(ScriptedGenerator):
-    """An API backend that does not answer."""
-
-    def stream(self, messages, max_tokens, temperature=0.0, stop=None) -> Iterator[str]:  # noqa: ANN001
-        raise GeneratorUnavailable("connection refused")
-        yield ""  # pragma: no cover - makes this a generator function
-
-
 @pytest.fixture
 def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """Real store, BM25, ingestor, queue and feedback in tmp_path, wired into ``app.services``."""
@@ -83,7 +76,7 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     ingestor.rebuild_bm25("default")
     svc = Services(settings, runtime, FeedbackStore(settings.data_dir / "feedback.jsonl"),
                    recorder=Recorder.from_settings(settings))
-    local, api = ScriptedGenerator(EVIL_REPLY), DownGenerator("")
+    local, api = ScriptedGenerator(EVIL_REPLY), ScriptedGenerator(GeneratorUnavailable("connection refused"))
     evaluations = EvalJobs()
     monkeypatch.setattr(app.services, "eval_jobs", lambda: evaluations)
     monkeypatch.setattr(app.services, "services", lambda: svc)
@@ -551,23 +544,13 @@ def test_a_failed_adaptation_is_shown_and_changes_nothing(new_app, parts, monkey
 # -- failing parts and the rate limit ---------------------------------------------------------------
 from dataclasses import replace  # noqa: E402 - this section's own imports, kept with it
 
-from generation.backends import OpenAICompatibleGenerator  # noqa: E402
+from generation.generators.openai import OpenAICompatibleGenerator  # noqa: E402
 from tests.generation.faulty_proxy import FaultyProxy  # noqa: E402
 from tests.retrieval.test_store_unreachable import ChromaProcess, chroma_process  # noqa: E402, F401 - a fixture
 
 QUESTION = "Which module provides itemgetter and attrgetter for sorting?"
 INDEX_DOWN = "The document index is unreachable; try again shortly. Your conversation is kept."
 CUT_NOTE = "The answer was cut off: the model server stopped responding. What arrived is kept above."
-
-
-class CutOffGenerator(ScriptedGenerator):
-    """A backend whose server dies after two pieces of its answer."""
-
-    def stream(self, messages, max_tokens, temperature=0.0, stop=None) -> Iterator[str]:  # noqa: ANN001
-        self.prompts.append(messages)
-        yield "The operator module "
-        yield "provides them [1]."
-        raise GeneratorUnavailable("the API stream broke off: could not connect")
 
 
 def with_settings(monkeypatch: pytest.MonkeyPatch, svc: Services, **changes: object) -> Services:
@@ -591,7 +574,9 @@ def test_the_question_over_the_rate_limit_gets_a_polite_message_and_no_model_cal
 
 
 def test_an_answer_cut_off_mid_stream_is_kept_with_a_note(new_app, parts, monkeypatch):
-    cut = CutOffGenerator("")
+    # a backend whose server dies mid-answer
+    cut = ScriptedGenerator(GeneratorUnavailable("the API stream broke off: could not connect"),
+                            after="The operator module provides them [1].")
     monkeypatch.setattr(app.services, "local_generator", lambda: cut)
     at = ask(new_app().run(), QUESTION)
     assistant = at.chat_message[-1]
@@ -729,7 +714,7 @@ def test_the_documents_and_status_pages_say_the_index_is_down_instead_of_a_trace
 
 
 def test_when_no_generator_answers_the_question_is_kept_with_what_failed(new_app, parts, monkeypatch):
-    down = DownGenerator("")
+    down = ScriptedGenerator(GeneratorUnavailable("connection refused"))
     monkeypatch.setattr(app.services, "local_generator", lambda: down)
     at = ask(new_app().run(), QUESTION)  # the local model, chosen and down
     assert [e.value for e in at.chat_message[-1].error] == [

@@ -9,9 +9,9 @@ import pytest
 from eval.answer_eval import load_questions
 from eval.judge import JudgeError, OpenAICompatibleJudge
 from eval.runner import SAMPLE_DOCS, run_answers
-from generation.backends import generator_from_settings
+from generation.generators import generator_from_settings
 from tests.conftest import make_settings
-from tests.fakes import ScriptedGenerator
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.integration
 

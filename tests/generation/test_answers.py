@@ -7,7 +7,7 @@ import json
 import pytest
 
 from askdocs.types import Answer
-from generation.backends import TransformersGenerator
+from generation.generators.transformers import TransformersGenerator
 from generation.pipeline import AnswerPipeline, Turn
 from generation.prompt import NOT_FOUND
 from ingest.pipeline import Ingestor

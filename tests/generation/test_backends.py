@@ -8,15 +8,11 @@ import threading
 import pytest
 
 from askdocs.localserver import free_port
-from generation import backends
-from generation.backends import (
-    GeneratorUnavailable,
-    LlamaCppGenerator,
-    OpenAICompatibleGenerator,
-    TransformersGenerator,
-    local_backend,
-)
-from tests.conftest import MODEL_CACHE, SMOLLM, make_settings
+from generation.generators import GeneratorUnavailable
+from generation.generators.llamacpp import LlamaCppGenerator
+from generation.generators.openai import OpenAICompatibleGenerator
+from generation.generators.transformers import TransformersGenerator
+from tests.conftest import MODEL_CACHE, SMOLLM
 
 pytestmark = pytest.mark.integration
 
@@ -154,37 +150,6 @@ def test_llamacpp_prompt_over_the_context_is_a_clear_error():
     small = LlamaCppGenerator(SMOLLM, MODEL_CACHE, context_window=256, threads=1)
     with pytest.raises(GeneratorUnavailable):
         list(small.stream([{"role": "user", "content": "word " * 400}], max_tokens=5))
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(("requested", "importable", "cuda", "device", "expected"), [
-    ("auto", True, False, "auto", "llamacpp"),
-    ("auto", True, True, "auto", "transformers"),  # a GPU: transformers in float16
-    ("auto", True, False, "cuda", "transformers"),
-    ("auto", False, False, "auto", "transformers"),  # llama-cpp-python not installed
-    ("local", True, False, "auto", "transformers"),  # "local" keeps meaning transformers
-    ("llamacpp", True, True, "auto", "llamacpp"),  # asked for by name: never overridden
-])
-def test_auto_picks_llamacpp_on_a_cpu_with_llama_cpp_installed(monkeypatch, requested, importable, cuda, device,
-                                                                expected):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: (object() if importable else None) if name == "llama_cpp" else real(name, *a))
-    monkeypatch.setattr(backends, "_has_cuda", lambda: cuda)
-    assert local_backend(requested, device) == expected
-
-
-@pytest.mark.unit
-def test_generator_from_settings_builds_the_backend_asked_for(monkeypatch, tmp_path):
-    built: list[str] = []
-    monkeypatch.setattr(backends, "LlamaCppGenerator", lambda *a, **k: built.append("llamacpp"))
-    monkeypatch.setattr(backends, "TransformersGenerator", lambda *a, **k: built.append("transformers"))
-    for name in ("llamacpp", "transformers", "local"):
-        backends.generator_from_settings(make_settings(tmp_path, generator_backend=name))
-    backends.local_generator_from_settings(make_settings(tmp_path, generator_backend="openai"))  # its fallback
-    assert built == ["llamacpp", "transformers", "transformers", "transformers"]
 
 
 @pytest.mark.parametrize("backend", ["local", "llamacpp"])

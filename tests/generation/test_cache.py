@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 from askdocs.types import Answer, Principal
-from generation.backends import GeneratorUnavailable
 from generation.cache import SemanticCache, cache_from_settings
+from generation.generators import GeneratorUnavailable
 from generation.pipeline import AnswerPipeline, Turn
 from ingest.pipeline import Ingestor
 from retrieval.access import AccessDenied, CollectionPolicy
 from retrieval.factory import open_retrieval
 from tests.conftest import make_settings
-from tests.fakes import HashingEmbedder, ScriptedGenerator
+from tests.fakes import HashingEmbedder
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 
@@ -168,12 +169,6 @@ def test_concurrent_lookups_and_stores_keep_the_bound_and_the_counts():
 
 
 # -- in the pipeline, over a real index -----------------------------------------------------------
-class BreakingGenerator(ScriptedGenerator):
-    def stream(self, messages, max_tokens, temperature=0.0, stop=None):  # noqa: ANN001, ANN201
-        yield "Itemgetter comes "
-        raise GeneratorUnavailable("connection reset")
-
-
 SORTING = b"# Sorting\n\nThe operator module provides itemgetter() and attrgetter() for sorting by key.\n"
 QUESTION = "Which module provides itemgetter and attrgetter for sorting?"
 
@@ -263,7 +258,8 @@ def test_a_restricted_collections_answer_is_served_only_to_its_readers(index):
 
 
 def test_incomplete_stopped_and_follow_up_answers_are_not_cached(index):
-    breaking = pipeline_for(index, BreakingGenerator(""))
+    breaking = pipeline_for(index, ScriptedGenerator(GeneratorUnavailable("connection reset"),
+                                                     after="Itemgetter comes"))
     cut = breaking.ask(QUESTION)
     assert cut.incomplete and not breaking.ask(QUESTION).cached
 

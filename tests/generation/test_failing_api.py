@@ -15,7 +15,8 @@ import pytest
 
 from askdocs.localserver import free_port, running_server
 from askdocs.types import Answer
-from generation.backends import GeneratorUnavailable, OpenAICompatibleGenerator
+from generation.generators import GeneratorUnavailable
+from generation.generators.openai import OpenAICompatibleGenerator
 from generation.pipeline import CUT_OFF, AnswerPipeline
 from tests.conftest import MODEL_CACHE, SMOLLM, make_settings
 from tests.generation.faulty_proxy import FaultyProxy

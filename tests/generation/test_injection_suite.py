@@ -13,7 +13,7 @@ from generation.safety import LEAK_WORDS
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT
 from ingest.loaders import make_loader
 from tests.conftest import make_settings
-from tests.fakes import ScriptedGenerator
+from tests.support.generators import ScriptedGenerator
 
 SUITE = build_suite()
 KIND = {"html": "html", "pdf": "pdf", "md": "markdown", "txt": "text"}

@@ -9,8 +9,8 @@ from askdocs.types import Answer, Chunk, RetrievedChunk
 from generation.pipeline import AnswerPipeline, Turn, quote, standalone_query
 from generation.prompt import NOT_FOUND
 from retrieval.hybrid import Retrieval
-from tests.fakes import ScriptedGenerator
 from tests.conftest import make_settings
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 

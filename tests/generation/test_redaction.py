@@ -13,7 +13,7 @@ from generation.pipeline import AnswerPipeline
 from generation.redaction import answer_filters, filtered_stream, load_content_filter, redact_pii
 from retrieval.hybrid import Retrieval
 from tests.conftest import make_settings
-from tests.fakes import ScriptedGenerator
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 

@@ -15,7 +15,7 @@ from ingest.pipeline import Ingestor
 from retrieval.access import AccessDenied, CollectionPolicy
 from retrieval.factory import open_retrieval
 from tests.conftest import SAMPLE_DOCS, make_settings
-from tests.fakes import ScriptedGenerator
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.integration
 

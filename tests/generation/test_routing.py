@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import pytest
 
-from generation.backends import OpenAICompatibleGenerator, fast_generator_from_settings
 from generation.cache import cache_from_settings
+from generation.generators import fast_generator_from_settings
+from generation.generators.openai import OpenAICompatibleGenerator
 from generation.pipeline import AnswerPipeline, Turn
 from generation.prompt import NOT_FOUND
 from generation.routing import classify, tier_label
 from ingest.pipeline import Ingestor
 from retrieval.factory import open_retrieval
 from tests.conftest import ROOT, make_settings
-from tests.fakes import HashingEmbedder, ScriptedGenerator
+from tests.fakes import HashingEmbedder
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 
@@ -89,17 +91,6 @@ SORTING = (b"# Sorting\n\nThe operator module provides itemgetter() and attrgett
            b"list.sort() sorts in place and returns None, while sorted() builds a new sorted list.\n")
 
 
-class NamedGenerator(ScriptedGenerator):
-    def __init__(self, name: str, reply: str) -> None:
-        super().__init__(reply)
-        self.name = name
-        self.limits: list[int] = []
-
-    def stream(self, messages, max_tokens, temperature=0.0, stop=None):  # noqa: ANN001, ANN201
-        self.limits.append(max_tokens)
-        return super().stream(messages, max_tokens, temperature, stop)
-
-
 @pytest.fixture
 def tiers(tmp_path):
     settings = make_settings(tmp_path / "data", abstain_below=0.2)
@@ -107,8 +98,9 @@ def tiers(tmp_path):
     ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
     assert ingestor.ingest_bytes("sorting.md", SORTING, "default").status == "ingested"
     ingestor.rebuild_bm25("default")
-    fast = NamedGenerator("local:fast", "The operator module [1].")
-    strong = NamedGenerator("local:strong", "sort() returns None and sorted() returns a new list [1].")
+    fast = ScriptedGenerator("The operator module [1].", name="local:fast")
+    strong = ScriptedGenerator("sort() returns None and sorted() returns a new list [1].",
+                               name="local:strong")
     pipeline = AnswerPipeline(stack.retriever, strong, settings, cache_from_settings(stack, settings),
                               fast_generator=fast)
     try:
@@ -151,7 +143,7 @@ def test_changing_either_tier_or_the_rule_is_another_cache_scope(tiers):
     pipeline, fast, strong = tiers
     names = {pipeline.generators_name}
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings,
-                             fast_generator=NamedGenerator("local:other", "x")).generators_name)
+                             fast_generator=ScriptedGenerator("x", name="local:other")).generators_name)
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(update={"route_long_words": 9}),
                              fast_generator=fast).generators_name)
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(

@@ -8,8 +8,8 @@ from generation.pipeline import AnswerPipeline
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT
 from generation.safety import LEAK_REPLACEMENT, check_output, guard_stream, repeats_instructions
 from tests.conftest import make_settings
-from tests.fakes import ScriptedGenerator
 from tests.generation.test_pipeline import PASSAGES, FixedRetriever
+from tests.support.generators import ScriptedGenerator
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from askdocs.localserver import free_port
 from askdocs.settings import Settings
 from eval.provenance import public_settings
 from eval.runs import new_run, save_run
-from generation.backends import GeneratorUnavailable, generator_from_settings
+from generation.generators import GeneratorUnavailable, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from tests.generation.test_pipeline import FixedRetriever
 

@@ -16,6 +16,7 @@ from tuning.adapt import hard_negatives, sample_chunks
 from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked, sign_test
 from tuning.questions import clean_question
 from tuning.train_reranker import held_out_ids
+from tests.support.generators import ScriptedGenerator
 
 PASSAGE = "Sorts are guaranteed to be stable: records with equal keys keep their original order."
 
@@ -43,22 +44,16 @@ def test_a_generator_reply_is_cleaned_or_dropped_with_a_reason(raw: str, expecte
 
 @pytest.mark.unit
 def test_questions_are_deduplicated_and_every_drop_is_counted() -> None:
-    from tests.fakes import ScriptedGenerator
     from tuning.adapt import write_questions
     from tuning.questions import asker
 
-    class Replies(ScriptedGenerator):
-        def __init__(self, replies: list[str]) -> None:
-            super().__init__("")
-            self.replies = iter(replies)
-
-        def stream(self, messages, max_tokens, temperature=0.0, stop=None):  # noqa: ANN001, ANN201
-            yield next(self.replies)
-
     replies = ["Are sorts stable?", "are  SORTS stable?", "", "Sorting.", "What keeps the original order?"]
+    generator = ScriptedGenerator()
+    for reply in replies:
+        generator.enqueue(reply)
     chunks = [chunk(f"c{n}", PASSAGE) for n in range(len(replies))]
     seen: list[tuple[str, int, int]] = []
-    kept, dropped = write_questions(asker(Replies(replies)), chunks, lambda *a: seen.append(a))
+    kept, dropped = write_questions(asker(generator), chunks, lambda *a: seen.append(a))
     assert [q for q, _ in kept] == ["Are sorts stable?", "What keeps the original order?"]
     assert [c.chunk_id for _, c in kept] == ["c0", "c4"]
     assert dropped == {"duplicate": 1, "empty": 1, "not a question": 1}
@@ -292,16 +287,13 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     assert (adapted.adopted_run(folder) == result.folder) == result.adopted
     assert (result.folder / "model.safetensors").stat().st_size < 50_000_000
 
-    class Silent:  # the same name as the model that wrote the replies, but it cannot write another
-        name = result.parameters["generator"]
-
-        def stream(self, *args: object, **kwargs: object) -> None:
-            raise AssertionError("a rerun over the same passages asked the generator again")
-
+    # the same name as the model that wrote the replies, but it cannot write another
+    silent = ScriptedGenerator(AssertionError("a rerun over the same passages asked the generator again"),
+                               name=result.parameters["generator"])
     stack = open_retrieval(settings, embedder=embedder)
     try:
         again = adapt(settings, "default", questions=12, steps=1, held_out_share=0.34, stack=stack,
-                      generator=Silent(), max_length=64, min_held_out=1)  # type: ignore[arg-type]
+                      generator=silent, max_length=64, min_held_out=1)
     finally:
         stack.close()
     assert again.counts["questions"] == c["questions"] and again.dropped == result.dropped

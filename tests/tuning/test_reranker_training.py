@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eval.datasets.python_faq import slugify, split_of
+from tests.support.generators import ScriptedGenerator
 from tuning import reranker_data as rd
 
 LIBRARY = """\
@@ -228,22 +229,15 @@ def test_the_card_says_whether_the_fused_model_loses_on_the_smoke_set() -> None:
     assert "could not run (OSError: offline)" in card_line({"error": "OSError: offline"})
 
 # -- synthetic questions ----------------------------------------------------------------------------------
-class FakeGenerator:
+class FakeGenerator(ScriptedGenerator):
     """A Generator that writes "Which ... WORD?" about the passage's longest word, or refuses on "Archives".
 
     ``fail_after``: raise on that call, as a run killed mid-way would stop.
     """
 
-    context_window = 4096
-
     def __init__(self, name: str = "fake:gen", fail_after: int | None = None) -> None:
-        self.name, self.fail_after, self.calls = name, fail_after, 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
-        return sum(self.count_tokens(m["content"]) for m in messages)
+        super().__init__(name=name)
+        self.fail_after, self.calls = fail_after, 0
 
     def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float = 0.0,
                stop: threading.Event | None = None) -> Iterator[str]:
@@ -252,10 +246,11 @@ class FakeGenerator:
         self.calls += 1
         passage = messages[-1]["content"].split("\n\n")[1]
         if "Archives" in passage:
-            yield "Sorry, I cannot."  # not a question: dropped by the cleaning
-            return
-        word = max(passage.split(), key=lambda w: (len(w), w)).strip(".,:;")
-        yield from ["**Q: ", f'"Which part of the text mentions {word}?"', "**\nAnswer: ..."]
+            self.enqueue("Sorry, I cannot.")  # not a question: dropped by the cleaning
+        else:
+            word = max(passage.split(), key=lambda w: (len(w), w)).strip(".,:;")
+            self.enqueue(f'**Q: "Which part of the text mentions {word}?"**\nAnswer: ...')
+        return super().stream(messages, max_tokens, temperature, stop)
 
 
 def _with_a_copied_test_answer(sources: Path, tmp_path: Path) -> Path:
