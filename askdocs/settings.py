@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # What runs a sentence-transformers embedder: torch, or ONNX Runtime on the CPU in float32 or dynamic
     # int8 (exported once into the model cache). int8 vectors differ from float32 ones, so an index
     # remembers which it was built with (docs/benchmarks.md "Embedding speed" has the trade-off).
-    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # A name in retrieval.embedders.EMBEDDERS, which validates it when the embedder is built.
+    embedder_backend: str = "torch"
     # local = transformers (kept for existing configurations); auto = llamacpp on a CPU-only host with
     # llama-cpp-python installed, else transformers (generation/backends.py)
     generator_backend: Literal["local", "transformers", "llamacpp", "auto", "openai"] = "local"
@@ -41,7 +42,8 @@ class Settings(BaseSettings):
     # What runs the reranker: torch, or ONNX Runtime in float32 or per-channel int8 (a local folder only;
     # exported once into the model cache). int8 at 128 tokens reranks 20 candidates ~4x faster than torch
     # at 256 (docs/evaluation.md, "Rerank latency").
-    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # A name in retrieval.rerankers.RERANKERS, which validates it when the reranker is built.
+    reranker_backend: str = "torch"
     reranker_max_length: int = Field(256, ge=16, le=512)  # tokens of query + passage the reranker reads
     # off: the reranker's order replaces retrieval's; rrf: the two are fused by reciprocal rank, which is
     # what our own trained reranker needs to help (docs/evaluation.md, "Fusing the reranker with retrieval")

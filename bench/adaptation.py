@@ -68,10 +68,11 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     from eval.retrieval_eval import COLLECTION, EvalIndex
     from eval.runner import prepared_dataset
     from retrieval.adapt import adapt, reorder
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.embedders import embedder_from_settings
     from retrieval.factory import RetrievalStack
     from retrieval.hybrid import HybridConfig, HybridRetriever
-    from retrieval.rerank import CrossEncoderReranker, reranker_from_settings
+    from retrieval.rerankers import reranker_from_settings
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     overrides: dict[str, Any] = {"reranker_backend": "torch", "reranker_max_length": profile["max_length"],
                                  "rerank_fusion": args.fusion}

@@ -24,9 +24,9 @@ from eval.runs import new_run, new_run_dir, save_run
 from generation.backends import Generator, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from ingest.pipeline import Ingestor
-from retrieval.embedder import Embedder, embedder_from_settings
+from retrieval.embedders import Embedder, embedder_from_settings
 from retrieval.factory import open_retrieval
-from retrieval.rerank import Reranker, reranker_from_settings
+from retrieval.rerankers import Reranker, reranker_from_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DOCS = ROOT / "sample_docs"

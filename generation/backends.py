@@ -49,7 +49,7 @@ class TransformersGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from retrieval.embedder import pick_device
+        from retrieval.embedders import pick_device
 
         self.device = pick_device(device)
         path = resolve_generator(spec, cache_dir)

@@ -45,9 +45,10 @@ import numpy as np
 from askdocs.settings import Settings
 from askdocs.types import Chunk
 from eval.metrics import mrr_at_k, ndcg_at_k
-from retrieval import adapted
+from retrieval.rerankers import per_collection as adapted
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker, Reranker, load_reranker, rerank_order
+from retrieval.rerankers import Reranker, load_reranker, rerank_order
+from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 from retrieval.store import VectorStore
 from retrieval.training.questions import Ask
 from retrieval.training.questions import norm as _norm

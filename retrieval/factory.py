@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from askdocs.settings import Settings
-from retrieval.adapted import CollectionRerankers
 from retrieval.bm25 import BM25Directory
-from retrieval.embedder import Embedder, embedder_from_settings
+from retrieval.embedders import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import Reranker, load_reranker, reranker_from_settings
+from retrieval.rerankers import Reranker, load_reranker, reranker_from_settings
+from retrieval.rerankers.per_collection import CollectionRerankers
 from retrieval.store import ChromaStore, StoreLocked, StoreUnavailable, unavailable_message, unreachable
 
 

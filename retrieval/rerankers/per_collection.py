@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.rerankers import Reranker
+from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 from retrieval.store import COLLECTION_NAME, check_collection_name
 
 log = logging.getLogger(__name__)
@@ -113,14 +114,14 @@ class CollectionRerankers:
     Example:
         >>> rerankers = CollectionRerankers(settings.data_dir / "rerankers", base=None)  # doctest: +SKIP
         >>> rerankers.for_collection("handbook")  # doctest: +SKIP
-        <retrieval.rerank.CrossEncoderReranker object at ...>
+        <retrieval.rerankers.cross_encoder.CrossEncoderReranker object at ...>
     """
 
     def __init__(self, root: Path, base: Reranker | None, *,
                  load: Callable[[str, int], Reranker] | None = None) -> None:
         self.root = root
         self.base = base
-        # (model folder, max length) -> reranker; the app passes ``rerank.load_reranker`` on its settings,
+        # (model folder, max length) -> reranker; the app passes ``rerankers.load_reranker`` on its settings,
         # so an adapted model runs on the configured backend (int8 ONNX when the base does)
         self.load = load or (lambda folder, max_length: CrossEncoderReranker(folder, "cpu", max_length=max_length))
         self._lock = threading.Lock()
