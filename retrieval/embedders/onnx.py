@@ -66,7 +66,8 @@ class OnnxEmbedder(BaseEmbedder[Tokens]):
         cache = Path(cache_dir if cache_dir is not None else load_settings().model_cache_dir)
         source = Path(resolve_embedder(spec, cache))
         self._pooling = _pooling(source)
-        self._session = cpu_session(exported(spec.removeprefix(PACKAGED_PREFIX), source, cache, variant), threads)
+        folder = exported(spec.removeprefix(PACKAGED_PREFIX), source, cache, variant)
+        self._session = cpu_session(folder, threads)
         self._names = [i.name for i in self._session.get_inputs()]
         self.tokenizer = AutoTokenizer.from_pretrained(str(source))
         self._pad_id = int(self.tokenizer.pad_token_id or 0)
@@ -81,7 +82,9 @@ class OnnxEmbedder(BaseEmbedder[Tokens]):
         return [(i, None) for i in ids]
 
     def _order(self, items: Sequence[Tokens]) -> np.ndarray:
-        return by_length([ids for ids, _ in items]) if self.bucketing else np.arange(len(items))  # little padding
+        if not self.bucketing:
+            return np.arange(len(items))
+        return by_length([ids for ids, _ in items])  # little padding
 
     def _embed_batch(self, batch: list[Tokens]) -> np.ndarray:
         feed = padded_feed(batch, self._names, self._pad_id)

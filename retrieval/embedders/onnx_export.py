@@ -1,4 +1,4 @@
-"""Exporting a sentence-transformers folder to ONNX once, and running it: shared by the ONNX embedder and reranker.
+"""A sentence-transformers folder exported to ONNX once, and run: shared by the ONNX embedder and reranker.
 
 Design choices:
 - sentence-transformers' own ONNX backend needs ``optimum-onnx``, whose only release pins transformers
@@ -106,7 +106,7 @@ Tokens = tuple[Sequence[int], Sequence[int] | None]
 
 
 def cpu_session(folder: Path, threads: int = 0):  # noqa: ANN201 - an onnxruntime.InferenceSession
-    """``folder/model.onnx`` on ONNX Runtime's CPU provider, on ``threads`` threads (0: every core we may use)."""
+    """``folder/model.onnx`` on the CPU provider, on ``threads`` threads (0: every core we may use)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

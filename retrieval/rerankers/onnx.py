@@ -65,15 +65,16 @@ class OnnxCrossEncoderReranker(BaseReranker[Tokens]):
 
             cache_dir = load_settings().model_cache_dir
         super().__init__(str(spec_or_folder), batch_size)
-        self._session = cpu_session(exported(str(source.resolve()), source, Path(cache_dir), variant, head="logits"),
-                                    threads)
+        folder = exported(str(source.resolve()), source, Path(cache_dir), variant, head="logits")
+        self._session = cpu_session(folder, threads)
         self._names = {i.name for i in self._session.get_inputs()}
         self.tokenizer = AutoTokenizer.from_pretrained(str(source))
         self._pad_id = int(self.tokenizer.pad_token_id or 0)
         self.variant, self.max_length = variant, max_length
 
     def _prepare(self, query: str, passages: list[str]) -> list[Tokens]:
-        tokens = self.tokenizer([query] * len(passages), passages, truncation=True, max_length=self.max_length)
+        tokens = self.tokenizer([query] * len(passages), passages, truncation=True,
+                                max_length=self.max_length)
         types = tokens.get("token_type_ids")
         return [(ids, types[r] if types is not None else None) for r, ids in enumerate(tokens["input_ids"])]
 

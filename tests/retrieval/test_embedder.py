@@ -54,7 +54,8 @@ def recorded() -> Iterator[None]:
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("spec", "backend"), [
-    ("pkg:all-minilm-l6-v2", "torch"), ("pkg:all-mpnet-base-v2", "torch"), ("pkg:wordllama-l2-supercat", "wordllama"),
+    ("pkg:all-minilm-l6-v2", "torch"), ("pkg:all-mpnet-base-v2", "torch"),
+    ("pkg:wordllama-l2-supercat", "wordllama"),
     ("sentence-transformers/all-MiniLM-L6-v2", "torch"), ("/srv/models/my-embedder", "torch")])
 def test_load_embedder_picks_the_backend_by_spec(recorded: None, spec: str, backend: str) -> None:
     made = load_embedder(spec, "cpu", 8, Path("/cache"))
@@ -231,18 +232,21 @@ def test_wordllama_matches_the_wordllama_library(tmp_path: Path, monkeypatch: py
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("backend", "device", "cls"), [
-    ("onnx-int8", "cpu", "ONNX"), ("onnx", "cpu", "ONNX"), ("torch", "cpu", "torch"), ("onnx-int8", "cuda", "torch")])
-def test_load_embedder_runs_onnx_on_the_cpu_only(recorded: None, monkeypatch: pytest.MonkeyPatch, backend: str,
-                                                 device: str, cls: str) -> None:
+    ("onnx-int8", "cpu", "ONNX"), ("onnx", "cpu", "ONNX"), ("torch", "cpu", "torch"),
+    ("onnx-int8", "cuda", "torch")])
+def test_load_embedder_runs_onnx_on_the_cpu_only(recorded: None, monkeypatch: pytest.MonkeyPatch,
+                                                 backend: str, device: str, cls: str) -> None:
     from retrieval.embedders import onnx
 
     monkeypatch.setattr(onnx, "OnnxEmbedder", type("ONNX", (Recorder,), {}))
-    for name, factory in {"onnx": onnx.fp32, "onnx-int8": onnx.int8}.items():  # the real ones, around the recorder
+    # the real ONNX factories, around the recorded class
+    for name, factory in {"onnx": onnx.fp32, "onnx-int8": onnx.int8}.items():
         EMBEDDERS.add(name, factory, replace=True)
     made = load_embedder("pkg:all-minilm-l6-v2", device, 8, Path("/cache"), backend)
     assert type(made).__name__ == cls
     if cls == "ONNX":
-        assert made.args == ("pkg:all-minilm-l6-v2", "int8" if backend == "onnx-int8" else "fp32", 8, Path("/cache"))
+        variant = "int8" if backend == "onnx-int8" else "fp32"
+        assert made.args == ("pkg:all-minilm-l6-v2", variant, 8, Path("/cache"))
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ def registered() -> Iterator[str]:
 
 @pytest.mark.unit
 def test_settings_build_a_backend_registered_by_name(registered: str, tmp_path: Path) -> None:
-    made = embedder_from_settings(make_settings(tmp_path, embedder="test/hashing", embedder_backend=registered))
+    settings = make_settings(tmp_path, embedder="test/hashing", embedder_backend=registered)
+    made = embedder_from_settings(settings)
     assert isinstance(made, HashedWordsEmbedder) and made.identity == "test/hashing#test-hashing"
 
 
