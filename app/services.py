@@ -3,7 +3,7 @@
 Streamlit reruns page scripts for every interaction and runs sessions in
 threads; models and the store must not be rebuilt per run or per session.
 ``st.cache_resource`` keeps one of each per process, and each part guards its
-own model with a lock (see ``retrieval.embedder``, ``generation.generators.base``).
+own model with a lock (see ``retrieval.batching``, ``generation.generators.base``).
 The app process is the single writer of the embedded Chroma folder; the
 store's lock makes a second app or CLI writer fail clearly instead. Holding
 that lock, and before any job can run, the app checks that the catalogue,

@@ -62,7 +62,7 @@ class PackagedModel:
     # GGUF file name (inside the package, or the name of the concatenation), or the joined ``.zip``
     filename: str = ""
     sha256: str = ""  # of the file, or of the files concatenated in order
-    # embedders: what runs it (retrieval.embedder.load_embedder picks the class by this)
+    # embedders: what runs it (retrieval.embedders.load_embedder picks the backend by this)
     runtime: Literal["sentence-transformers", "wordllama", ""] = ""
 
 
@@ -300,7 +300,7 @@ def _build_once(out: Path, marker: dict[str, str], build: Callable[[Path], None]
 def build_once(out: Path, marker: dict[str, str], build: Callable[[Path], None]) -> Path:
     """``out`` if a complete build with ``marker["sha256"]`` is there, else built now by ``build(tmp)``.
 
-    For caches built elsewhere (e.g. ``retrieval.onnx_embedder``): same lock, temp folder and marker.
+    For caches built elsewhere (e.g. ``retrieval.embedders.onnx_export``): same lock, temp folder and marker.
     """
     if _is_converted(out, marker["sha256"]):
         return out

@@ -42,10 +42,10 @@ from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import ConsistencyReport, repair_at_startup
-from retrieval.embedder import Embedder
+from retrieval.embedders import Embedder
 from retrieval.factory import open_retrieval
 from retrieval.hybrid import HybridRetriever
-from retrieval.rerank import Reranker
+from retrieval.rerankers import Reranker
 from retrieval.stores import StoreLocked, StoreUnavailable, VectorStore
 
 T = TypeVar("T")

@@ -114,7 +114,8 @@ class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
     # What runs a sentence-transformers embedder: torch, or ONNX Runtime on the CPU in float32 or dynamic
     # int8 (exported once into the model cache). int8 vectors differ from float32 ones, so an index
     # remembers which it was built with (docs/benchmarks.md "Embedding speed" has the trade-off).
-    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # A name in retrieval.embedders.EMBEDDERS, which validates it when the embedder is built.
+    embedder_backend: str = "torch"
     # A name in generation.generators.GENERATORS (transformers, llamacpp, openai), checked by its builders,
     # or an alias: local = transformers (kept for existing configurations); auto = llamacpp on a CPU-only
     # host with llama-cpp-python installed, else transformers
@@ -126,7 +127,8 @@ class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
     # What runs the reranker: torch, or ONNX Runtime in float32 or per-channel int8 (a local folder only;
     # exported once into the model cache). int8 at 128 tokens reranks 20 candidates ~4x faster than torch
     # at 256 (docs/evaluation.md, "Rerank latency").
-    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # A name in retrieval.rerankers.RERANKERS, which validates it when the reranker is built.
+    reranker_backend: str = "torch"
     # Routing by need (generation/routing.py): with a fast generator set, simple questions go to it and
     # hard ones (comparisons, several questions, explanations, long ones) to the main generator above.
     # Empty: no routing. The backend's other settings (api_base_url, api_key, ...) are shared.

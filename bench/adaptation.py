@@ -67,10 +67,11 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     from eval.beir import available_splits, load_beir
     from eval.retrieval_eval import COLLECTION, EvalIndex
     from eval.runner import prepared_dataset
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.embedders import embedder_from_settings
     from retrieval.factory import RetrievalStack
     from retrieval.hybrid import HybridConfig, HybridRetriever
-    from retrieval.rerank import CrossEncoderReranker, reranker_from_settings
+    from retrieval.rerankers import reranker_from_settings
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
     from tuning.adapt import adapt
     from tuning.adoption import reorder
 

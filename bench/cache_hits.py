@@ -29,7 +29,7 @@ from askdocs.quiet import quiet_libraries
 from askdocs.settings import load_settings
 from askdocs.types import Answer
 from generation.cache import SemanticCache
-from retrieval.embedder import load_embedder
+from retrieval.embedders import load_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "bench" / "cache_pairs.jsonl"

@@ -119,8 +119,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report) -> di
     import tempfile
 
     from askdocs.settings import Settings
-    from retrieval.embedder import SentenceTransformerEmbedder
-    from retrieval.onnx_embedder import OnnxEmbedder
+    from retrieval.embedders.sentence_transformers import SentenceTransformerEmbedder
+    from retrieval.embedders.onnx import OnnxEmbedder
 
     cache = args.model_cache
     started = time.perf_counter()

@@ -354,7 +354,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     from askdocs.settings import Settings
     from ingest import pipeline
     from ingest.chunking import TokenChunker
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.embedders import embedder_from_settings
     from retrieval.factory import open_retrieval
 
     samples = sorted(p for p in SAMPLES.iterdir() if p.is_file())

@@ -201,7 +201,7 @@ def run(profile: dict[str, Any], report: Report, info: dict[str, Any]) -> None:
     import torch
 
     from askdocs.settings import Settings
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.embedders import embedder_from_settings
 
     html, pages = manual_pages()
     chosen = spread(pages, profile["pages"])

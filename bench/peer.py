@@ -210,9 +210,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from eval.beir import load_beir
     from eval.retrieval_eval import COLLECTION, EvalIndex
     from eval.runner import prepared_dataset
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.embedders import embedder_from_settings
     from retrieval.hybrid import HybridConfig, HybridRetriever
-    from retrieval.rerank import CrossEncoderReranker
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     settings = load_settings()
     embedder = embedder_from_settings(settings)

@@ -109,8 +109,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, work:
 
     from askdocs.models import resolve_embedder
     from bench.peer import stand_in_cross_encoder
-    from retrieval.onnx_reranker import OnnxCrossEncoderReranker
-    from retrieval.rerank import CrossEncoderReranker
+    from retrieval.rerankers.onnx import OnnxCrossEncoderReranker
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     folder = args.model or stand_in_cross_encoder(Path(resolve_embedder(SPEC, args.model_cache)), work / "stand-in")
     model = str(args.model) if args.model else "stand-in: MiniLM-L6 + untrained seeded one-logit head (speed only)"

@@ -333,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from askdocs.settings import load_settings
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.embedders import embedder_from_settings
 
     sizes = [200, 1000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     queries = sample_queries()[: 12 if args.quick else args.queries]

@@ -34,9 +34,9 @@ from askdocs.types import Chunk
 from eval.beir import BeirDataset
 from eval.metrics import latency_summary, mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.bm25 import BM25Directory
-from retrieval.embedder import Embedder
+from retrieval.embedders import Embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import Reranker
+from retrieval.rerankers import Reranker
 from retrieval.stores import store_from_settings
 
 COLLECTION = "eval"

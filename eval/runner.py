@@ -23,8 +23,8 @@ from eval.report import write_report
 from eval.retrieval_eval import STANDARD_CONFIGS, EvalIndex, RetrievalConfig, evaluate_config, parse_config
 from eval.runs import new_run, new_run_dir, save_run
 from generation.generators import Generator
-from retrieval.embedder import Embedder, embedder_from_settings
-from retrieval.rerank import Reranker, reranker_from_settings
+from retrieval.embedders import Embedder, embedder_from_settings
+from retrieval.rerankers import Reranker, reranker_from_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DOCS = ROOT / "sample_docs"

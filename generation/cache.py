@@ -34,7 +34,7 @@ import numpy as np
 
 from askdocs.settings import Settings
 from askdocs.types import Answer, Principal
-from retrieval.embedder import Embedder
+from retrieval.embedders import Embedder
 from retrieval.factory import RetrievalStack
 
 

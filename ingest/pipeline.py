@@ -39,7 +39,7 @@ from ingest.sandbox import parse_untrusted
 from ingest.validate import RefusedInput, sanitize_source
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import rebuild_bm25
-from retrieval.embedder import Embedder
+from retrieval.embedders import Embedder
 from retrieval.stores import VectorStore, check_collection_name
 
 Status = Literal["ingested", "updated", "unchanged", "refused", "deleted", "not found"]

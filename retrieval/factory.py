@@ -10,11 +10,11 @@ import sys
 from dataclasses import dataclass
 
 from askdocs.settings import Settings
-from retrieval.adapted import CollectionRerankers
 from retrieval.bm25 import BM25Directory
-from retrieval.embedder import Embedder, embedder_from_settings
+from retrieval.embedders import Embedder, embedder_from_settings
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import Reranker, load_reranker, reranker_from_settings
+from retrieval.rerankers import Reranker, load_reranker, reranker_from_settings
+from retrieval.rerankers.per_collection import CollectionRerankers
 from retrieval.stores import StoreLocked, StoreUnavailable, VectorStore, store_from_settings
 
 
@@ -48,7 +48,7 @@ def open_retrieval(
     if identity:  # an embedder that names itself (test fakes may not): its collections hold only its vectors
         store.bind_embedder(identity)
     bm25 = BM25Directory(settings.bm25_dir)
-    # a collection with an adopted adaptation (python -m retrieval.adapt) reranks with it, others with the base
+    # a collection with an adopted adaptation (python -m tuning.adapt) reranks with it, others with the base
     rerankers = CollectionRerankers(settings.data_dir / "rerankers", reranker,
                                     load=lambda folder, max_length: load_reranker(folder, settings, max_length))
     retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker,

@@ -19,9 +19,9 @@ from askdocs.settings import RetrievalTuning
 from askdocs.types import Chunk, Principal, RetrievedChunk, StageScore
 from retrieval.access import AccessDenied
 from retrieval.bm25 import BM25Directory, tokenize
-from retrieval.embedder import Embedder
+from retrieval.embedders import Embedder
 from retrieval.fusion import weighted_rrf
-from retrieval.rerank import Reranker, RerankFusion, rerank_order
+from retrieval.rerankers import Reranker, RerankFusion, rerank_order
 from retrieval.stores import VectorStore
 
 
@@ -65,7 +65,7 @@ class HybridConfig:
     # BM25's weight for a query that names code (``sort()``, ``os.path``, ``snake_case``); None: bm25_weight.
     # Dense models know such names poorly, natural-language questions barely need BM25 (docs/evaluation.md).
     bm25_weight_code: float | None = _TUNED.bm25_weight_code
-    rerank_fusion: RerankFusion = _TUNED.rerank_fusion  # retrieval.rerank.rerank_order
+    rerank_fusion: RerankFusion = _TUNED.rerank_fusion  # retrieval.rerankers.rerank_order
 
     def bm25_weight_for(self, query: str) -> float:
         if self.bm25_weight_code is not None and names_code(query):
@@ -115,7 +115,8 @@ class HybridRetriever:
         self.bm25 = bm25
         self.config = config
         self.reranker = reranker  # the base: what every collection uses unless ``rerankers`` says otherwise
-        # collection -> its reranker (retrieval.adapted.CollectionRerankers: an adopted adaptation, else the base)
+        # collection -> its reranker (retrieval.rerankers.per_collection.CollectionRerankers: an adopted
+        # adaptation, else the base)
         self.rerankers = rerankers
 
     def reranker_for(self, collection: str) -> Reranker | None:

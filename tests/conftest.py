@@ -35,7 +35,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.embedders.sentence_transformers import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("pkg:all-minilm-l6-v2", device="cpu")
 

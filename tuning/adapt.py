@@ -7,7 +7,7 @@ per passage; split the questions into training and held-out ones; take each ques
 the collection's own hybrid retriever (no reranker), the source passage as the positive and the other
 candidates as hard negatives; measure MRR@10 and nDCG@10 of the source passage on the held-out
 questions for the retrieval order and the base reranker; fine-tune with ``train_reranker.train``;
-measure the adapted model the same way; save it (``retrieval.adapted``) and adopt it only if it ranks
+measure the adapted model the same way; save it (``retrieval.rerankers.per_collection``) and adopt it only if it ranks
 reliably better than both baselines (the rule: ``tuning.adoption``).
 
 Design choices:
@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING
 
 from askdocs.settings import Settings
 from askdocs.types import Chunk
-from retrieval import adapted
+from retrieval.rerankers import per_collection
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerank import CrossEncoderReranker, load_reranker
+from retrieval.rerankers import load_reranker
+from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 from retrieval.stores import VectorStore
 from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked
 from tuning.questions import Ask
@@ -186,7 +187,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
 
             generator = local_generator_from_settings(settings)
         lap("load")
-        folder = adapted.collection_dir(settings.data_dir / "rerankers", collection)
+        folder = per_collection.collection_dir(settings.data_dir / "rerankers", collection)
         with ReplyCache(folder / REPLY_CACHE, generator) as replies:  # a rerun asks only for new passages
             written, dropped = write_questions(replies.ask, chunks, report)
         lap("questions")
@@ -211,7 +212,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
                     "base_reranker": case_scores(held_cases, reranked(base, config)) if base else None}
         before = {name: None if cases is None else mean_scores(cases) for name, cases in per_case.items()}
         lap("measure_before")
-        with adapted.staging(folder) as tmp:
+        with per_collection.staging(folder) as tmp:
             rate = lr or (NEW_HEAD_LR if base is None else BASE_LR)
             args = argparse.Namespace(out=tmp, max_steps=steps, max_length=max_length, groups_per_step=4,
                                       negatives=negatives, lr=rate, seed=seed,
@@ -241,7 +242,7 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
                           "loss_last_10": training["loss_last_10"]}
             result = AdaptResult(collection, run, folder / "runs" / run, adopt, reason, counts, dict(dropped),
                                  before, after, parameters, seconds)
-            adapted.publish(tmp, folder, run, result.to_dict(), adopt, max_length)
+            per_collection.publish(tmp, folder, run, result.to_dict(), adopt, max_length)
         if adopt and settings.reranker_backend != "torch":
             report("converting the model for ONNX", 0, 1)
             _convert_for_serving(result.folder, settings, max_length)

@@ -24,7 +24,7 @@ import numpy as np
 from askdocs.types import Chunk
 from eval.metrics import mrr_at_k, ndcg_at_k
 from retrieval.hybrid import HybridConfig
-from retrieval.rerank import Reranker, rerank_order
+from retrieval.rerankers import Reranker, rerank_order
 from tuning.questions import norm as _norm
 
 

@@ -28,8 +28,8 @@ def smoke_ndcg(model: Path, max_length: int) -> dict[str, float]:
     from eval.beir import load_beir
     from eval.retrieval_eval import EvalIndex, evaluate_config, parse_config
     from eval.runner import prepared_dataset
-    from retrieval.embedder import embedder_from_settings
-    from retrieval.rerank import CrossEncoderReranker
+    from retrieval.embedders import embedder_from_settings
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     configured = load_settings()
     with tempfile.TemporaryDirectory(prefix="askdocs-smoke-check-") as tmp:

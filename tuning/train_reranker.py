@@ -61,7 +61,7 @@ def find_sources(given: Path | None) -> tuple[Path, str]:
 def build_data(sources: Path, args: argparse.Namespace, cache: Path) -> tuple[list, dict]:
     from dataclasses import asdict, replace
 
-    from retrieval.embedder import load_embedder
+    from retrieval.embedders import load_embedder
     from tuning import reranker_data as rd
 
     collected = rd.collect(sources)

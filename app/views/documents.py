@@ -18,7 +18,7 @@ from app.session import current_principal
 from generation.render import safe_markdown
 from ingest.jobs import JobStatus
 from ingest.loaders import supported_kinds
-from retrieval import adapted
+from retrieval.rerankers import per_collection
 from retrieval.access import CollectionPolicy
 from retrieval.stores import check_collection_name
 from tuning import adapt as adaptation
@@ -137,7 +137,7 @@ st.caption("Fine-tunes the reranker on questions the local model writes about th
            "and keeps it only if it ranks the held-out questions' passages reliably better than what "
            "searches use now. Those questions are only a proxy for your users' (docs/evaluation.md, "
            "\"On a real corpus\"). Nothing leaves this machine; it keeps both cores busy for a while.")
-adapted_folder = adapted.collection_dir(svc.settings.data_dir / "rerankers", collection)
+adapted_folder = per_collection.collection_dir(svc.settings.data_dir / "rerankers", collection)
 left, right = st.columns(2)
 questions = left.number_input("Questions to write", min_value=8, value=200, step=20)
 steps = right.number_input("Training steps", min_value=1, value=100, step=20)
@@ -173,7 +173,7 @@ def show_adaptation() -> None:
 
 
 show_adaptation()
-if report := adapted.latest_report(adapted_folder):
+if report := per_collection.latest_report(adapted_folder):
     before, after = report["before"], report["after"]
     rows = [("retrieval alone", before["retrieval"]), ("base reranker", before["base_reranker"]),
             ("adapted reranker", after)]
@@ -188,7 +188,7 @@ if report := adapted.latest_report(adapted_folder):
         st.success(f"Adopted: searches in `{collection}` now rerank with it. {verdict}")
     else:
         st.info(f"Not adopted; searches keep their current ranking. {verdict}")
-in_use = adapted.adopted_run(adapted_folder)
+in_use = per_collection.adopted_run(adapted_folder)
 if in_use is not None and (report is None or in_use.name != report["run"]):
     st.caption(f"In use: the adapted reranker of run {in_use.name}.")
 

@@ -134,7 +134,7 @@ def build_sample_smoke(
     """
     settings = settings or load_settings()
     if count_tokens is None:
-        from retrieval.embedder import embedder_from_settings
+        from retrieval.embedders import embedder_from_settings
 
         count_tokens = embedder_from_settings(settings).count_tokens
     smoke = build_smoke(settings, count_tokens, root)

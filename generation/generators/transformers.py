@@ -26,7 +26,7 @@ class TransformersGenerator(LocalGenerator):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from retrieval.embedder import pick_device
+        from retrieval.embedders import pick_device
 
         self.device = pick_device(device)
         path = resolve_generator(spec, cache_dir)

@@ -481,7 +481,7 @@ def test_a_user_cannot_reach_the_evaluate_page(new_app, parts):
 # -- adapting the reranker ----------------------------------------------------------------------------
 def scripted_adaptation(calls: list, release: threading.Event | None = None):  # noqa: ANN201
     """A stand-in for ``tuning.adapt.adapt`` (the real one has its own test) that saves a real run."""
-    from retrieval import adapted
+    from retrieval.rerankers import per_collection
     from tuning.adapt import AdaptResult
     from tuning.adoption import Scores
 
@@ -491,14 +491,14 @@ def scripted_adaptation(calls: list, release: threading.Event | None = None):  #
         progress("fine-tuning", 1, steps)
         if release is not None:
             release.wait(30)
-        folder = adapted.collection_dir(settings.data_dir / "rerankers", collection)
+        folder = per_collection.collection_dir(settings.data_dir / "rerankers", collection)
         counts = {"chunks": 2, "passages": questions, "questions": 10, "train_questions": 7,
                   "held_out_questions": 3, "train_groups": 7, "steps": steps, "pairs_seen": 4 * steps}
         result = AdaptResult(collection, "20260101-000000-abcdef", folder / "runs" / "20260101-000000-abcdef",
                              True, "nDCG@10 0.9000 against retrieval 0.7000: better", counts, {"echo": 2},
                              {"retrieval": Scores(0.6, 0.7), "base_reranker": None}, Scores(0.85, 0.9), {})
-        with adapted.staging(folder) as tmp:
-            adapted.publish(tmp, folder, result.run, result.to_dict(), result.adopted, max_length=64)
+        with per_collection.staging(folder) as tmp:
+            per_collection.publish(tmp, folder, result.run, result.to_dict(), result.adopted, max_length=64)
         return result
 
     return fake

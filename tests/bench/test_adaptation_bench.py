@@ -19,8 +19,8 @@ def test_quick_adaptation_benchmark_measures_before_and_after_on_real_questions(
     from bench import adaptation
     from eval.beir import load_beir
     from eval.retrieval_eval import EvalIndex, evaluate_config, parse_config
-    from retrieval import adapted
-    from retrieval.embedder import embedder_from_settings
+    from retrieval.rerankers import per_collection
+    from retrieval.embedders import embedder_from_settings
 
     for name, value in {"ASKDOCS_DATA_DIR": tmp_path / "data", "ASKDOCS_GENERATOR_BACKEND": "llamacpp",
                         "ASKDOCS_GENERATOR_MODEL": SMOLLM, "ASKDOCS_MODEL_CACHE": MODEL_CACHE}.items():
@@ -52,6 +52,6 @@ def test_quick_adaptation_benchmark_measures_before_and_after_on_real_questions(
     assert real["retrieval"]["mrr@10"] == pytest.approx(default["mrr@10"])
 
     saved = Path(report["adaptation"]["folder"])
-    assert saved.parent.parent == adapted.collection_dir(models / "rerankers", "eval")
+    assert saved.parent.parent == per_collection.collection_dir(models / "rerankers", "eval")
     assert (saved / "model.safetensors").is_file()
-    assert (adapted.adopted_run(saved.parent.parent) == saved) == report["adaptation"]["adopted"]
+    assert (per_collection.adopted_run(saved.parent.parent) == saved) == report["adaptation"]["adopted"]

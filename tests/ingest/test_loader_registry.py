@@ -17,7 +17,7 @@ from ingest.pipeline import Ingestor
 from ingest.sandbox import parse_untrusted
 from ingest.validate import RefusedInput, detect_kind
 from retrieval.bm25 import BM25Directory
-from retrieval.store import ChromaStore
+from retrieval.stores import store_from_settings
 from tests.conftest import make_settings
 from tests.ingest.index_invariants import TinyEmbedder
 from tests.support.loader_backend import make_docx
@@ -66,7 +66,7 @@ def test_registered_the_pipeline_ingests_it_and_search_finds_it(docx: None, tmp_
     folder.mkdir()
     (folder / "rules.docx").write_bytes(RULES)
     (folder / "notes.md").write_text("# Notes\n\nNothing about road markings.\n")
-    store = ChromaStore.from_settings(settings)
+    store = store_from_settings(settings)
     try:
         bm25 = BM25Directory(settings.bm25_dir)
         outcomes = Ingestor(store, TinyEmbedder(), bm25, settings).ingest_paths([folder])

@@ -18,10 +18,10 @@ import pytest
 from askdocs.models import ModelUnavailable
 from askdocs.types import Page, ParsedDocument
 from ingest.chunking import TokenChunker
-from retrieval import embedder as embedder_module
-from retrieval.embedder import (
-    Embedder, SentenceTransformerEmbedder, WordLlamaEmbedder, embedder_from_settings, load_embedder)
-from retrieval.onnx_embedder import OnnxEmbedder
+from retrieval.embedders import EMBEDDERS, Embedder, embedder_from_settings, load_embedder
+from retrieval.embedders.onnx import OnnxEmbedder
+from retrieval.embedders.sentence_transformers import SentenceTransformerEmbedder
+from retrieval.embedders.wordllama import WordLlamaEmbedder
 from tests.conftest import MODEL_CACHE, make_settings
 
 # spec -> (class, dimension, max_tokens in count_tokens units)
@@ -33,7 +33,7 @@ OFFLINE = {
 
 
 class Recorder:
-    """Stands in for an embedder class: remembers how it was built."""
+    """Stands in for an embedder factory: remembers how it was called."""
 
     max_tokens = 100
 
@@ -42,19 +42,25 @@ class Recorder:
 
 
 @pytest.fixture()
-def recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedder_module, "SentenceTransformerEmbedder", type("ST", (Recorder,), {}))
-    monkeypatch.setattr(embedder_module, "WordLlamaEmbedder", type("WL", (Recorder,), {}))
+def recorded() -> Iterator[None]:
+    """Every registered backend replaced by a recorder named after it (the real ones come back after)."""
+    saved = {name: EMBEDDERS.get(name) for name in EMBEDDERS.names()}
+    for name in saved:
+        EMBEDDERS.add(name, type(name, (Recorder,), {}), replace=True)
+    yield
+    for name, factory in saved.items():
+        EMBEDDERS.add(name, factory, replace=True)
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("spec", "cls"), [
-    ("pkg:all-minilm-l6-v2", "ST"), ("pkg:all-mpnet-base-v2", "ST"), ("pkg:wordllama-l2-supercat", "WL"),
-    ("sentence-transformers/all-MiniLM-L6-v2", "ST"), ("/srv/models/my-embedder", "ST")])
-def test_load_embedder_picks_the_class_by_spec(recorded: None, spec: str, cls: str) -> None:
+@pytest.mark.parametrize(("spec", "backend"), [
+    ("pkg:all-minilm-l6-v2", "torch"), ("pkg:all-mpnet-base-v2", "torch"),
+    ("pkg:wordllama-l2-supercat", "wordllama"),
+    ("sentence-transformers/all-MiniLM-L6-v2", "torch"), ("/srv/models/my-embedder", "torch")])
+def test_load_embedder_picks_the_backend_by_spec(recorded: None, spec: str, backend: str) -> None:
     made = load_embedder(spec, "cpu", 8, Path("/cache"))
-    assert type(made).__name__ == cls
-    assert made.args == ((spec, "cpu", 8, Path("/cache")) if cls == "ST" else (spec, 8))
+    assert type(made).__name__ == backend
+    assert made.args == (spec, "cpu", 8, Path("/cache"))
 
 
 @pytest.mark.unit
@@ -103,10 +109,22 @@ def offline(request: pytest.FixtureRequest) -> Embedder:
         return load_embedder(spec, "cpu", 16, MODEL_CACHE, backend or "torch")
 
 
+# int8 bounds hold on every x86-64 CPU we know of: ONNX Runtime's int8 kernels differ between AVX-512 VNNI
+# (where these tests were written: a Xeon with avx512_vnni) and AVX2 without VNNI, whose u8 x s8 products
+# add in saturating int16 pairs. The one AVX2 measurement we have is test_onnx_vectors_agree_with_torch:
+# "x" at 0.9785 cosine to torch (0.985 with VNNI, a gap of 0.0065), no other text named below 0.98.
+# Each floor below is the VNNI measurement less at least twice that gap.
+INT8_BATCH_FLOOR = 0.98  # a text alone against in a batch of realistic texts: min 0.993 with VNNI
+INT8_TEXT_FLOOR = 0.97  # a text against torch, "x" included: 0.9785 on AVX2, 0.985 with VNNI
+# the mean over realistic texts (TEXTS less "x") against torch: 0.9936 with VNNI; none was named below
+# 0.98 on AVX2, so neither is their mean. Per-tensor int8 scales (a regression) give ~0.906.
+INT8_MEAN_FLOOR = 0.98
+
+
 def assert_same_vectors(embedder: Embedder, got: np.ndarray, expected: np.ndarray) -> None:
-    """Equal to float32 rounding; int8 to 0.99 cosine, as its activations are scaled per batch."""
+    """Equal to float32 rounding; int8 close in cosine, as its activations are scaled per batch."""
     if getattr(embedder, "variant", "") == "int8":
-        assert np.min(np.sum(got * expected, axis=1)) > 0.99
+        assert np.min(np.sum(got * expected, axis=1)) > INT8_BATCH_FLOOR
     else:
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
@@ -214,16 +232,21 @@ def test_wordllama_matches_the_wordllama_library(tmp_path: Path, monkeypatch: py
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("backend", "device", "cls"), [
-    ("onnx-int8", "cpu", "ONNX"), ("onnx", "cpu", "ONNX"), ("torch", "cpu", "ST"), ("onnx-int8", "cuda", "ST")])
-def test_load_embedder_runs_onnx_on_the_cpu_only(recorded: None, monkeypatch: pytest.MonkeyPatch, backend: str,
-                                                 device: str, cls: str) -> None:
-    from retrieval import onnx_embedder
+    ("onnx-int8", "cpu", "ONNX"), ("onnx", "cpu", "ONNX"), ("torch", "cpu", "torch"),
+    ("onnx-int8", "cuda", "torch")])
+def test_load_embedder_runs_onnx_on_the_cpu_only(recorded: None, monkeypatch: pytest.MonkeyPatch,
+                                                 backend: str, device: str, cls: str) -> None:
+    from retrieval.embedders import onnx
 
-    monkeypatch.setattr(onnx_embedder, "OnnxEmbedder", type("ONNX", (Recorder,), {}))
+    monkeypatch.setattr(onnx, "OnnxEmbedder", type("ONNX", (Recorder,), {}))
+    # the real ONNX factories, around the recorded class
+    for name, factory in {"onnx": onnx.fp32, "onnx-int8": onnx.int8}.items():
+        EMBEDDERS.add(name, factory, replace=True)
     made = load_embedder("pkg:all-minilm-l6-v2", device, 8, Path("/cache"), backend)
     assert type(made).__name__ == cls
     if cls == "ONNX":
-        assert made.args == ("pkg:all-minilm-l6-v2", "int8" if backend == "onnx-int8" else "fp32", 8, Path("/cache"))
+        variant = "int8" if backend == "onnx-int8" else "fp32"
+        assert made.args == ("pkg:all-minilm-l6-v2", variant, 8, Path("/cache"))
 
 
 @pytest.fixture(scope="module")
@@ -235,11 +258,15 @@ TEXTS = [CAT, KITTEN, TAX, QUERY, ANSWER, TAX * 12, " ".join([ANSWER] * 30), "x"
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("variant", "least_cosine"), [("fp32", 0.99999), ("int8", 0.98)])
-def test_onnx_vectors_agree_with_torch(torch_minilm: Embedder, variant: str, least_cosine: float) -> None:
+@pytest.mark.parametrize(("variant", "least_cosine", "least_mean"), [
+    ("fp32", 0.99999, 0.99999),  # float32 kernels differ between CPUs by rounding only (~1e-6)
+    ("int8", INT8_TEXT_FLOOR, INT8_MEAN_FLOOR)])
+def test_onnx_vectors_agree_with_torch(torch_minilm: Embedder, variant: str, least_cosine: float,
+                                       least_mean: float) -> None:
     onnx = OnnxEmbedder("pkg:all-minilm-l6-v2", variant, 16, MODEL_CACHE)
     cosine = np.sum(onnx.embed(TEXTS) * torch_minilm.embed(TEXTS), axis=1)
     assert cosine.min() > least_cosine, cosine
+    assert cosine[:-1].mean() > least_mean, cosine  # all but the one-character "x"
     # fp32 vectors are torch's, so an index keeps its identity; int8 ones are not
     assert onnx.identity == ("pkg:all-minilm-l6-v2" if variant == "fp32" else "pkg:all-minilm-l6-v2#onnx-int8")
     assert [onnx.count_tokens(t) for t in TEXTS] == [torch_minilm.count_tokens(t) for t in TEXTS]
@@ -257,7 +284,7 @@ def test_length_bucketing_gives_vectors_back_in_the_callers_order() -> None:
 @pytest.mark.integration
 def test_the_onnx_export_is_made_once_and_reused(tmp_path: Path) -> None:
     from askdocs.models import resolve_embedder
-    from retrieval.onnx_embedder import exported
+    from retrieval.embedders.onnx_export import exported
 
     source = Path(resolve_embedder("pkg:all-minilm-l6-v2"))
     first = exported("all-minilm-l6-v2", source, tmp_path, "int8")

@@ -108,7 +108,7 @@ def test_a_real_cross_encoder_path_loads_and_scores(stack, tmp_path):
     from sentence_transformers import CrossEncoder
 
     from askdocs.models import resolve_embedder
-    from retrieval.rerank import CrossEncoderReranker
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     # No cross-encoder weights ship offline; a CrossEncoder built on the MiniLM transformer (untrained
     # head) is a real model folder, enough to check that loading, scoring and the stage work.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.onnx_reranker import OnnxCrossEncoderReranker, _sigmoid_applies
+from retrieval.rerankers.onnx import OnnxCrossEncoderReranker, _sigmoid_applies
 from tests.conftest import MODEL_CACHE
 
 QUERY = "How do I read a file line by line?"
@@ -35,7 +35,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def torch_scores(folder: Path) -> list[float]:
-    from retrieval.rerank import CrossEncoderReranker
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     return CrossEncoderReranker(str(folder), "cpu", max_length=128).score(QUERY, PASSAGES)
 
@@ -82,7 +82,8 @@ def test_activation_follows_the_folders_config() -> None:
 @pytest.mark.slow
 def test_settings_choose_the_reranker_backend_and_length(folder: Path, torch_scores: list[float]) -> None:
     from askdocs.settings import load_settings
-    from retrieval.rerank import CrossEncoderReranker, reranker_from_settings
+    from retrieval.rerankers import reranker_from_settings
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     def configured(**values: object) -> object:
         return reranker_from_settings(load_settings(data_dir=folder.parent / "data", model_cache=folder.parent / "cache",
@@ -100,16 +101,16 @@ def test_an_adopted_adaptation_runs_on_the_configured_onnx_backend(folder: Path,
     import shutil
 
     from askdocs.settings import load_settings
-    from retrieval import adapted
+    from retrieval.rerankers import per_collection
     from retrieval.factory import open_retrieval
     from tests.fakes import HashingEmbedder
 
     settings = load_settings(data_dir=tmp_path / "data", model_cache=folder.parent / "cache",
                              reranker=str(folder), reranker_backend="onnx-int8", reranker_max_length=256)
-    home = adapted.collection_dir(settings.data_dir / "rerankers", "handbook")
-    with adapted.staging(home) as tmp:
+    home = per_collection.collection_dir(settings.data_dir / "rerankers", "handbook")
+    with per_collection.staging(home) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)  # a real cross-encoder folder stands in for a run
-        adapted.publish(tmp, home, "20260101-000000-a", {"run": "20260101-000000-a"}, True, max_length=64)
+        per_collection.publish(tmp, home, "20260101-000000-a", {"run": "20260101-000000-a"}, True, max_length=64)
     stack = open_retrieval(settings, embedder=HashingEmbedder())
     try:
         served = stack.retriever.reranker_for("handbook")
@@ -123,7 +124,7 @@ def test_an_adopted_adaptation_runs_on_the_configured_onnx_backend(folder: Path,
 
 def test_an_onnx_backend_needs_a_local_folder(tmp_path: Path) -> None:
     from askdocs.settings import load_settings
-    from retrieval.rerank import reranker_from_settings
+    from retrieval.rerankers import reranker_from_settings
 
     settings = load_settings(data_dir=tmp_path, reranker="cross-encoder/ms-marco-MiniLM-L6-v2", reranker_backend="onnx")
     with pytest.raises(ValueError, match="needs ASKDOCS_RERANKER to be a local model folder"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from askdocs.types import Chunk
-from retrieval import adapted
+from retrieval.rerankers import per_collection
 from retrieval.hybrid import HybridConfig
 from tests.conftest import SAMPLE_DOCS, SMOLLM, make_settings
 from tuning.adapt import hard_negatives, sample_chunks
@@ -185,45 +185,45 @@ def test_the_sign_test_counts_only_wins_and_losses() -> None:
 
 # -- saving and serving -------------------------------------------------------------------------------------
 def fake_run(folder: Path, name: str, adopt: bool, crash: bool = False) -> None:
-    with adapted.staging(folder) as tmp:
+    with per_collection.staging(folder) as tmp:
         (tmp / "model.safetensors").write_bytes(name.encode())
         if crash:
             raise RuntimeError("killed mid-save")
-        adapted.publish(tmp, folder, name, {"run": name, "adopted": adopt}, adopt, max_length=64)
+        per_collection.publish(tmp, folder, name, {"run": name, "adopted": adopt}, adopt, max_length=64)
 
 
 @pytest.mark.unit
 def test_a_run_is_published_whole_and_only_an_adopted_one_is_pointed_at(tmp_path: Path) -> None:
-    folder = adapted.collection_dir(tmp_path, "handbook")
+    folder = per_collection.collection_dir(tmp_path, "handbook")
     fake_run(folder, "20260101-000000-a", adopt=True)
-    assert adapted.adopted_run(folder) == folder / "runs" / "20260101-000000-a"
+    assert per_collection.adopted_run(folder) == folder / "runs" / "20260101-000000-a"
     fake_run(folder, "20260102-000000-b", adopt=False)
-    assert adapted.adopted_run(folder).name == "20260101-000000-a"
-    assert adapted.latest_report(folder) == {"run": "20260102-000000-b", "adopted": False}
+    assert per_collection.adopted_run(folder).name == "20260101-000000-a"
+    assert per_collection.latest_report(folder) == {"run": "20260102-000000-b", "adopted": False}
     with pytest.raises(RuntimeError):
         fake_run(folder, "20260103-000000-c", adopt=True, crash=True)
-    assert adapted.adopted_run(folder).name == "20260101-000000-a"  # the crash left the previous model in use
+    assert per_collection.adopted_run(folder).name == "20260101-000000-a"  # the crash left the previous model in use
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["20260101-000000-a", "20260102-000000-b"]
     fake_run(folder, "20260104-000000-d", adopt=False)  # the older unadopted run goes; the adopted one stays
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["20260101-000000-a", "20260104-000000-d"]
     (folder / "runs" / "20260104-000000-d" / "adapt.json").write_text("{not json")
-    assert adapted.latest_report(folder) is None  # the page shows no report instead of failing
+    assert per_collection.latest_report(folder) is None  # the page shows no report instead of failing
     with pytest.raises(ValueError):
-        adapted.collection_dir(tmp_path, "../escape")
+        per_collection.collection_dir(tmp_path, "../escape")
 
 
 @pytest.mark.unit
 def test_a_broken_adopted_model_falls_back_to_the_base_and_says_so(tmp_path: Path, caplog) -> None:  # noqa: ANN001
     base = KeywordReranker("x")
-    rerankers = adapted.CollectionRerankers(tmp_path, base)
+    rerankers = per_collection.CollectionRerankers(tmp_path, base)
     assert rerankers.for_collection("handbook") is base  # nothing adopted
     assert rerankers.for_collection("../../etc") is base
-    fake_run(adapted.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)  # not a model
-    with caplog.at_level(logging.ERROR, logger="retrieval.adapted"):
+    fake_run(per_collection.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)  # not a model
+    with caplog.at_level(logging.ERROR, logger="retrieval.rerankers.per_collection"):
         assert rerankers.for_collection("handbook") is base
         assert rerankers.for_collection("handbook") is base
     assert len([r for r in caplog.records if "cannot be used" in r.getMessage()]) == 1  # tried once per change
-    assert adapted.CollectionRerankers(tmp_path, None).for_collection("handbook") is None
+    assert per_collection.CollectionRerankers(tmp_path, None).for_collection("handbook") is None
 
 
 
@@ -236,8 +236,8 @@ def test_an_adopted_model_is_loaded_by_the_loader_given_with_its_trained_length(
         loaded.append((folder, max_length))
         return model
 
-    rerankers = adapted.CollectionRerankers(tmp_path, KeywordReranker("base"), load=load)
-    fake_run(adapted.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)
+    rerankers = per_collection.CollectionRerankers(tmp_path, KeywordReranker("base"), load=load)
+    fake_run(per_collection.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)
     assert rerankers.for_collection("handbook") is model and rerankers.for_collection("handbook") is model
     assert loaded == [(str(tmp_path / "handbook" / "runs" / "20260101-000000-a"), 64)]  # once per change
 
@@ -283,8 +283,8 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     assert not held_chunks & {r["chunk_id"] for r in rows if r["split"] == "train"}
     assert not held_chunks & {n for r in rows for n in r["negatives"]}  # not even as a negative
     assert sum(len(r["negatives"]) == 3 for r in rows) == c["train_groups"]
-    folder = adapted.collection_dir(settings.data_dir / "rerankers", "default")
-    assert (adapted.adopted_run(folder) == result.folder) == result.adopted
+    folder = per_collection.collection_dir(settings.data_dir / "rerankers", "default")
+    assert (per_collection.adopted_run(folder) == result.folder) == result.adopted
     assert (result.folder / "model.safetensors").stat().st_size < 50_000_000
 
     # the same name as the model that wrote the replies, but it cannot write another

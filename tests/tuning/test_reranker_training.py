@@ -186,7 +186,7 @@ def test_index_entries_become_readable_queries() -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_tiny_training_run_saves_a_working_cross_encoder(sources: Path, tmp_path: Path) -> None:
-    from retrieval.rerank import CrossEncoderReranker
+    from retrieval.rerankers.cross_encoder import CrossEncoderReranker
     from tuning.train_reranker import train
 
     _, groups = _groups(sources)

@@ -1,11 +1,11 @@
 """Adapted rerankers on disk, and the one each collection uses at query time.
 
-``retrieval.adapt`` fine-tunes a reranker on one collection and saves it here; the retriever asks
+``tuning.adapt`` fine-tunes a reranker on one collection and saves it here; the retriever asks
 :class:`CollectionRerankers` which reranker a collection gets.
 
 Layout, under ``DATA_DIR/rerankers/<collection>/``:
 - ``question-replies.jsonl`` (and its ``.lock``): the generator's raw replies by passage, generator and
-  prompt, so a rerun asks only for passages it has not seen (``retrieval.training.synthetic.ReplyCache``);
+  prompt, so a rerun asks only for passages it has not seen (``tuning.synthetic.ReplyCache``);
 - ``runs/<run>/``: one adaptation each (the CrossEncoder folder, ``adapt.json``, ``questions.jsonl``),
   built in a ``runs/.tmp-*`` folder and renamed into place whole, so a crash leaves no half run;
 - ``adopted.json``: ``{"run": ..., "max_length": ...}``, the run in use, replaced with ``os.replace``
@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.rerankers import Reranker
+
+from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 from retrieval.stores import COLLECTION_NAME, check_collection_name
 
 log = logging.getLogger(__name__)
@@ -113,14 +115,14 @@ class CollectionRerankers:
     Example:
         >>> rerankers = CollectionRerankers(settings.data_dir / "rerankers", base=None)  # doctest: +SKIP
         >>> rerankers.for_collection("handbook")  # doctest: +SKIP
-        <retrieval.rerank.CrossEncoderReranker object at ...>
+        <retrieval.rerankers.cross_encoder.CrossEncoderReranker object at ...>
     """
 
     def __init__(self, root: Path, base: Reranker | None, *,
                  load: Callable[[str, int], Reranker] | None = None) -> None:
         self.root = root
         self.base = base
-        # (model folder, max length) -> reranker; the app passes ``rerank.load_reranker`` on its settings,
+        # (model folder, max length) -> reranker; the app passes ``rerankers.load_reranker`` on its settings,
         # so an adapted model runs on the configured backend (int8 ONNX when the base does)
         self.load = load or (lambda folder, max_length: CrossEncoderReranker(folder, "cpu", max_length=max_length))
         self._lock = threading.Lock()

@@ -1,7 +1,7 @@
-"""A sentence-transformers cross-encoder run by ONNX Runtime on the CPU, in float32 or dynamic int8.
+"""The ONNX backends: a sentence-transformers cross-encoder run by ONNX Runtime on the CPU, float32 or int8.
 
 Design choices:
-- The export and int8 quantisation are the embedder's (``retrieval.onnx_embedder.exported`` with
+- The export and int8 quantisation are the embedder's (``retrieval.embedders.onnx_export.exported`` with
   ``head="logits"``): the same fused attention, per-channel int8 weights, float32 activation products, and
   the same once-only cache in ``cache_dir/onnx``.
 - Only one-logit folders (a relevance score per pair, as ms-marco cross-encoders) are supported. The score
@@ -11,19 +11,23 @@ Design choices:
   scores go back in the caller's order.
 - ``max_length`` truncates each query + passage pair, as ``CrossEncoder(max_length=...)`` does: 128
   tokens costs roughly half of 256 and cuts only the tail of a long passage.
+- The export reads a folder, so the factories ``fp32`` and ``int8`` (``RERANKERS["onnx"]`` and
+  ``["onnx-int8"]``) refuse a hub id: it would need a download this backend does not do.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from retrieval.onnx_embedder import Variant, exported
+from askdocs.settings import Settings
+from retrieval.batching import by_length
+from retrieval.embedders.onnx_export import Tokens, Variant, cpu_session, exported, padded_feed
+from retrieval.rerankers import Reranker, RerankerFactory
+from retrieval.rerankers.base import BaseReranker
 
 _SIGMOID = ("torch.nn.modules.activation.Sigmoid", "torch.nn.Sigmoid")
 _IDENTITY = ("torch.nn.modules.linear.Identity", "torch.nn.Identity")
@@ -38,8 +42,8 @@ def _sigmoid_applies(config: dict) -> bool:
     return named is None or named in _SIGMOID
 
 
-class OnnxCrossEncoderReranker:
-    """A :class:`~retrieval.rerank.Reranker` running a one-logit cross-encoder folder on ONNX Runtime.
+class OnnxCrossEncoderReranker(BaseReranker[Tokens]):
+    """A :class:`~retrieval.rerankers.Reranker` running a one-logit cross-encoder folder on ONNX Runtime.
 
     Example:
         >>> rr = OnnxCrossEncoderReranker("models/reranker", "int8", max_length=128)  # doctest: +SKIP
@@ -49,7 +53,6 @@ class OnnxCrossEncoderReranker:
 
     def __init__(self, spec_or_folder: str | Path, variant: Variant = "int8", max_length: int = 256,
                  batch_size: int = 32, cache_dir: Path | None = None, threads: int = 0) -> None:
-        import onnxruntime as ort
         from transformers import AutoTokenizer
 
         source = Path(spec_or_folder)
@@ -61,37 +64,41 @@ class OnnxCrossEncoderReranker:
             from askdocs.settings import load_settings
 
             cache_dir = load_settings().model_cache_dir
+        super().__init__(str(spec_or_folder), batch_size)
         folder = exported(str(source.resolve()), source, Path(cache_dir), variant, head="logits")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(folder, threads)
         self._names = {i.name for i in self._session.get_inputs()}
         self.tokenizer = AutoTokenizer.from_pretrained(str(source))
         self._pad_id = int(self.tokenizer.pad_token_id or 0)
-        self.spec, self.variant, self.max_length, self.batch_size = str(spec_or_folder), variant, max_length, batch_size
-        self._lock = threading.Lock()  # shared across sessions; fast tokenizers are not re-entrant
+        self.variant, self.max_length = variant, max_length
 
-    def score(self, query: str, passages: Sequence[str]) -> list[float]:
-        if not passages:
-            return []
-        out = np.zeros(len(passages), dtype=np.float32)
-        with self._lock:
-            tokens = self.tokenizer([query] * len(passages), list(passages), truncation=True,
-                                    max_length=self.max_length)
-            ids, types = tokens["input_ids"], tokens.get("token_type_ids")
-            order = np.argsort([len(i) for i in ids], kind="stable")  # little padding per batch
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start:start + self.batch_size]
-                width = max(len(ids[r]) for r in rows)
-                feed = {n: np.zeros((len(rows), width), dtype=np.int64)
-                        for n in ("input_ids", "attention_mask", "token_type_ids") if n in self._names}
-                feed["input_ids"][:] = self._pad_id
-                for row, r in enumerate(rows):  # right padding, as the tokenizer's own
-                    feed["input_ids"][row, :len(ids[r])] = ids[r]
-                    feed["attention_mask"][row, :len(ids[r])] = 1
-                    if "token_type_ids" in feed and types is not None:
-                        feed["token_type_ids"][row, :len(ids[r])] = types[r]
-                out[rows] = self._session.run(None, feed)[0][:, 0]
-        if self._sigmoid:
-            out = 1 / (1 + np.exp(-out))
-        return [float(s) for s in out]
+    def _prepare(self, query: str, passages: list[str]) -> list[Tokens]:
+        tokens = self.tokenizer([query] * len(passages), passages, truncation=True,
+                                max_length=self.max_length)
+        types = tokens.get("token_type_ids")
+        return [(ids, types[r] if types is not None else None) for r, ids in enumerate(tokens["input_ids"])]
+
+    def _order(self, items: Sequence[Tokens]) -> np.ndarray:
+        return by_length([ids for ids, _ in items])  # little padding per batch
+
+    def _score_batch(self, batch: list[Tokens]) -> np.ndarray:
+        logits = self._session.run(None, padded_feed(batch, list(self._names), self._pad_id))[0][:, 0]
+        return 1 / (1 + np.exp(-logits)) if self._sigmoid else logits
+
+
+def _from_a_folder(variant: Variant) -> RerankerFactory:
+    def build(spec: str, settings: Settings, max_length: int) -> Reranker:
+        folder = Path(spec)
+        if not (folder / "config.json").is_file():
+            # the ONNX export reads a folder; a hub id would need a download this backend does not do
+            raise ValueError(
+                f"ASKDOCS_RERANKER_BACKEND={settings.reranker_backend} needs ASKDOCS_RERANKER to be a local model "
+                f"folder, and {spec!r} is not one; use the torch backend for a Hugging Face id"
+            )
+        return OnnxCrossEncoderReranker(folder, variant, max_length=max_length, cache_dir=settings.model_cache_dir)
+
+    return build
+
+
+fp32 = _from_a_folder("fp32")
+int8 = _from_a_folder("int8")
