@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api import ApiParts, create_app
-from app.api_keys import KeyRing
+from app.api.keys import KeyRing
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.factory import open_retrieval

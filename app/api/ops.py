@@ -7,17 +7,15 @@ to reuse); ``Guard`` is the one middleware; ``health`` probes each part without 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.api_schemas import Check, HealthOut
+from app.api.parts import ApiParts
+from app.api.schemas import Check, HealthOut
 from askdocs.settings import Settings
-
-if TYPE_CHECKING:
-    from app.api import ApiParts
 
 
 class ApiMetrics:
@@ -84,7 +82,7 @@ class Guard:
                 self.counts.errors.inc(kind="server")
 
 
-def health(parts: "ApiParts") -> HealthOut:
+def health(parts: ApiParts) -> HealthOut:
     store, bm25, s = parts.stack.store, parts.stack.bm25, parts.settings
 
     def check(probe: Callable[[], str]) -> Check:
