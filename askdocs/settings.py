@@ -165,7 +165,7 @@ class Settings(BaseSettings, RetrievalTuning, ChunkingTuning, AnswerTuning):
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8001
 
-    # REST API (app/api.py). Not ASKDOCS_API_*: those name the OpenAI-compatible generator backend.
+    # REST API (app/api/). Not ASKDOCS_API_*: those name the OpenAI-compatible generator backend.
     rest_host: str = "127.0.0.1"
     rest_port: int = Field(8502, ge=1, le=65535)
     rest_keys_file: Path | None = None  # hashed API keys; default DATA_DIR/api_keys.txt

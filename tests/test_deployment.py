@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api_keys import new_key
+from app.api.keys import new_key
 from askdocs.localserver import free_port, running_server
 from bench.webapp import app_environment, index_folder, streamlit_app
 from tests.conftest import MODEL_CACHE, SAMPLE_DOCS

@@ -1,6 +1,6 @@
 """The REST API over HTTP: a real uvicorn server on loopback, real embedder, Chroma and BM25 on a tmp folder.
 
-Only the generator is scripted (``tests/app/api_server.py``); ``test_api_model.py`` streams a real
+Only the generator is scripted (``tests/support/api_server.py``); ``test_api_model.py`` streams a real
 model's answer through ``python -m app.api`` itself. The server holds the sample documents in the
 default collection and a collection ``secret`` that only the group ``sales`` may read.
 """
@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.api_keys import new_key
+from app.api.keys import new_key
 from askdocs.localserver import free_port, running_server
 from bench.webapp import ROOT, app_environment
 from ingest.pipeline import Ingestor
 from retrieval.access import CollectionPolicy
 from retrieval.factory import open_retrieval
-from tests.app.conftest import copy_index, events
+from tests.support.api_server import copy_index, events
 from tests.conftest import MODEL_CACHE, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -70,7 +70,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, embedder) 
         "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0",  # schemathesis asks many questions; the limit: test_api_limits.py
     })
     args = ["env", "-C", str(ROOT), *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "uvicorn",
-            "tests.app.api_server:scripted_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+            "tests.support.api_server:scripted_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
     with running_server(args, port, folder / "server.log", timeout_s=180):
         yield Api(f"http://127.0.0.1:{port}", keys, folder / "server.log")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.api_keys import KeyRing, KeysFileError, new_key
+from app.api.keys import KeyRing, KeysFileError, new_key
 from askdocs.types import Principal
 
 pytestmark = pytest.mark.unit
@@ -83,7 +83,7 @@ def test_the_cli_prints_a_key_once_and_the_line_that_accepts_it(capsys: pytest.C
     out = capsys.readouterr().out
     key = next(word for word in out.split() if word.startswith("askd_"))
     line = next(text.strip() for text in out.splitlines() if text.strip().startswith(key.split("_")[1]))
-    from app.api_keys import parse_line
+    from app.api.keys import parse_line
 
     assert KeyRing([parse_line(line)]).principal(key) == Principal("bob", ("sales", "support"), True)
     assert out.count(key) == 1

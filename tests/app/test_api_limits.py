@@ -13,10 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api import ApiParts, create_app
-from app.api_keys import KeyRing
-from ingest.jobs import IngestionQueue
-from ingest.pipeline import Ingestor
-from retrieval.factory import open_retrieval
+from app.api.keys import KeyRing
+from askdocs.runtime import Runtime
 from retrieval.stores import StoreUnavailable
 from tests.conftest import make_settings
 from tests.support.generators import ScriptedGenerator
@@ -27,15 +25,14 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def client(tmp_path, embedder) -> Iterator[tuple[TestClient, ApiParts]]:  # noqa: ANN001 - conftest's embedder
     settings = make_settings(tmp_path / "data", rate_limit_per_minute=2)
-    stack = open_retrieval(settings, embedder=embedder)
-    ingestor = Ingestor(stack.store, stack.embedder, stack.bm25, settings)
+    runtime = Runtime(settings, embedder=embedder)
     generator = ScriptedGenerator("It returns None [1].")
-    parts = ApiParts(settings, stack, ingestor, IngestionQueue(ingestor), KeyRing(), lambda: generator)
+    parts = ApiParts(runtime, KeyRing(), lambda: generator)
     try:
         with TestClient(create_app(parts)) as test_client:
             yield test_client, parts
     finally:
-        stack.close()
+        runtime.close()
 
 
 def test_a_caller_over_the_rate_limit_gets_429_with_retry_after_and_no_model_call(client) -> None:
@@ -58,8 +55,8 @@ def test_an_unreachable_index_is_503_not_a_server_error(client, monkeypatch) -> 
     def down(*args: object, **kwargs: object) -> None:
         raise StoreUnavailable("the document index (Chroma server at 127.0.0.1:8001) is unreachable")
 
-    monkeypatch.setattr(parts.stack.store, "collections", down)
-    monkeypatch.setattr(parts.stack.retriever, "retrieve", down)
+    monkeypatch.setattr(parts.runtime.store, "collections", down)
+    monkeypatch.setattr(parts.runtime.retriever, "retrieve", down)
     for response in (http.get("/collections"), http.post("/ask", json={"question": "What does sort return?"})):
         assert response.status_code == 503, response.text
         assert "unreachable" in response.json()["detail"]

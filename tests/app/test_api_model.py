@@ -11,7 +11,7 @@ import pytest
 
 from askdocs.localserver import free_port, running_server
 from bench.webapp import ROOT, app_environment
-from tests.app.conftest import copy_index, events
+from tests.support.api_server import copy_index, events
 from tests.conftest import MODEL_CACHE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

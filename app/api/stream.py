@@ -22,8 +22,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from app.api_ops import ApiMetrics
-from app.api_schemas import AnswerEvent, ErrorEvent, TokenEvent
+from app.api.ops import ApiMetrics
+from app.api.schemas import AnswerEvent, ErrorEvent, TokenEvent
 from app.monitoring import Recorder
 from askdocs.types import Answer
 from generation.generators import GeneratorUnavailable

@@ -7,17 +7,15 @@ to reuse); ``Guard`` is the one middleware; ``health`` probes each part without 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.api_schemas import Check, HealthOut
+from app.api.parts import ApiParts
+from app.api.schemas import Check, HealthOut
 from askdocs.settings import Settings
-
-if TYPE_CHECKING:
-    from app.api import ApiParts
 
 
 class ApiMetrics:
@@ -84,8 +82,8 @@ class Guard:
                 self.counts.errors.inc(kind="server")
 
 
-def health(parts: "ApiParts") -> HealthOut:
-    store, bm25, s = parts.stack.store, parts.stack.bm25, parts.settings
+def health(parts: ApiParts) -> HealthOut:
+    store, bm25, s = parts.runtime.store, parts.runtime.bm25, parts.settings
 
     def check(probe: Callable[[], str]) -> Check:
         try:
@@ -104,7 +102,7 @@ def health(parts: "ApiParts") -> HealthOut:
     checks = {
         "store": check(lambda: f"{sum(store.count(c) for c in store.collections())} chunks"),
         "bm25": check(keyword_index),
-        "embedder": check(lambda: f"{parts.stack.embedder.embed(['health check']).shape[1]}-d vectors"),
+        "embedder": check(lambda: f"{parts.runtime.embedder.embed(['health check']).shape[1]}-d vectors"),
         "generator": Check(ok=True, detail=f"{s.generator_backend}: {model}{' (loaded)' if loaded else ''}"),
     }
     return HealthOut(status="ok" if all(c.ok for c in checks.values()) else "degraded", **checks)
