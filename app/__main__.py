@@ -20,8 +20,13 @@ MAIN_SCRIPT = Path(__file__).resolve().with_name("main.py")
 
 def streamlit_command(settings: Settings, extra: list[str]) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(MAIN_SCRIPT),
-        "--server.maxUploadSize", str(math.ceil(settings.max_upload_mb)),
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(MAIN_SCRIPT),
+        "--server.maxUploadSize",
+        str(math.ceil(settings.max_upload_mb)),
         *extra,
     ]
 

@@ -28,8 +28,13 @@ from typing import Any
 from askdocs.types import Principal  # shared with the retriever's access filter
 
 __all__ = [
-    "Principal", "admin_password_hash", "hash_password", "oidc_configured", "oidc_providers",
-    "principal_from_oidc", "verify_password",
+    "Principal",
+    "admin_password_hash",
+    "hash_password",
+    "oidc_configured",
+    "oidc_providers",
+    "principal_from_oidc",
+    "verify_password",
 ]
 
 ENV_ADMIN_HASH = "ASKDOCS_ADMIN_PASSWORD_HASH"

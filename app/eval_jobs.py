@@ -55,8 +55,9 @@ class EvalJobs:
         with self._lock:
             running = [j for j in self._jobs.values() if not j.finished]
             if running:
-                raise EvaluationBusy(f"another evaluation or adaptation is running ({running[0].label}); "
-                                     "wait for it to finish")
+                raise EvaluationBusy(
+                    f"another evaluation or adaptation is running ({running[0].label}); wait for it to finish"
+                )
             job = EvalJob(uuid.uuid4().hex[:8], label, time.time())
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job.id, work), name=f"eval-{job.id}", daemon=True).start()
@@ -78,5 +79,7 @@ class EvalJobs:
             folder = work(progress)
             self._update(job_id, folder=folder, finished=True, stage="finished")
         except Exception as error:  # noqa: BLE001 - shown on the page; the app keeps serving
-            log.warning("evaluation %s failed: %s", job_id, "".join(traceback.format_exception_only(error)).strip())
+            log.warning(
+                "evaluation %s failed: %s", job_id, "".join(traceback.format_exception_only(error)).strip()
+            )
             self._update(job_id, error=f"{type(error).__name__}: {error}", finished=True, stage="failed")

@@ -43,15 +43,19 @@ class FeedbackRecord:
     created_at: float = 0.0
 
     @classmethod
-    def from_json(cls, line: str) -> "FeedbackRecord":
+    def from_json(cls, line: str) -> FeedbackRecord:
         """Parse one stored line; raises ValueError (or a subclass) when it is not a valid record."""
         raw = json.loads(line)
         if not isinstance(raw, dict) or raw.get("rating") not in RATINGS:
             raise ValueError("not a feedback record")
         user = raw.get("user")
         return cls(
-            answer_id=_text(raw, "answer_id"), question=_text(raw, "question"), answer=_text(raw, "answer"),
-            rating=raw["rating"], comment=_text(raw, "comment", ""), user=None if user is None else str(user),
+            answer_id=_text(raw, "answer_id"),
+            question=_text(raw, "question"),
+            answer=_text(raw, "answer"),
+            rating=raw["rating"],
+            comment=_text(raw, "comment", ""),
+            user=None if user is None else str(user),
             created_at=float(raw.get("created_at", 0.0)),
         )
 

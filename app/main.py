@@ -33,10 +33,20 @@ sign_in_sidebar(principal)
 
 pages = [st.Page(str(ROOT / "app" / "views" / "ask.py"), title="Ask", icon=":material/chat:", default=True)]
 if principal.is_admin:
-    pages.append(st.Page(str(ROOT / "app" / "views" / "documents.py"), title="Documents", icon=":material/folder:"))
-    pages.append(st.Page(str(ROOT / "app" / "views" / "evaluate.py"), title="Evaluate", icon=":material/analytics:"))
-    pages.append(st.Page(str(ROOT / "app" / "views" / "monitor.py"), title="Monitor", icon=":material/monitoring:"))
-pages.append(st.Page(str(ROOT / "app" / "views" / "status.py"), title="About / status", icon=":material/monitor_heart:"))
+    pages.append(
+        st.Page(str(ROOT / "app" / "views" / "documents.py"), title="Documents", icon=":material/folder:")
+    )
+    pages.append(
+        st.Page(str(ROOT / "app" / "views" / "evaluate.py"), title="Evaluate", icon=":material/analytics:")
+    )
+    pages.append(
+        st.Page(str(ROOT / "app" / "views" / "monitor.py"), title="Monitor", icon=":material/monitoring:")
+    )
+pages.append(
+    st.Page(
+        str(ROOT / "app" / "views" / "status.py"), title="About / status", icon=":material/monitor_heart:"
+    )
+)
 try:
     st.navigation(pages).run()
 except StoreUnavailable:

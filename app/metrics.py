@@ -160,7 +160,11 @@ class Registry:
         return self._add(Gauge(name, help_text, labels, self._lock))  # type: ignore[return-value]
 
     def histogram(
-        self, name: str, help_text: str, labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str] = (),
+        buckets: Sequence[float] = LATENCY_BUCKETS,
     ) -> Histogram:
         return self._add(Histogram(name, help_text, labels, self._lock, buckets=buckets))  # type: ignore[return-value]
 

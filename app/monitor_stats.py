@@ -40,21 +40,25 @@ def rates(table: pd.DataFrame, freq: str) -> pd.DataFrame:
     errors = grouped["outcome"].apply(lambda s: int((s == "error").sum()))
     hits = grouped["cache"].apply(lambda s: int((s == "hit").sum()))
     lookups = grouped["cache"].apply(lambda s: int(s.isin(["hit", "miss"]).sum()))
-    out = pd.DataFrame({
-        "error rate": errors / questions.where(questions > 0),
-        "cache hit rate": hits / lookups.where(lookups > 0),
-    })
+    out = pd.DataFrame(
+        {
+            "error rate": errors / questions.where(questions > 0),
+            "cache hit rate": hits / lookups.where(lookups > 0),
+        }
+    )
     return out[questions > 0]
 
 
 def usage(table: pd.DataFrame) -> pd.DataFrame:
     """Tokens in and out and estimated cost (USD) per day."""
     grouped = table.groupby(pd.Grouper(freq="D"))
-    out = pd.DataFrame({
-        "tokens in": grouped["prompt_tokens"].sum(),
-        "tokens out": grouped["completion_tokens"].sum(),
-        "cost (USD)": grouped["cost_usd"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "tokens in": grouped["prompt_tokens"].sum(),
+            "tokens out": grouped["completion_tokens"].sum(),
+            "cost (USD)": grouped["cost_usd"].sum(),
+        }
+    )
     return out[grouped.size() > 0]
 
 
@@ -75,11 +79,13 @@ def tiers(table: pd.DataFrame) -> pd.DataFrame:
     """Per routing tier (fast, strong, cache): answers, their share, p50 total time and cost; empty without routing."""
     routed = table[(table["tier"] != "") & table["outcome"].isin(ANSWERED)]
     grouped = routed.groupby("tier")
-    out = pd.DataFrame({
-        "answers": grouped.size(),
-        "share": grouped.size() / max(len(routed), 1),
-        "p50 total s": grouped["total_s"].median(),
-        "cost (USD)": grouped["cost_usd"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "answers": grouped.size(),
+            "share": grouped.size() / max(len(routed), 1),
+            "p50 total s": grouped["total_s"].median(),
+            "cost (USD)": grouped["cost_usd"].sum(),
+        }
+    )
     out.index.name = "tier"
     return out

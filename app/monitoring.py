@@ -71,8 +71,9 @@ CREATE INDEX IF NOT EXISTS requests_at ON requests (at);"""
 _ADDED_COLUMNS = {"tier": "''"}  # columns newer than the first schema, with their SQL default
 
 
-def cost(backend: str, prompt_tokens: int, completion_tokens: int,
-         prices: Mapping[str, tuple[float, float]]) -> tuple[float, bool]:
+def cost(
+    backend: str, prompt_tokens: int, completion_tokens: int, prices: Mapping[str, tuple[float, float]]
+) -> tuple[float, bool]:
     """Estimated USD for a backend name (``api:MODEL@URL``, ``local:…``) and whether it had a price."""
     if not backend.startswith("api:"):
         return 0.0, True  # local models, abstentions ("none"), test fakes: nothing billed
@@ -101,10 +102,15 @@ class Recorder:
         'answered'
     """
 
-    def __init__(self, path: Path, retention_days: float = 90, max_records: int = 200_000,
-                 store_questions: bool = False,
-                 prices: Mapping[str, tuple[float, float]] | None = None,
-                 scrub: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention_days: float = 90,
+        max_records: int = 200_000,
+        store_questions: bool = False,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+        scrub: Callable[[str], str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.retention_s = retention_days * 86400
         self.max_records = max_records
@@ -114,22 +120,29 @@ class Recorder:
         self._writes = 0
         self._lock = threading.Lock()
         self.registry = r = metrics.Registry()
-        self.requests = r.counter("askdocs_requests_total", "Questions answered, by route and outcome.",
-                                  ("route", "outcome"))
-        self.cache = r.counter("askdocs_cache_total", "Semantic cache lookups: hit, miss, or skip.",
-                               ("route", "result"))
-        self.tokens = r.counter("askdocs_tokens_total", "Model tokens, in (prompt) and out.",
-                                ("route", "direction"))
+        self.requests = r.counter(
+            "askdocs_requests_total", "Questions answered, by route and outcome.", ("route", "outcome")
+        )
+        self.cache = r.counter(
+            "askdocs_cache_total", "Semantic cache lookups: hit, miss, or skip.", ("route", "result")
+        )
+        self.tokens = r.counter(
+            "askdocs_tokens_total", "Model tokens, in (prompt) and out.", ("route", "direction")
+        )
         self.cost = r.counter("askdocs_cost_usd_total", "Estimated model cost in USD.", ("route",))
         self.unpriced = r.counter("askdocs_unpriced_answers_total", "API answers with no price.", ("route",))
-        self.stages = r.histogram("askdocs_stage_seconds", "Time per stage of a question.",
-                                  ("route", "stage"))
-        self.tiers = r.counter("askdocs_tier_total", "Answers by routing tier: fast, strong, or cache.",
-                               ("route", "tier"))
-        self.errors = r.counter("askdocs_request_errors_total", "Failed questions by kind.",
-                                ("route", "kind"))
-        self.write_errors = r.counter("askdocs_monitor_write_errors_total",
-                                      "Records that could not be stored.")
+        self.stages = r.histogram(
+            "askdocs_stage_seconds", "Time per stage of a question.", ("route", "stage")
+        )
+        self.tiers = r.counter(
+            "askdocs_tier_total", "Answers by routing tier: fast, strong, or cache.", ("route", "tier")
+        )
+        self.errors = r.counter(
+            "askdocs_request_errors_total", "Failed questions by kind.", ("route", "kind")
+        )
+        self.write_errors = r.counter(
+            "askdocs_monitor_write_errors_total", "Records that could not be stored."
+        )
         connection = self._connect()
         try:
             _add_missing_columns(connection)
@@ -137,11 +150,17 @@ class Recorder:
             connection.close()
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "Recorder":
+    def from_settings(cls, s: Settings) -> Recorder:
         from generation.redaction import stored_text_scrubber
 
-        return cls(s.monitor_path, s.monitor_retention_days, s.monitor_max_records, s.monitor_store_questions,
-                   s.model_prices, stored_text_scrubber(s))
+        return cls(
+            s.monitor_path,
+            s.monitor_retention_days,
+            s.monitor_max_records,
+            s.monitor_store_questions,
+            s.model_prices,
+            stored_text_scrubber(s),
+        )
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,28 +175,75 @@ class Recorder:
         return self.scrub(question) if self.scrub is not None else question
 
     # -- writing --------------------------------------------------------------------------------
-    def record_answer(self, answer: Answer, route: Route, collection: str,
-                      stopped: bool = False) -> RequestRecord:
+    def record_answer(
+        self, answer: Answer, route: Route, collection: str, stopped: bool = False
+    ) -> RequestRecord:
         t = answer.timings
-        outcome = ("stopped" if stopped else "incomplete" if answer.incomplete
-                   else "abstained" if answer.abstained else "answered")
+        outcome = (
+            "stopped"
+            if stopped
+            else "incomplete"
+            if answer.incomplete
+            else "abstained"
+            if answer.abstained
+            else "answered"
+        )
         cache = "hit" if answer.cached else "miss" if "cache_lookup" in t else "skip"
         usd, priced = cost(answer.backend, answer.prompt_tokens, answer.completion_tokens, self.prices)
         first = t.get("first_token", t.get("total") if answer.cached else None)
-        return self.add(RequestRecord(
-            time.time(), route, collection, outcome, cache, answer.backend, t.get("total", 0.0),
-            t.get("retrieve"), t.get("retrieve_rerank"), first, answer.prompt_tokens, answer.completion_tokens, usd, priced,
-            "generator" if answer.incomplete else "", self._stored(answer.question),
-            "cache" if answer.cached and answer.tier else answer.tier,
-        ))
+        return self.add(
+            RequestRecord(
+                time.time(),
+                route,
+                collection,
+                outcome,
+                cache,
+                answer.backend,
+                t.get("total", 0.0),
+                t.get("retrieve"),
+                t.get("retrieve_rerank"),
+                first,
+                answer.prompt_tokens,
+                answer.completion_tokens,
+                usd,
+                priced,
+                "generator" if answer.incomplete else "",
+                self._stored(answer.question),
+                "cache" if answer.cached and answer.tier else answer.tier,
+            )
+        )
 
-    def record_error(self, route: Route, collection: str, kind: str, seconds: float = 0.0,
-                     question: str | None = None, backend: str = "", outcome: str = "error") -> RequestRecord:
+    def record_error(
+        self,
+        route: Route,
+        collection: str,
+        kind: str,
+        seconds: float = 0.0,
+        question: str | None = None,
+        backend: str = "",
+        outcome: str = "error",
+    ) -> RequestRecord:
         """A question that ended without an answer: failed (``kind`` says where) or stopped by the user."""
-        return self.add(RequestRecord(
-            time.time(), route, collection, outcome, "skip", backend, seconds, None, None, None, 0, 0, 0.0,
-            True, kind, self._stored(question),
-        ))
+        return self.add(
+            RequestRecord(
+                time.time(),
+                route,
+                collection,
+                outcome,
+                "skip",
+                backend,
+                seconds,
+                None,
+                None,
+                None,
+                0,
+                0,
+                0.0,
+                True,
+                kind,
+                self._stored(question),
+            )
+        )
 
     def add(self, record: RequestRecord) -> RequestRecord:
         self._count(record)
@@ -188,8 +254,11 @@ class Recorder:
             connection = self._connect()
             try:
                 with connection:
-                    connection.execute(f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES "
-                                       f"({', '.join('?' * len(_COLUMNS))})", astuple(record))
+                    connection.execute(
+                        f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(_COLUMNS))})",
+                        astuple(record),
+                    )
                     if prune:
                         self._prune(connection, record.at)
             finally:
@@ -201,8 +270,9 @@ class Recorder:
 
     def _prune(self, connection: sqlite3.Connection, now: float) -> None:
         connection.execute("DELETE FROM requests WHERE at < ?", (now - self.retention_s,))
-        connection.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?",
-                           (self.max_records,))
+        connection.execute(
+            "DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?", (self.max_records,)
+        )
 
     def prune(self, now: float | None = None) -> None:
         """Apply the retention bound now (``add`` does it every ``PRUNE_EVERY`` writes)."""
@@ -234,37 +304,49 @@ class Recorder:
         """Records that ended at or after ``since``, oldest first."""
         connection = self._connect()
         try:
-            rows = connection.execute(f"SELECT {', '.join(_COLUMNS)} FROM requests WHERE at >= ? ORDER BY id",
-                                      (since,)).fetchall()
+            rows = connection.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM requests WHERE at >= ? ORDER BY id", (since,)
+            ).fetchall()
         finally:
             connection.close()
         priced = _COLUMNS.index("priced")
-        return [RequestRecord(*row[:priced], bool(row[priced]), *row[priced + 1:]) for row in rows]
+        return [RequestRecord(*row[:priced], bool(row[priced]), *row[priced + 1 :]) for row in rows]
 
     def store_metrics(self) -> str:
         """Gauges over every record kept (all processes, all routes), in Prometheus' text format."""
         registry = metrics.Registry()
-        requests = registry.gauge("askdocs_recorded_requests", "Recorded questions kept, by route, outcome "
-                                  "and cache result (all processes).", ("route", "outcome", "cache"))
-        tokens = registry.gauge("askdocs_recorded_tokens", "Recorded tokens kept (all processes).",
-                                ("route", "direction"))
-        usd = registry.gauge("askdocs_recorded_cost_usd", "Recorded estimated cost kept (all processes).",
-                             ("route",))
-        tiers = registry.gauge("askdocs_recorded_tiers", "Recorded answers kept by routing tier "
-                               "(all processes).", ("route", "tier"))
+        requests = registry.gauge(
+            "askdocs_recorded_requests",
+            "Recorded questions kept, by route, outcome and cache result (all processes).",
+            ("route", "outcome", "cache"),
+        )
+        tokens = registry.gauge(
+            "askdocs_recorded_tokens", "Recorded tokens kept (all processes).", ("route", "direction")
+        )
+        usd = registry.gauge(
+            "askdocs_recorded_cost_usd", "Recorded estimated cost kept (all processes).", ("route",)
+        )
+        tiers = registry.gauge(
+            "askdocs_recorded_tiers",
+            "Recorded answers kept by routing tier (all processes).",
+            ("route", "tier"),
+        )
         connection = self._connect()
         try:
             for route, outcome, cache, n in connection.execute(
-                    "SELECT route, outcome, cache, COUNT(*) FROM requests GROUP BY route, outcome, cache"):
+                "SELECT route, outcome, cache, COUNT(*) FROM requests GROUP BY route, outcome, cache"
+            ):
                 requests.set(n, route=route, outcome=outcome, cache=cache)
             for route, tin, tout, spent in connection.execute(
-                    "SELECT route, SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd) FROM requests "
-                    "GROUP BY route"):
+                "SELECT route, SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd) FROM requests "
+                "GROUP BY route"
+            ):
                 tokens.set(tin or 0, route=route, direction="in")
                 tokens.set(tout or 0, route=route, direction="out")
                 usd.set(spent or 0.0, route=route)
             for route, tier, n in connection.execute(
-                    "SELECT route, tier, COUNT(*) FROM requests WHERE tier != '' GROUP BY route, tier"):
+                "SELECT route, tier, COUNT(*) FROM requests WHERE tier != '' GROUP BY route, tier"
+            ):
                 tiers.set(n, route=route, tier=tier)
         finally:
             connection.close()

@@ -87,4 +87,3 @@ def limit_key(principal: Principal, ip_address: str | None, session_id: str) -> 
     if ip_address:
         return f"ip:{ip_address}"
     return f"session:{session_id}"
-

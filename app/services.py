@@ -28,8 +28,8 @@ from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.runtime import Runtime
 from askdocs.settings import Settings, load_settings
-from generation.generators import Generator
 from generation.cache import SemanticCache
+from generation.generators import Generator
 from generation.pipeline import AnswerPipeline
 from generation.redaction import stored_text_scrubber
 from ingest.jobs import IngestionQueue
@@ -74,7 +74,9 @@ def services() -> Services:
     return Services(settings, runtime, feedback, index_check, Recorder.from_settings(settings))
 
 
-@st.cache_resource(show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…")
+@st.cache_resource(
+    show_spinner="Loading the local language model (the very first start converts it: ~1–2 min)…"
+)
 def local_generator() -> Generator:
     return services().runtime.local_generator  # transformers or llama.cpp, by the settings
 

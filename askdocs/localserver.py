@@ -33,7 +33,9 @@ def start_server(args: Sequence[str], port: int, log: Path, timeout_s: float = 6
                 return process
         time.sleep(0.2)
     stop_server(process)
-    raise RuntimeError(f"{args[0]} did not listen on port {port} within {timeout_s:g} s:\n{log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"{args[0]} did not listen on port {port} within {timeout_s:g} s:\n{log.read_text()[-2000:]}"
+    )
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -46,7 +48,9 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_server(args: Sequence[str], port: int, log: Path, timeout_s: float = 60) -> Iterator[subprocess.Popen]:
+def running_server(
+    args: Sequence[str], port: int, log: Path, timeout_s: float = 60
+) -> Iterator[subprocess.Popen]:
     process = start_server(args, port, log, timeout_s)
     try:
         yield process

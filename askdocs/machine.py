@@ -12,8 +12,13 @@ import platform
 from pathlib import Path
 
 # Best first: the first set the CPU has names it.
-_SIMD = (("avx512_vnni", "AVX-512 VNNI"), ("avx512f", "AVX-512"), ("avx_vnni", "AVX2 + AVX-VNNI"),
-         ("avx2", "AVX2"), ("asimd", "NEON"))
+_SIMD = (
+    ("avx512_vnni", "AVX-512 VNNI"),
+    ("avx512f", "AVX-512"),
+    ("avx_vnni", "AVX2 + AVX-VNNI"),
+    ("avx2", "AVX2"),
+    ("asimd", "NEON"),
+)
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:

@@ -32,11 +32,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from askdocs.settings import Settings
+from generation.cache import SemanticCache, cache_from_settings
 from generation.generators import (
-    Generator, api_generator_from_settings, fast_generator_from_settings, generator_from_settings,
+    Generator,
+    api_generator_from_settings,
+    fast_generator_from_settings,
+    generator_from_settings,
     local_generator_from_settings,
 )
-from generation.cache import SemanticCache, cache_from_settings
 from generation.pipeline import AnswerPipeline
 from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
@@ -61,8 +64,13 @@ class Runtime:
     """The object graph of one askdocs process, built from ``settings``."""
 
     def __init__(
-        self, settings: Settings, *, embedder: Embedder | None = None, reranker: Reranker | None = None,
-        generator: Generator | None = None, fast_generator: Generator | None = _UNSET,
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+        generator: Generator | None = None,
+        fast_generator: Generator | None = _UNSET,
     ) -> None:
         check_backends(settings)
         self.settings = settings

@@ -60,7 +60,7 @@ class ChunkingTuning(BaseModel):
     chunk_overlap_tokens: int = Field(30, ge=0)
 
     @model_validator(mode="after")
-    def _overlap_below_size(self) -> "ChunkingTuning":
+    def _overlap_below_size(self) -> ChunkingTuning:
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ValueError("ASKDOCS_CHUNK_OVERLAP_TOKENS must be smaller than ASKDOCS_CHUNK_TOKENS")
         return self

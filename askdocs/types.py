@@ -149,5 +149,5 @@ class Principal:
     is_admin: bool = False
 
     @classmethod
-    def anonymous(cls) -> "Principal":
+    def anonymous(cls) -> Principal:
         return cls(None)

@@ -39,15 +39,32 @@ import numpy as np
 from bench.foundation import ROOT, Report, offline_and_quiet, run_and_report
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"dataset": "zsh-faq", "questions": 200, "steps": 100, "held_out_share": 0.25,
-             "max_length": 128, "min_held_out": 20, "max_wait": 20},
-    "quick": {"dataset": "smoke", "questions": 12, "steps": 3, "held_out_share": 0.34,
-              "max_length": 64, "min_held_out": 1, "max_wait": 0},
+    "full": {
+        "dataset": "zsh-faq",
+        "questions": 200,
+        "steps": 100,
+        "held_out_share": 0.25,
+        "max_length": 128,
+        "min_held_out": 20,
+        "max_wait": 20,
+    },
+    "quick": {
+        "dataset": "smoke",
+        "questions": 12,
+        "steps": 3,
+        "held_out_share": 0.34,
+        "max_length": 64,
+        "min_held_out": 1,
+        "max_wait": 0,
+    },
 }
 
 
-def real_question_scores(dataset: Any, candidates: Callable[[str], list[Any]],
-                         orders: dict[str, Callable[[str, list[Any]], list[Any]]]) -> dict[str, dict[str, float]]:
+def real_question_scores(
+    dataset: Any,
+    candidates: Callable[[str], list[Any]],
+    orders: dict[str, Callable[[str, list[Any]], list[Any]]],
+) -> dict[str, dict[str, float]]:
     """Mean nDCG@10 and MRR@10 over ``dataset``'s queries of each order of the same candidates."""
     from eval.metrics import mrr_at_k, ndcg_at_k
 
@@ -59,7 +76,9 @@ def real_question_scores(dataset: Any, candidates: Callable[[str], list[Any]],
             ranked = [c.doc_id for c in order(question, found)]
             sums[name]["ndcg@10"].append(ndcg_at_k(ranked, judgments, 10))
             sums[name]["mrr@10"].append(mrr_at_k(ranked, judgments, 10))
-    return {name: {metric: float(np.mean(values)) for metric, values in by.items()} for name, by in sums.items()}
+    return {
+        name: {metric: float(np.mean(values)) for metric, values in by.items()} for name, by in sums.items()
+    }
 
 
 def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any], report: Report) -> None:
@@ -75,8 +94,11 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     from tuning.adapt import adapt
     from tuning.adoption import reorder
 
-    overrides: dict[str, Any] = {"reranker_backend": "torch", "reranker_max_length": profile["max_length"],
-                                 "rerank_fusion": args.fusion}
+    overrides: dict[str, Any] = {
+        "reranker_backend": "torch",
+        "reranker_max_length": profile["max_length"],
+        "rerank_fusion": args.fusion,
+    }
     if args.base is not None:
         overrides["reranker"] = args.base
     settings = load_settings()
@@ -93,8 +115,12 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
     try:
         config = HybridConfig.from_settings(settings)
         base = reranker_from_settings(settings)
-        stack = RetrievalStack(index.store, index.embedder, index.bm25,
-                               HybridRetriever(index.store, index.embedder, index.bm25, config, base))
+        stack = RetrievalStack(
+            index.store,
+            index.embedder,
+            index.bm25,
+            HybridRetriever(index.store, index.embedder, index.bm25, config, base),
+        )
         report.add("corpus", f"passages of {profile['dataset']}", index.store.count(COLLECTION), "chunks")
         info["base"] = settings.reranker or "MiniLM-L6 transformer, new head"
         stages: list[str] = []
@@ -105,10 +131,18 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
                 print(f"{stage}…", flush=True)
 
         with report.background("adapt", "adaptation"):
-            result = adapt(settings.model_copy(update={"data_dir": models}), COLLECTION, profile["questions"],
-                           profile["steps"], profile["held_out_share"], stack=stack,
-                           max_length=profile["max_length"], min_held_out=profile["min_held_out"],
-                           lr=args.lr, progress=progress)
+            result = adapt(
+                settings.model_copy(update={"data_dir": models}),
+                COLLECTION,
+                profile["questions"],
+                profile["steps"],
+                profile["held_out_share"],
+                stack=stack,
+                max_length=profile["max_length"],
+                min_held_out=profile["min_held_out"],
+                lr=args.lr,
+                progress=progress,
+            )
         info["adaptation"] = result.to_dict()
         for name, value in result.counts.items():
             report.add("adapt", name.replace("_", " "), value, "")
@@ -133,15 +167,24 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
         for split, dataset in datasets.items():
             started = time.perf_counter()
             measured = real_question_scores(
-                dataset, lambda q: [h.chunk for h in plain.retrieve(q, COLLECTION, k=depth).hits], orders)
+                dataset, lambda q: [h.chunk for h in plain.retrieve(q, COLLECTION, k=depth).hits], orders
+            )
             info["real_questions"][split] = {"queries": len(dataset.queries), **measured}
             for name, metrics in measured.items():
-                report.add(f"real {split}", f"{name} nDCG@10 ({len(dataset.queries)} queries)",
-                           metrics["ndcg@10"], "")
+                report.add(
+                    f"real {split}",
+                    f"{name} nDCG@10 ({len(dataset.queries)} queries)",
+                    metrics["ndcg@10"],
+                    "",
+                )
                 report.add(f"real {split}", f"{name} MRR@10", metrics["mrr@10"], "")
             best = max(v["ndcg@10"] for k, v in measured.items() if k != "adapted")
-            report.add(f"real {split}", "adapted minus best baseline, nDCG@10",
-                       measured["adapted"]["ndcg@10"] - best, "")
+            report.add(
+                f"real {split}",
+                "adapted minus best baseline, nDCG@10",
+                measured["adapted"]["ndcg@10"] - best,
+                "",
+            )
             report.add(f"real {split}", "measuring time", time.perf_counter() - started, "s")
     finally:
         index.close()
@@ -154,8 +197,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="the smoke set, tiny settings (CI)")
     parser.add_argument("--dataset", choices=("zsh-faq", "python-faq", "smoke"))
     parser.add_argument("--base", help="the reranker to adapt (default: ASKDOCS_RERANKER; '' for none)")
-    parser.add_argument("--fusion", choices=("off", "rrf"), default="rrf",
-                        help="how a reranker's order meets retrieval's (ASKDOCS_RERANK_FUSION), default rrf")
+    parser.add_argument(
+        "--fusion",
+        choices=("off", "rrf"),
+        default="rrf",
+        help="how a reranker's order meets retrieval's (ASKDOCS_RERANK_FUSION), default rrf",
+    )
     parser.add_argument("--questions", type=int, help="passages to write a question for")
     parser.add_argument("--steps", type=int, help="training steps")
     parser.add_argument("--lr", type=float, help="learning rate (default: adaptation's own)")
@@ -168,8 +215,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for name in ("dataset", "questions", "steps"):
         if getattr(args, name) is not None:
             profile[name] = getattr(args, name)
-    return run_and_report("bench.adaptation", argv, profile, args.out,
-                          lambda report, info: run(args, profile, info, report))
+    return run_and_report(
+        "bench.adaptation", argv, profile, args.out, lambda report, info: run(args, profile, info, report)
+    )
 
 
 if __name__ == "__main__":

@@ -43,17 +43,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     quiet_libraries()
     settings = load_settings()
-    embedder = _Memo(load_embedder(args.embedder or settings.embedder, settings.device,
-                                   cache_dir=settings.model_cache_dir))
+    embedder = _Memo(
+        load_embedder(args.embedder or settings.embedder, settings.device, cache_dir=settings.model_cache_dir)
+    )
     questions = {q["id"]: q["question"] for q in map(json.loads, QUESTIONS.read_text().splitlines())}
     pairs = [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
     same = [(p["id"], text) for p in pairs for text in p["same"]]
     different = [(p["id"], text) for p in pairs for text in p["different"]]
 
     print(cpu_line())
-    print(f"embedder {embedder.spec}; {len(questions)} questions cached, {len(same)} rewordings, "
-          f"{len(different)} near questions\n")
-    print("| threshold | hit rate (rewordings) | wrong answer served (rewordings) | false hits (near questions) |")
+    print(
+        f"embedder {embedder.spec}; {len(questions)} questions cached, {len(same)} rewordings, "
+        f"{len(different)} near questions\n"
+    )
+    print(
+        "| threshold | hit rate (rewordings) | wrong answer served (rewordings) | false hits (near questions) |"
+    )
     print("|---|---|---|---|")
     for threshold in (float(t) for t in args.thresholds.split(",")):
         cache = SemanticCache(embedder, lambda c: "1", lambda c, p: True, threshold, max_entries=1000)
@@ -67,8 +72,10 @@ def main(argv: list[str] | None = None) -> None:
             wrong += found is not None and found[0].text != qid
         for _, text in different:
             false_hits += cache.lookup(cache.embed(text), scope, None) is not None
-        print(f"| {threshold:.2f} | {hits}/{len(same)} ({hits / len(same):.0%}) | {wrong}/{len(same)} | "
-              f"{false_hits}/{len(different)} ({false_hits / len(different):.0%}) |")
+        print(
+            f"| {threshold:.2f} | {hits}/{len(same)} ({hits / len(same):.0%}) | {wrong}/{len(same)} | "
+            f"{false_hits}/{len(different)} ({false_hits / len(different):.0%}) |"
+        )
     # What a lookup costs: embedding the question (not memoised here) and scanning a full cache.
     full = SemanticCache(embedder.embedder, lambda c: "1", lambda c, p: True, 0.95, max_entries=1000)
     scope = full.scope("default", None, "gen")
@@ -84,13 +91,17 @@ def main(argv: list[str] | None = None) -> None:
         full.lookup(vector, scope, None)
         embed_s.append(embedded - started)
         scan_s.append(time.perf_counter() - embedded)
-    print(f"\nlookup over {len(same)} questions, p50 (max): embedding {1000 * float(np.median(embed_s)):.1f} ms "
-          f"({1000 * max(embed_s):.1f}), scanning 1,000 entries {1000 * float(np.median(scan_s)):.1f} ms "
-          f"({1000 * max(scan_s):.1f})")
+    print(
+        f"\nlookup over {len(same)} questions, p50 (max): embedding {1000 * float(np.median(embed_s)):.1f} ms "
+        f"({1000 * max(embed_s):.1f}), scanning 1,000 entries {1000 * float(np.median(scan_s)):.1f} ms "
+        f"({1000 * max(scan_s):.1f})"
+    )
     vectors = {qid: cache.embed(text) for qid, text in questions.items()}
     closest = max(different, key=lambda d: float(vectors[d[0]] @ cache.embed(d[1])))
-    print(f"\nclosest near question: {closest[1]!r} at {float(vectors[closest[0]] @ cache.embed(closest[1])):.3f} "
-          f"to {questions[closest[0]]!r}")
+    print(
+        f"\nclosest near question: {closest[1]!r} at {float(vectors[closest[0]] @ cache.embed(closest[1])):.3f} "
+        f"to {questions[closest[0]]!r}"
+    )
 
 
 class _Memo:

@@ -64,7 +64,7 @@ def speed(report: Report, variants: dict[str, Any], texts: list[str], rounds: in
     vectors: dict[str, np.ndarray] = {}
     with report.background("embed speed", "the timed rounds"):
         for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
                 started = time.perf_counter()
                 vectors[name] = variants[name].embed(texts)
                 seconds[name].append(time.perf_counter() - started)
@@ -72,21 +72,41 @@ def speed(report: Report, variants: dict[str, Any], texts: list[str], rounds: in
     for name in names:
         ratios = [base / own for base, own in zip(seconds["torch"], seconds[name])]
         cosine = np.sum(vectors[name] * vectors["torch"], axis=1)
-        row = {"chunks_per_s": len(texts) / float(np.median(seconds[name])),
-               "ratio_to_torch": float(np.median(ratios)), "ratios": ratios,
-               "cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min())}
+        row = {
+            "chunks_per_s": len(texts) / float(np.median(seconds[name])),
+            "ratio_to_torch": float(np.median(ratios)),
+            "ratios": ratios,
+            "cosine_mean": float(cosine.mean()),
+            "cosine_min": float(cosine.min()),
+        }
         result["variants"][name] = row
-        report.add("embed speed", f"{name}: chunks/s (median of {rounds} rounds)", row["chunks_per_s"], "chunks/s")
+        report.add(
+            "embed speed", f"{name}: chunks/s (median of {rounds} rounds)", row["chunks_per_s"], "chunks/s"
+        )
         if name != "torch":
-            report.add("embed speed", f"{name}: speed-up over torch (median per-round ratio)",
-                       row["ratio_to_torch"], "x")
-            report.add("embed speed", f"{name}: cosine with torch, mean / min",
-                       row["cosine_mean"], f"(min {row['cosine_min']:.4f})")
+            report.add(
+                "embed speed",
+                f"{name}: speed-up over torch (median per-round ratio)",
+                row["ratio_to_torch"],
+                "x",
+            )
+            report.add(
+                "embed speed",
+                f"{name}: cosine with torch, mean / min",
+                row["cosine_mean"],
+                f"(min {row['cosine_min']:.4f})",
+            )
     return result
 
 
-def quality(report: Report, variants: dict[str, Any], dataset_dir: Path, splits: Sequence[str],
-            cache: Path, settings: Any) -> dict[str, Any]:
+def quality(
+    report: Report,
+    variants: dict[str, Any],
+    dataset_dir: Path,
+    splits: Sequence[str],
+    cache: Path,
+    settings: Any,
+) -> dict[str, Any]:
     from eval.beir import load_beir
     from eval.retrieval_eval import EvalIndex, evaluate_config, parse_config
 
@@ -99,16 +119,28 @@ def quality(report: Report, variants: dict[str, Any], dataset_dir: Path, splits:
             index = EvalIndex.open(dataset, settings, embedder, cache)
             try:
                 if not index.cached:
-                    report.add("embed quality", f"{name}: index of {len(dataset.corpus)} passages built",
-                               time.perf_counter() - started, "s")
-                scores[name] = {config: evaluate_config(index, dataset, parse_config(config, settings))
-                                ["metrics"]["ndcg@10"] for config in ("dense", "default")}
+                    report.add(
+                        "embed quality",
+                        f"{name}: index of {len(dataset.corpus)} passages built",
+                        time.perf_counter() - started,
+                        "s",
+                    )
+                scores[name] = {
+                    config: evaluate_config(index, dataset, parse_config(config, settings))["metrics"][
+                        "ndcg@10"
+                    ]
+                    for config in ("dense", "default")
+                }
             finally:
                 index.close()
         for config in ("dense", "default"):
             for name in variants:
-                report.add("embed quality", f"{split} ({len(dataset.queries)} q) nDCG@10 {config}, {name}",
-                           scores[name][config], "")
+                report.add(
+                    "embed quality",
+                    f"{split} ({len(dataset.queries)} q) nDCG@10 {config}, {name}",
+                    scores[name][config],
+                    "",
+                )
             delta = scores["onnx-int8"][config] - scores["torch"][config]
             report.add("embed quality", f"{split} nDCG@10 {config}: onnx-int8 - torch", delta, "")
         out[split] = scores
@@ -119,8 +151,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report) -> di
     import tempfile
 
     from askdocs.settings import Settings
-    from retrieval.embedders.sentence_transformers import SentenceTransformerEmbedder
     from retrieval.embedders.onnx import OnnxEmbedder
+    from retrieval.embedders.sentence_transformers import SentenceTransformerEmbedder
 
     cache = args.model_cache
     started = time.perf_counter()
@@ -129,12 +161,18 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report) -> di
     for name, variant in (("onnx-fp32", "fp32"), ("onnx-int8", "int8")):
         started = time.perf_counter()
         variants[name] = OnnxEmbedder(SPEC, variant, 32, cache)  # the first call exports into the cache
-        report.add("embed load", f"{name} load (export included when not cached)", time.perf_counter() - started, "s")
+        report.add(
+            "embed load", f"{name} load (export included when not cached)", time.perf_counter() - started, "s"
+        )
     variants["onnx-int8, no bucketing"] = OnnxEmbedder(SPEC, "int8", 32, cache, bucketing=False)
     texts = real_chunks(variants["torch"].count_tokens, profile["html_files"], profile["max_chunks"])
     lengths = [variants["torch"].count_tokens(t) for t in texts]
-    report.add("embed speed", f"chunk length, mean (min {min(lengths)}, max {max(lengths)})", np.mean(lengths),
-               "tokens")
+    report.add(
+        "embed speed",
+        f"chunk length, mean (min {min(lengths)}, max {max(lengths)})",
+        np.mean(lengths),
+        "tokens",
+    )
     result = {"speed": speed(report, variants, texts, profile["rounds"])}
     faq = args.faq if not args.quick else TINY_BEIR
     if not (faq / "corpus.jsonl").is_file():
@@ -155,10 +193,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.embed_speed", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few chunks, the tiny BEIR fixture (~1 min)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "embed_speed.json")
-    parser.add_argument("--faq", type=Path, default=ROOT / ".askdocs" / "eval" / "python-faq",
-                        help="the Python-FAQ benchmark folder (built there if missing)")
-    parser.add_argument("--index-cache", type=Path, default=ROOT / ".askdocs" / "bench-embed-index",
-                        help="FAQ indexes kept between runs, one per embedder identity")
+    parser.add_argument(
+        "--faq",
+        type=Path,
+        default=ROOT / ".askdocs" / "eval" / "python-faq",
+        help="the Python-FAQ benchmark folder (built there if missing)",
+    )
+    parser.add_argument(
+        "--index-cache",
+        type=Path,
+        default=ROOT / ".askdocs" / "bench-embed-index",
+        help="FAQ indexes kept between runs, one per embedder identity",
+    )
     parser.add_argument("--model-cache", type=Path, default=ROOT / ".askdocs" / "bench-models")
     parser.add_argument("--html-files", type=int, metavar="N", help="manual pages (default 40, quick 2)")
     parser.add_argument("--rounds", type=int, metavar="N", help="timed rounds (default 3, quick 2)")
@@ -167,8 +213,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     profile = dict(PROFILES["quick" if args.quick else "full"])
     profile["html_files"] = args.html_files or profile["html_files"]
     profile["rounds"] = args.rounds or profile["rounds"]
-    run_and_report("bench.embed_speed", argv, profile, args.out,
-                   lambda report, info: info.update(run(args, profile, report)))
+    run_and_report(
+        "bench.embed_speed",
+        argv,
+        profile,
+        args.out,
+        lambda report, info: info.update(run(args, profile, report)),
+    )
 
 
 if __name__ == "__main__":

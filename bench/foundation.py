@@ -49,10 +49,22 @@ MANUAL = "usr/share/doc/python3.11/html"
 DOCS_DIR = Path(tempfile.gettempdir()) / "askdocs-bench-python3.11-doc"  # holds MANUAL
 GENERATOR, MAX_TOKENS = "pkg:qwen2.5-coder-0.5b-instruct", 64
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"html_files": 100, "queries": 50, "prompts": 5, "sizes": (500, 2000), "sample_reps": 3,
-             "max_wait": 20},
-    "quick": {"html_files": 10, "queries": 20, "prompts": 1, "sizes": (500,), "sample_reps": 1,
-              "max_wait": 10},
+    "full": {
+        "html_files": 100,
+        "queries": 50,
+        "prompts": 5,
+        "sizes": (500, 2000),
+        "sample_reps": 3,
+        "max_wait": 20,
+    },
+    "quick": {
+        "html_files": 10,
+        "queries": 20,
+        "prompts": 1,
+        "sizes": (500,),
+        "sample_reps": 1,
+        "max_wait": 10,
+    },
 }
 
 
@@ -72,8 +84,10 @@ class Report:
         for row in self.rows:
             order.setdefault(row["section"], len(order))
         rows = sorted(self.rows, key=lambda r: order[r["section"]])  # stable: each section's rows together
-        return "\n".join([f"{'section':<15} {'metric':<52} {'value':>9}  unit", "-" * 88] + [
-            f"{r['section']:<15} {r['metric']:<52} {_fmt(r['value']):>9}  {r['unit']}" for r in rows])
+        return "\n".join(
+            [f"{'section':<15} {'metric':<52} {'value':>9}  unit", "-" * 88]
+            + [f"{r['section']:<15} {r['metric']:<52} {_fmt(r['value']):>9}  {r['unit']}" for r in rows]
+        )
 
     def others(self, before: tuple[float, float, float]) -> float:
         """Cores other processes kept busy since ``before`` (a ``_cpu`` sample)."""
@@ -119,12 +133,14 @@ def p50_p95(values: Sequence[float]) -> tuple[float, float]:
 
 def timed(fn: Callable[..., Any], totals: dict[str, float], name: str) -> Callable[..., Any]:
     """``fn``, adding the wall time of each call to ``totals[name]``."""
+
     def call(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             totals[name] = totals.get(name, 0.0) + time.perf_counter() - started
+
     return call
 
 
@@ -185,8 +201,9 @@ def bench_parsing(report: Report, label: str, files: Sequence[Path], settings: A
         make_loader(kind, max_pages=settings.max_pages).load(data)
         in_process.append(time.perf_counter() - started)
     mb, s, section = reps * sum(len(d) for _, d in blobs) / 2**20, sum(sandboxed), f"parse {label}"
-    report.add(section, f"files parsed ({reps} pass(es): {pages} pages, {mb:.1f} MB)", len(blobs) * reps,
-               "files")
+    report.add(
+        section, f"files parsed ({reps} pass(es): {pages} pages, {mb:.1f} MB)", len(blobs) * reps, "files"
+    )
     report.add(section, "parse_untrusted (sandboxed)", len(sandboxed) / s, "files/s")
     report.add(section, "parse_untrusted (sandboxed)", pages / s, "pages/s")
     report.add(section, "parse_untrusted (sandboxed)", mb / s, "MB/s")
@@ -197,8 +214,9 @@ def bench_parsing(report: Report, label: str, files: Sequence[Path], settings: A
     report.add(section, "sandbox overhead per file (mean)", overhead * 1e3, "ms")
 
 
-def bench_ingestion(report: Report, label: str, ingestor: Any, files: Sequence[Path],
-                    totals: dict[str, float]) -> None:
+def bench_ingestion(
+    report: Report, label: str, ingestor: Any, files: Sequence[Path], totals: dict[str, float]
+) -> None:
     totals.clear()
     started = time.perf_counter()
     outcomes = ingestor.ingest_paths(list(files))
@@ -235,8 +253,13 @@ def generate_one(gen: Any, messages: Any, max_tokens: int, count: Callable[[str]
         pieces.append(piece)
     end = time.perf_counter()
     first, text = first or end, "".join(pieces)
-    return {"ttft_s": first - started, "decode_s": end - first, "total_s": end - started, "tokens": count(text),
-            "text": text}
+    return {
+        "ttft_s": first - started,
+        "decode_s": end - first,
+        "total_s": end - started,
+        "tokens": count(text),
+        "text": text,
+    }
 
 
 def generate(gen: Any, prompts: Sequence[Any], count: Callable[[str], int]) -> list[dict[str, Any]]:
@@ -248,15 +271,38 @@ def generate(gen: Any, prompts: Sequence[Any], count: Callable[[str], int]) -> l
 def llama_server(gguf: Path, threads: int, log: Path, timeout_s: float = 180) -> Iterator[tuple[str, int]]:
     """``python -m llama_cpp.server`` on 127.0.0.1, always stopped on exit; yields its /v1 URL and pid."""
     port = free_port()
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-            "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads),
-            "--n_threads_batch", str(threads), "--model_alias", "qwen"]
+    args = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        str(threads),
+        "--n_threads_batch",
+        str(threads),
+        "--model_alias",
+        "qwen",
+    ]
     with running_server(args, port, log, timeout_s) as process:
         yield f"http://127.0.0.1:{port}/v1", process.pid
 
 
-def bench_generation(report: Report, retriever: Any, collection: str, profile: dict[str, Any],
-                     questions: list[str], cache: Path, workdir: Path) -> dict[str, Any]:
+def bench_generation(
+    report: Report,
+    retriever: Any,
+    collection: str,
+    profile: dict[str, Any],
+    questions: list[str],
+    cache: Path,
+    workdir: Path,
+) -> dict[str, Any]:
     import torch
 
     from askdocs.models import packaged_gguf
@@ -270,9 +316,13 @@ def bench_generation(report: Report, retriever: Any, collection: str, profile: d
     per_size = profile["prompts"] + 1  # one warm-up prompt, then the timed ones; a new question each
     if len(questions) < per_size * len(profile["sizes"]):
         raise SystemExit(f"{QUESTIONS} has too few questions for {per_size} prompts per size")
-    prompts = {size: [build_prompt(q, retriever.retrieve(q, collection, k=20).hits, local.count_tokens,
-                                   size).messages for q in questions[i * per_size:(i + 1) * per_size]]
-               for i, size in enumerate(profile["sizes"])}
+    prompts = {
+        size: [
+            build_prompt(q, retriever.retrieve(q, collection, k=20).hits, local.count_tokens, size).messages
+            for q in questions[i * per_size : (i + 1) * per_size]
+        ]
+        for i, size in enumerate(profile["sizes"])
+    }
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {"transformers": {}, "llama.cpp": {}}
 
     def measure(backend: str, gen: Any) -> None:
@@ -285,8 +335,9 @@ def bench_generation(report: Report, retriever: Any, collection: str, profile: d
     threads, started = torch.get_num_threads(), time.perf_counter()
     with llama_server(packaged_gguf(GENERATOR, cache), threads, workdir / "llama-server.log") as (url, pid):
         report.pids.add(pid)
-        report.add("generate", f"llama.cpp server start ({threads} threads)", time.perf_counter() - started,
-                   "s")
+        report.add(
+            "generate", f"llama.cpp server start ({threads} threads)", time.perf_counter() - started, "s"
+        )
         measure("llama.cpp", OpenAICompatibleGenerator(url, "qwen", "none", timeout_s=600, retries=0))
     for size, (_, *group) in prompts.items():
         section, ttft = f"generate ~{size}", {}
@@ -300,8 +351,12 @@ def bench_generation(report: Report, retriever: Any, collection: str, profile: d
             decode = sum(r["tokens"] - 1 for r in long) / sum(r["decode_s"] for r in long) if long else np.nan
             report.add(section, f"{backend} decode (answers of 8+ tokens, pooled)", decode, "tokens/s")
             report.add(section, f"{backend} whole answer p50", p50_p95([r["total_s"] for r in done])[0], "s")
-            report.add(section, f"{backend} answer length (mean; cap {MAX_TOKENS})",
-                       np.mean([r["tokens"] for r in done]), "tokens")
+            report.add(
+                section,
+                f"{backend} answer length (mean; cap {MAX_TOKENS})",
+                np.mean([r["tokens"] for r in done]),
+                "tokens",
+            )
         ratio = ttft["llama.cpp"] / ttft["transformers"]
         report.add(section, "TTFT ratio llama.cpp / transformers", ratio, "x")
         same = sum(a["text"] == b["text"] for a, b in zip(*(by_size[size] for by_size in runs.values())))
@@ -314,10 +369,16 @@ def machine() -> dict[str, Any]:
 
     from askdocs.machine import cpu_model, instruction_set
 
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu_model(), "simd": instruction_set(),
-            "torch_threads": torch.get_num_threads(),
-            "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version(), "torch": torch.__version__, "load_average": os.getloadavg()}
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model(),
+        "simd": instruction_set(),
+        "torch_threads": torch.get_num_threads(),
+        "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average": os.getloadavg(),
+    }
 
 
 def offline_and_quiet() -> None:
@@ -329,16 +390,25 @@ def offline_and_quiet() -> None:
     quiet_libraries()
 
 
-def run_and_report(module: str, argv: Sequence[str] | None, profile: dict[str, Any], out: Path,
-                   body: Callable[[Report, dict[str, Any]], None]) -> dict[str, Any]:
+def run_and_report(
+    module: str,
+    argv: Sequence[str] | None,
+    profile: dict[str, Any],
+    out: Path,
+    body: Callable[[Report, dict[str, Any]], None],
+) -> dict[str, Any]:
     """What every ``bench`` module's ``main`` does around its measurements.
 
     Print the command, the date and the machine; run ``body(report, info)``; add the wall time and the
     load at the end; write ``info`` with the report's rows to ``out`` as JSON; print the table.
     """
     command = shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
-    info: dict[str, Any] = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(
-        timespec="seconds"), "machine": machine(), "profile": profile}
+    info: dict[str, Any] = {
+        "command": command,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "profile": profile,
+    }
     print(f"$ {command}\n{info['date']}  {json.dumps(info['machine'])}", flush=True)
     report, began = Report(profile["max_wait"]), time.perf_counter()
     body(report, info)
@@ -390,7 +460,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], info: dict[str, Any],
             with report.background("query", "the queries"):
                 bench_queries(report, stack.retriever, collection, queries)
             info["generation_runs"] = bench_generation(
-                report, stack.retriever, collection, profile, questions, s.model_cache_dir, Path(tmp))
+                report, stack.retriever, collection, profile, questions, s.model_cache_dir, Path(tmp)
+            )
         finally:
             pipeline.parse_untrusted = original
             stack.close()
@@ -400,11 +471,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.foundation", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer files, queries and prompts (~1-3 min)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "foundation.json")
-    parser.add_argument("--model-cache", type=Path, default=ROOT / ".askdocs" / "bench-models",
-                        help="converted model weights, kept between runs (default: .askdocs/bench-models)")
+    parser.add_argument(
+        "--model-cache",
+        type=Path,
+        default=ROOT / ".askdocs" / "bench-models",
+        help="converted model weights, kept between runs (default: .askdocs/bench-models)",
+    )
     parser.add_argument("--html-files", type=int, metavar="N", help="manual pages (default 100, quick 10)")
-    parser.add_argument("--max-wait", type=float, metavar="S", help="before each measured block, wait up to "
-                        "S s (default 20, --quick 10) for other processes to go quiet")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        metavar="S",
+        help="before each measured block, wait up to "
+        "S s (default 20, --quick 10) for other processes to go quiet",
+    )
     args = parser.parse_args(argv)
     offline_and_quiet()
     profile = dict(PROFILES["quick" if args.quick else "full"])

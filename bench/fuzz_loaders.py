@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 with atheris.instrument_imports(include=["ingest", "pypdf"]):
     import pypdf  # noqa: F401 - instrumented here, imported lazily by the PDF loader
+
     from askdocs.types import ParsedDocument
     from ingest.chunking import TokenChunker
     from ingest.loaders import file_kinds, make_loader
@@ -67,7 +68,8 @@ def _raw_pdf(text: bytes, *, flate: bool) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
         b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d %s>>\nstream\n" % (len(body), b"/Filter /FlateDecode " if flate else b"")
-        + body + b"\nendstream",
+        + body
+        + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     out, offsets = bytearray(b"%PDF-1.7\n"), []
@@ -86,9 +88,13 @@ SEEDS = [
     (0, "detect-pdf", _raw_pdf(b"detected as a pdf", flate=False)),
     (4, "pdf", _raw_pdf(b"hello (nested) text", flate=False)),
     (4, "pdf-flate", _raw_pdf(b"compressed page text", flate=True)),
-    (5, "html", b"<!DOCTYPE html><html><head><title>T</title></head><body><h1>H</h1><p>a <b>b</b><br>c</p>"
-     b"<ul><li>x</li></ul><pre>p\n q</pre><table><tr><td>1</td><td>2</td></tr></table>"
-     b"<div hidden>h</div><script>s()</script></body></html>"),
+    (
+        5,
+        "html",
+        b"<!DOCTYPE html><html><head><title>T</title></head><body><h1>H</h1><p>a <b>b</b><br>c</p>"
+        b"<ul><li>x</li></ul><pre>p\n q</pre><table><tr><td>1</td><td>2</td></tr></table>"
+        b"<div hidden>h</div><script>s()</script></body></html>",
+    ),
     (6, "markdown", b"# Title\n\nSome *text* with `code`.\n\n    block\n<!-- c -->\n- item\n"),
     (7, "text", "Plain text, caf\u00e9.\n\nSecond paragraph.\n".encode()),
     (7, "text-utf16", "UTF-16 text".encode("utf-16")),
@@ -111,7 +117,10 @@ def _check(document: ParsedDocument) -> None:
 
 def _clean(part: str) -> bool:
     return (
-        bool(part) and part not in (".", "..") and "/" not in part and "\\" not in part
+        bool(part)
+        and part not in (".", "..")
+        and "/" not in part
+        and "\\" not in part
         and not any(unicodedata.category(ch)[0] == "C" for ch in part)
     )
 

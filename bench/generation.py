@@ -34,16 +34,37 @@ from typing import Any
 import numpy as np
 
 from bench.foundation import (
-    QUESTIONS, ROOT, Report, generate_one, llama_server, offline_and_quiet, p50_p95, run_and_report,
+    QUESTIONS,
+    ROOT,
+    Report,
+    generate_one,
+    llama_server,
+    offline_and_quiet,
+    p50_p95,
+    run_and_report,
 )
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"model": "pkg:qwen2.5-coder-0.5b-instruct", "prompts": 3, "sizes": (500, 2000), "html_files": 40,
-             "max_wait": 20, "max_tokens": 64, "threads": 0},
+    "full": {
+        "model": "pkg:qwen2.5-coder-0.5b-instruct",
+        "prompts": 3,
+        "sizes": (500, 2000),
+        "html_files": 40,
+        "max_wait": 20,
+        "max_tokens": 64,
+        "threads": 0,
+    },
     # CI: the plumbing on the tiny model; llama.cpp on 1 thread, as its 2 spinning threads stall for
     # seconds at a time when a CI runner's cores are shared (measured here: 20x slower under load)
-    "quick": {"model": "pkg:smollm2-135m-instruct", "prompts": 1, "sizes": (300,), "html_files": 2,
-              "max_wait": 0, "max_tokens": 16, "threads": 1},
+    "quick": {
+        "model": "pkg:smollm2-135m-instruct",
+        "prompts": 1,
+        "sizes": (300,),
+        "html_files": 2,
+        "max_wait": 0,
+        "max_tokens": 16,
+        "threads": 1,
+    },
 }
 WORD = re.compile(r"[a-z0-9_]{3,}")
 
@@ -58,7 +79,9 @@ def passages(html_files: int) -> list[Any]:
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_embedder("pkg:all-minilm-l6-v2"))
     texts = real_chunks(lambda t: len(tokenizer.encode(t, add_special_tokens=False)), html_files, 10**9)
-    return [Chunk(f"c{i}", f"d{i}", f"passage {i}", "bench", "1", i, text, 1, 1) for i, text in enumerate(texts)]
+    return [
+        Chunk(f"c{i}", f"d{i}", f"passage {i}", "bench", "1", i, text, 1, 1) for i, text in enumerate(texts)
+    ]
 
 
 def rank(question: str, chunks: Sequence[Any]) -> list[Any]:
@@ -86,8 +109,9 @@ def requantized(gguf: Path, cache: Path, kind: str = "Q8_0") -> Path:
     return out
 
 
-def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[Any]], max_tokens: int,
-            count: Any) -> dict[str, dict[int, list[dict[str, Any]]]]:
+def measure(
+    report: Report, backends: dict[str, Any], prompts: dict[int, list[Any]], max_tokens: int, count: Any
+) -> dict[str, dict[int, list[dict[str, Any]]]]:
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in backends}
     names = list(backends)
     for size, (warm_up, *group) in prompts.items():
@@ -95,17 +119,28 @@ def measure(report: Report, backends: dict[str, Any], prompts: dict[int, list[An
             list(gen.stream(warm_up, 2))  # first-call costs (and a same-size prompt's buffers) stay out
         with report.background(f"generate ~{size}", "the timed prompts"):
             for i, messages in enumerate(group):
-                for name in names[i % len(names):] + names[:i % len(names)]:
-                    runs[name].setdefault(size, []).append(generate_one(backends[name], messages, max_tokens, count))
+                for name in names[i % len(names) :] + names[: i % len(names)]:
+                    runs[name].setdefault(size, []).append(
+                        generate_one(backends[name], messages, max_tokens, count)
+                    )
     return runs
 
 
-def summarise(report: Report, runs: dict[str, dict[int, list[dict[str, Any]]]], prompts: dict[int, list[Any]],
-              prompt_tokens: Any, baseline: str = "transformers") -> None:
+def summarise(
+    report: Report,
+    runs: dict[str, dict[int, list[dict[str, Any]]]],
+    prompts: dict[int, list[Any]],
+    prompt_tokens: Any,
+    baseline: str = "transformers",
+) -> None:
     for size, (_, *group) in prompts.items():
         section = f"generate ~{size}"
-        report.add(section, f"prompt length (mean of {len(group)})", np.mean([prompt_tokens(m) for m in group]),
-                   "tokens")
+        report.add(
+            section,
+            f"prompt length (mean of {len(group)})",
+            np.mean([prompt_tokens(m) for m in group]),
+            "tokens",
+        )
         ttft: dict[str, float] = {}
         for name, by_size in runs.items():
             done = by_size[size]
@@ -134,39 +169,74 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, info:
     backends: dict[str, Any] = {"transformers": local}
     started = time.perf_counter()
     backends["llama.cpp in-process"] = LlamaCppGenerator(model, cache, threads=threads)
-    report.add("load", f"llama.cpp in-process ({threads} threads, flash attention, batch 512)",
-               time.perf_counter() - started, "s")
+    report.add(
+        "load",
+        f"llama.cpp in-process ({threads} threads, flash attention, batch 512)",
+        time.perf_counter() - started,
+        "s",
+    )
     gguf = packaged_gguf(model, cache)
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
     chunks = passages(profile["html_files"])
     per_size = profile["prompts"] + 1
-    prompts = {size: [build_prompt(q, rank(q, chunks), local.count_tokens, size).messages
-                      for q in questions[i * per_size:(i + 1) * per_size]]
-               for i, size in enumerate(profile["sizes"])}
+    prompts = {
+        size: [
+            build_prompt(q, rank(q, chunks), local.count_tokens, size).messages
+            for q in questions[i * per_size : (i + 1) * per_size]
+        ]
+        for i, size in enumerate(profile["sizes"])
+    }
     with tempfile.TemporaryDirectory(prefix="askdocs-gen-") as tmp:
         started = time.perf_counter()
         with llama_server(gguf, threads, Path(tmp) / "llama-server.log") as (url, pid):
             report.pids.add(pid)
-            report.add("load", f"llama.cpp server start ({threads} threads)", time.perf_counter() - started, "s")
-            backends["llama.cpp server"] = OpenAICompatibleGenerator(url, "qwen", "none", timeout_s=600, retries=0)
+            report.add(
+                "load", f"llama.cpp server start ({threads} threads)", time.perf_counter() - started, "s"
+            )
+            backends["llama.cpp server"] = OpenAICompatibleGenerator(
+                url, "qwen", "none", timeout_s=600, retries=0
+            )
             runs = measure(report, backends, prompts, profile["max_tokens"], local.count_tokens)
     summarise(report, runs, prompts, local.prompt_tokens)
-    info["runs"] = {name: {str(size): done for size, done in by_size.items()} for name, by_size in runs.items()}
+    info["runs"] = {
+        name: {str(size): done for size, done in by_size.items()} for name, by_size in runs.items()
+    }
     if args.tune:
         del backends["llama.cpp server"]
-        info["tune"] = tune(report, backends["llama.cpp in-process"], model, cache, gguf, threads,
-                            prompts[profile["sizes"][0]], local.count_tokens)
+        info["tune"] = tune(
+            report,
+            backends["llama.cpp in-process"],
+            model,
+            cache,
+            gguf,
+            threads,
+            prompts[profile["sizes"][0]],
+            local.count_tokens,
+        )
 
 
-def tune(report: Report, default: Any, model: str, cache: Path, gguf: Path, threads: int, prompts: list[Any],
-         count: Any) -> dict[str, list[float]]:
+def tune(
+    report: Report,
+    default: Any,
+    model: str,
+    cache: Path,
+    gguf: Path,
+    threads: int,
+    prompts: list[Any],
+    count: Any,
+) -> dict[str, list[float]]:
     """Each llama.cpp variant against the default, prompt by prompt, one variant loaded at a time (memory)."""
     import gc
 
     from generation.generators.llamacpp import LlamaCppGenerator
 
-    variants = {"1 thread": dict(threads=1), "no flash attention": dict(flash_attn=False),
-                "batch 128": dict(batch=128), "batch 2048": dict(batch=2048), "Q8_0 weights": dict(q8=True)}
+    variants = {
+        "1 thread": dict(threads=1),
+        "no flash attention": dict(flash_attn=False),
+        "batch 128": dict(batch=128),
+        "batch 2048": dict(batch=2048),
+        "Q8_0 weights": dict(q8=True),
+    }
     section, out = "llama.cpp variants", {}
     for name, options in variants.items():
         path = str(requantized(gguf, cache)) if options.pop("q8", False) else model
@@ -178,8 +248,12 @@ def tune(report: Report, default: Any, model: str, cache: Path, gguf: Path, thre
             for messages in prompts[1:]:
                 base = generate_one(default, messages, 8, count)["ttft_s"]
                 ratios.append(generate_one(variant, messages, 8, count)["ttft_s"] / base)
-        report.add(section, f"TTFT {name} / default (2 threads, flash attention, batch 512, Q4_K_M)",
-                   float(np.median(ratios)), "x")
+        report.add(
+            section,
+            f"TTFT {name} / default (2 threads, flash attention, batch 512, Q4_K_M)",
+            float(np.median(ratios)),
+            "x",
+        )
         out[name] = ratios
         del variant
         gc.collect()
@@ -191,22 +265,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="SmolLM2-135M, one ~300-token prompt (~1 min)")
     parser.add_argument("--threads", type=int, metavar="N", help="llama.cpp threads (default: all cores)")
     parser.add_argument("--max-tokens", type=int, metavar="N", help="answer tokens (default 64, quick 16)")
-    parser.add_argument("--tune", action="store_true", help="also llama.cpp variants: threads, flash attention, "
-                        "batch size, Q8_0")
-    parser.add_argument("--prompts", type=int, metavar="N", help="timed prompts per size (default 3, quick 1)")
-    parser.add_argument("--sizes", type=lambda s: tuple(int(x) for x in s.split(",")), metavar="A,B",
-                        help="prompt sizes in tokens (default 500,2000; quick 300)")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="also llama.cpp variants: threads, flash attention, batch size, Q8_0",
+    )
+    parser.add_argument(
+        "--prompts", type=int, metavar="N", help="timed prompts per size (default 3, quick 1)"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        metavar="A,B",
+        help="prompt sizes in tokens (default 500,2000; quick 300)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "generation.json")
     parser.add_argument("--model-cache", type=Path, default=ROOT / ".askdocs" / "bench-models")
-    parser.add_argument("--max-wait", type=float, metavar="S", help="wait up to S s for other processes to go "
-                        "quiet before each block (default 20, quick 0)")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        metavar="S",
+        help="wait up to S s for other processes to go quiet before each block (default 20, quick 0)",
+    )
     args = parser.parse_args(argv)
     offline_and_quiet()
     profile = dict(PROFILES["quick" if args.quick else "full"])
     for key in ("prompts", "sizes", "max_wait", "threads", "max_tokens"):
         if getattr(args, key) is not None:
             profile[key] = getattr(args, key)
-    run_and_report("bench.generation", argv, profile, args.out, lambda report, info: run(args, profile, report, info))
+    run_and_report(
+        "bench.generation", argv, profile, args.out, lambda report, info: run(args, profile, report, info)
+    )
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ class StageClock:
                 with self._lock:
                     key = (stage, thread)
                     self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
         return call
 
     def proxy(self, target: Any, stage: Callable[[str], str] | str) -> Any:
@@ -125,6 +126,7 @@ class StageClock:
                 value = getattr(target, attr)
                 name = stage(attr) if callable(stage) else stage
                 return clock.wrap(value, name) if callable(value) else value
+
         return Proxy()
 
     def total(self, stage: str) -> float:
@@ -141,23 +143,32 @@ def _cores() -> list[tuple[float, float]]:
     return out
 
 
-def ingest_once(report: Report, label: str, folder: Path, embedder: Any, prefetch: int, tmp: Path,
-                html_pages: int) -> dict[str, float]:
+def ingest_once(
+    report: Report, label: str, folder: Path, embedder: Any, prefetch: int, tmp: Path, html_pages: int
+) -> dict[str, float]:
     from askdocs.settings import Settings
     from ingest import pipeline
     from ingest.chunking import TokenChunker
     from retrieval.factory import open_retrieval
 
-    settings = Settings(data_dir=tmp, model_cache=tmp / "unused", ingest_prefetch=prefetch,
-                        embedder=embedder.spec)
+    settings = Settings(
+        data_dir=tmp, model_cache=tmp / "unused", ingest_prefetch=prefetch, embedder=embedder.spec
+    )
     clock, original = StageClock(), pipeline.parse_untrusted
     stack = open_retrieval(settings, embedder)
     try:
         chunker = TokenChunker(embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens)
-        store = clock.proxy(stack.store, lambda m: "Chroma reads" if m in ("document", "documents", "count",
-                            "iter_chunks", "iter_chunk_refs") else "Chroma writes")
-        ingestor = pipeline.Ingestor(store, clock.proxy(embedder, "embed"), stack.bm25, settings,
-                                     chunker=clock.proxy(chunker, "chunk"))
+        store = clock.proxy(
+            stack.store,
+            lambda m: (
+                "Chroma reads"
+                if m in ("document", "documents", "count", "iter_chunks", "iter_chunk_refs")
+                else "Chroma writes"
+            ),
+        )
+        ingestor = pipeline.Ingestor(
+            store, clock.proxy(embedder, "embed"), stack.bm25, settings, chunker=clock.proxy(chunker, "chunk")
+        )
         ingestor.rebuild_bm25 = clock.wrap(ingestor.rebuild_bm25, "BM25 rebuild")  # type: ignore[method-assign]
         pipeline.parse_untrusted = clock.wrap(original, "parse (sandboxed)")
         with report.background(label, "this ingestion"):
@@ -174,15 +185,23 @@ def ingest_once(report: Report, label: str, folder: Path, embedder: Any, prefetc
     report.add(label, "pages (an HTML file is one page)", pages, "pages")
     report.add(label, "chunks", chunks, "chunks")
     report.add(label, "end-to-end (Ingestor.ingest_paths)", wall / 60, "min")
-    report.add(label, "pages/s parsed (pages / time in parse)", pages / clock.total("parse (sandboxed)"), "pages/s")
+    report.add(
+        label, "pages/s parsed (pages / time in parse)", pages / clock.total("parse (sandboxed)"), "pages/s"
+    )
     report.add(label, "chunks/s embedded (chunks / time in embed)", chunks / clock.total("embed"), "chunks/s")
     report.add(label, "pages/s end-to-end", pages / wall, "pages/s")
     main = 0.0
-    for (stage, thread), seconds in sorted(clock.seconds.items(), key=lambda kv: (kv[0][1] != "main", -kv[1])):
+    for (stage, thread), seconds in sorted(
+        clock.seconds.items(), key=lambda kv: (kv[0][1] != "main", -kv[1])
+    ):
         main += seconds if thread == "main" else 0.0
         report.add(label, f"  {thread} thread: in {stage} ({seconds / wall:.0%} of wall)", seconds, "s")
-    report.add(label, f"  main thread: other: read, hash, wait for the helper ({(wall - main) / wall:.0%})",
-               wall - main, "s")
+    report.add(
+        label,
+        f"  main thread: other: read, hash, wait for the helper ({(wall - main) / wall:.0%})",
+        wall - main,
+        "s",
+    )
     own = times1.user + times1.system - times0.user - times0.system
     children = times1.children_user + times1.children_system - times0.children_user - times0.children_system
     report.add(label, "CPU: this process (all threads, torch's included)", own / wall, "cores")
@@ -190,11 +209,22 @@ def ingest_once(report: Report, label: str, folder: Path, embedder: Any, prefetc
     shares = [(b1 - b0) / max(t1 - t0, 1) for (b0, t0), (b1, t1) in zip(cores0, cores1)]
     for n, share in enumerate(shares):
         report.add(label, f"CPU: core {n} busy (any process)", share * 100, "%")
-    report.add(label, "CPU: other processes (machine busy - ours)", max(0.0, sum(shares) - (own + children) / wall),
-               "cores")
+    report.add(
+        label,
+        "CPU: other processes (machine busy - ours)",
+        max(0.0, sum(shares) - (own + children) / wall),
+        "cores",
+    )
     pdf_chunks = sum(o.chunks for o in outcomes if o.source.endswith(".pdf"))
-    return {"wall_s": wall, "pages": pages, "chunks": chunks, "pdf_chunks": pdf_chunks, "refused": len(refused),
-            "cores_ours": (own + children) / wall, "embed_s": clock.total("embed")}
+    return {
+        "wall_s": wall,
+        "pages": pages,
+        "chunks": chunks,
+        "pdf_chunks": pdf_chunks,
+        "refused": len(refused),
+        "cores_ours": (own + children) / wall,
+        "embed_s": clock.total("embed"),
+    }
 
 
 def run(profile: dict[str, Any], report: Report, info: dict[str, Any]) -> None:
@@ -208,8 +238,14 @@ def run(profile: dict[str, Any], report: Report, info: dict[str, Any]) -> None:
     pdf = manual_pdf(html, pages, profile["pdf_pages"])
     mb = sum(p.stat().st_size for p in chosen) / 2**20
     all_mb = sum(p.stat().st_size for p in pages) / 2**20
-    info["documents"] = {"html_pages": len(chosen), "html_mb": round(mb, 2), "manual_pages": len(pages),
-                         "manual_mb": round(all_mb, 2), "pdf": pdf.name, "pdf_mb": round(pdf.stat().st_size / 2**20, 2)}
+    info["documents"] = {
+        "html_pages": len(chosen),
+        "html_mb": round(mb, 2),
+        "manual_pages": len(pages),
+        "manual_mb": round(all_mb, 2),
+        "pdf": pdf.name,
+        "pdf_mb": round(pdf.stat().st_size / 2**20, 2),
+    }
     with tempfile.TemporaryDirectory(prefix="askdocs-bench-ingest-") as tmp_name:
         tmp = Path(tmp_name)
         folder = tmp / "docs"
@@ -218,15 +254,26 @@ def run(profile: dict[str, Any], report: Report, info: dict[str, Any]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, target)
         shutil.copyfile(pdf, folder / f"0-{pdf.name}")  # sorted first: see the module docstring
-        settings = Settings(data_dir=tmp / "unused", model_cache=profile["model_cache"],
-                            **({"embedder": profile["embedder"]} if profile["embedder"] else {}))
+        settings = Settings(
+            data_dir=tmp / "unused",
+            model_cache=profile["model_cache"],
+            **({"embedder": profile["embedder"]} if profile["embedder"] else {}),
+        )
         info["embedder"] = settings.embedder
         embedder = embedder_from_settings(settings)
         embedder.embed(["warm-up"] * settings.embed_batch_size)
-        report.add("setup", f"torch threads (cores: {len(os.sched_getaffinity(0))})", torch.get_num_threads(),
-                   "threads")
-        report.add("setup", f"HTML pages of {len(pages)} ({mb:.1f} of {all_mb:.1f} MB) + PDF pages",
-                   len(chosen) + profile["pdf_pages"], "pages")
+        report.add(
+            "setup",
+            f"torch threads (cores: {len(os.sched_getaffinity(0))})",
+            torch.get_num_threads(),
+            "threads",
+        )
+        report.add(
+            "setup",
+            f"HTML pages of {len(pages)} ({mb:.1f} of {all_mb:.1f} MB) + PDF pages",
+            len(chosen) + profile["pdf_pages"],
+            "pages",
+        )
         results: dict[str, list[dict[str, float]]] = {"sequential": [], "pipelined": []}
         ahead = Settings().ingest_prefetch
         # ABBA: on a shared machine the load drifts; this order gives both modes the same average slot.
@@ -234,49 +281,91 @@ def run(profile: dict[str, Any], report: Report, info: dict[str, Any]) -> None:
         for round_ in range(profile["rounds"]):
             for mode, prefetch in order if round_ % 2 == 0 else order[::-1]:
                 label = f"{mode} #{len(results[mode]) + 1}" if profile["rounds"] > 1 else mode
-                results[mode].append(ingest_once(report, label, folder, embedder, prefetch, tmp / label,
-                                                 len(chosen)))
+                results[mode].append(
+                    ingest_once(report, label, folder, embedder, prefetch, tmp / label, len(chosen))
+                )
         seq, pipe = ({k: sum(r[k] for r in runs) for k in runs[0]} for runs in results.values())
-        same = all(r["chunks"] == seq["chunks"] / len(results["sequential"]) for r in sum(results.values(), []))
+        same = all(
+            r["chunks"] == seq["chunks"] / len(results["sequential"]) for r in sum(results.values(), [])
+        )
         report.add("compare", "same pages and chunks in every run", float(same), "1 = yes")
-        report.add("compare", "speed-up: sequential wall / pipelined wall (summed over rounds)",
-                   seq["wall_s"] / pipe["wall_s"], "x")
+        report.add(
+            "compare",
+            "speed-up: sequential wall / pipelined wall (summed over rounds)",
+            seq["wall_s"] / pipe["wall_s"],
+            "x",
+        )
         # Embedding cannot be overlapped by this pipeline; what it can shorten is the rest of the main
         # thread's time, and that is also the part a drifting embedding speed does not blur.
         for mode, runs in (("sequential", seq), ("pipelined", pipe)):
-            report.add("compare", f"main thread outside embed, {mode} (mean of rounds)",
-                       (runs["wall_s"] - runs["embed_s"]) / profile["rounds"], "s")
-        report.add("compare", "main thread outside embed: sequential / pipelined",
-                   (seq["wall_s"] - seq["embed_s"]) / max(pipe["wall_s"] - pipe["embed_s"], 1e-9), "x")
-        report.add("compare", "cores used by askdocs: pipelined - sequential (mean of rounds)",
-                   (pipe["cores_ours"] - seq["cores_ours"]) / profile["rounds"], "cores")
+            report.add(
+                "compare",
+                f"main thread outside embed, {mode} (mean of rounds)",
+                (runs["wall_s"] - runs["embed_s"]) / profile["rounds"],
+                "s",
+            )
+        report.add(
+            "compare",
+            "main thread outside embed: sequential / pipelined",
+            (seq["wall_s"] - seq["embed_s"]) / max(pipe["wall_s"] - pipe["embed_s"], 1e-9),
+            "x",
+        )
+        report.add(
+            "compare",
+            "cores used by askdocs: pipelined - sequential (mean of rounds)",
+            (pipe["cores_ours"] - seq["cores_ours"]) / profile["rounds"],
+            "cores",
+        )
         info["results"] = results
         if len(chosen) < len(pages):  # an estimate, not a measurement: see docs/benchmarks.md
             html_share = 1 - pipe["pdf_chunks"] / max(pipe["chunks"], 1)  # time goes where the chunks go
             minutes = pipe["wall_s"] / profile["rounds"] * html_share * all_mb / mb / 60
-            report.add("compare", f"whole manual ({len(pages)} pages, {all_mb:.0f} MB), extrapolated by MB",
-                       minutes, "min")
+            report.add(
+                "compare",
+                f"whole manual ({len(pages)} pages, {all_mb:.0f} MB), extrapolated by MB",
+                minutes,
+                "min",
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 HTML pages and a 2-page PDF, one round (CI; ~20 s quiet)")
-    parser.add_argument("--pages", type=int, metavar="N", help="HTML pages of the manual (default 24; "
-                        "0 or more than 512 = all of them)")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 HTML pages and a 2-page PDF, one round (CI; ~20 s quiet)"
+    )
+    parser.add_argument(
+        "--pages",
+        type=int,
+        metavar="N",
+        help="HTML pages of the manual (default 24; 0 or more than 512 = all of them)",
+    )
     parser.add_argument("--pdf-pages", type=int, metavar="N", help="pages of the PDF (default 40)")
-    parser.add_argument("--rounds", type=int, metavar="R", help="sequential/pipelined pairs, in ABBA order "
-                        "(default 2, --quick 1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        metavar="R",
+        help="sequential/pipelined pairs, in ABBA order (default 2, --quick 1)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "ingest.json")
     parser.add_argument("--model-cache", type=Path, default=ROOT / ".askdocs" / "bench-models")
-    parser.add_argument("--embedder", metavar="SPEC", help="e.g. pkg:wordllama-l2-supercat, a static embedder "
-                        "hundreds of times faster, to see the pipeline when parsing is the bottleneck "
-                        "(default: ASKDOCS_EMBEDDER, MiniLM)")
-    parser.add_argument("--max-wait", type=float, metavar="S", help="wait up to S s for other processes "
-                        "to go quiet before each mode (default 10, --quick 0)")
+    parser.add_argument(
+        "--embedder",
+        metavar="SPEC",
+        help="e.g. pkg:wordllama-l2-supercat, a static embedder "
+        "hundreds of times faster, to see the pipeline when parsing is the bottleneck "
+        "(default: ASKDOCS_EMBEDDER, MiniLM)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        metavar="S",
+        help="wait up to S s for other processes to go quiet before each mode (default 10, --quick 0)",
+    )
     args = parser.parse_args(argv)
     offline_and_quiet()
-    profile = dict(PROFILES["quick" if args.quick else "full"], model_cache=args.model_cache,
-                   embedder=args.embedder)
+    profile = dict(
+        PROFILES["quick" if args.quick else "full"], model_cache=args.model_cache, embedder=args.embedder
+    )
     if args.pages is not None:
         profile["pages"] = args.pages or 10**6
     if args.pdf_pages:

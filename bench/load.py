@@ -140,16 +140,24 @@ async def _leaks(page, session: int, asked: list[str]) -> list[str]:  # noqa: AN
     others = sorted({int(s) for s in TAG.findall(text)} - {session})
     if others:
         problems.append(f"session {session} shows questions of sessions {others}")
-    users = page.get_by_test_id("stChatMessage").filter(
-        has=page.get_by_test_id("stChatMessageAvatarUser"))
+    users = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stChatMessageAvatarUser"))
     shown = [t.strip() for t in await users.all_inner_texts()]
     if len(shown) != len(asked) or any(q not in s for q, s in zip(asked, shown)):
         problems.append(f"session {session} history {shown!r} is not its questions {asked!r}")
     return problems
 
 
-async def _session(browser, url: str, session: int, questions: list[str], deadline: float,  # noqa: ANN001
-                   timeout_ms: float, turns: list[TurnResult], leaks: list[str], page_errors: list[str]) -> None:
+async def _session(
+    browser,
+    url: str,
+    session: int,
+    questions: list[str],
+    deadline: float,  # noqa: ANN001
+    timeout_ms: float,
+    turns: list[TurnResult],
+    leaks: list[str],
+    page_errors: list[str],
+) -> None:
     from playwright.async_api import Error as PlaywrightError
 
     context = await browser.new_context(viewport={"width": 1280, "height": 1000})
@@ -165,8 +173,15 @@ async def _session(browser, url: str, session: int, questions: list[str], deadli
                 first, total = await _ask(page, question, turn, timeout_ms)
                 turns.append(TurnResult(session, question, first, total))
             except (PlaywrightError, AssertionError) as error:
-                turns.append(TurnResult(session, question, None, time.perf_counter() - started,
-                                        f"{type(error).__name__}: {str(error).splitlines()[0]}"))
+                turns.append(
+                    TurnResult(
+                        session,
+                        question,
+                        None,
+                        time.perf_counter() - started,
+                        f"{type(error).__name__}: {str(error).splitlines()[0]}",
+                    )
+                )
                 break  # the page's state is unknown now; the rest of this session would measure nothing
             asked.append(question)
             leaks.extend(await _leaks(page, session, asked))
@@ -181,7 +196,7 @@ async def _sample_rss(app: webapp.RunningApp, into: list[float], stop: asyncio.E
         into.append(app.rss_bytes() / 2**20)
         try:
             await asyncio.wait_for(stop.wait(), timeout=2.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -204,11 +219,22 @@ async def _drive(app: webapp.RunningApp, sessions: int, seconds: float, timeout_
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sample_rss(app, rss, stop))
             started = time.perf_counter()
-            await asyncio.gather(*(
-                _session(browser, app.url, i, questions, started + seconds, timeout_s * 1000,
-                         turns, leaks, page_errors)
-                for i in range(1, sessions + 1)
-            ))
+            await asyncio.gather(
+                *(
+                    _session(
+                        browser,
+                        app.url,
+                        i,
+                        questions,
+                        started + seconds,
+                        timeout_s * 1000,
+                        turns,
+                        leaks,
+                        page_errors,
+                    )
+                    for i in range(1, sessions + 1)
+                )
+            )
             elapsed = time.perf_counter() - started
             stop.set()
             await sampler
@@ -216,7 +242,9 @@ async def _drive(app: webapp.RunningApp, sessions: int, seconds: float, timeout_
             await browser.close()
     log = app.log.read_text(encoding="utf-8", errors="replace")
     log_errors = tuple(line for line in log.splitlines() if "Traceback" in line or " ERROR " in line)
-    return LoadReport(sessions, elapsed, tuple(turns), tuple(leaks), tuple(page_errors), log_errors, tuple(rss))
+    return LoadReport(
+        sessions, elapsed, tuple(turns), tuple(leaks), tuple(page_errors), log_errors, tuple(rss)
+    )
 
 
 def run_load(app: webapp.RunningApp, sessions: int, seconds: float, timeout_s: float = 900) -> LoadReport:
@@ -230,10 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--max-answer-tokens", type=int, default=96,
-                        help="the app's ASKDOCS_MAX_ANSWER_TOKENS for this run (default 96)")
-    parser.add_argument("--model-cache", type=Path, default=None,
-                        help="converted models (default: the settings' model cache)")
+    parser.add_argument(
+        "--max-answer-tokens",
+        type=int,
+        default=96,
+        help="the app's ASKDOCS_MAX_ANSWER_TOKENS for this run (default 96)",
+    )
+    parser.add_argument(
+        "--model-cache", type=Path, default=None, help="converted models (default: the settings' model cache)"
+    )
     parser.add_argument("--out", type=Path, default=webapp.ROOT / "bench" / "out" / "load.json")
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
@@ -241,9 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     model_cache = args.model_cache or load_settings().model_cache_dir
     with tempfile.TemporaryDirectory(prefix="askdocs-load-") as tmp:
         environment = webapp.app_environment(
-            Path(tmp) / "data", model_cache,
+            Path(tmp) / "data",
+            model_cache,
             # Every session comes from 127.0.0.1, which the rate limit takes for one anonymous visitor.
-            {"ASKDOCS_MAX_ANSWER_TOKENS": str(args.max_answer_tokens), "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0"})
+            {"ASKDOCS_MAX_ANSWER_TOKENS": str(args.max_answer_tokens), "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0"},
+        )
         print("indexing sample_docs …", file=sys.stderr)
         webapp.index_folder(webapp.ROOT / "sample_docs" / "documents", environment)
         with webapp.streamlit_app(environment, Path(tmp) / "server.log") as app:

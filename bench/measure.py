@@ -41,7 +41,10 @@ def load_average() -> str:
 def machine() -> dict[str, Any]:
     try:
         revision = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
             cwd=Path(__file__).resolve().parents[1],
         ).stdout.strip()
     except OSError:

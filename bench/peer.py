@@ -85,8 +85,14 @@ class Peer:
     chroma: Any
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str], embeddings: Any, folder: Path,
-              cross_encoder: str | None) -> "Peer":
+    def build(
+        cls,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        embeddings: Any,
+        folder: Path,
+        cross_encoder: str | None,
+    ) -> Peer:
         from langchain_chroma import Chroma
         from langchain_classic.retrievers import ContextualCompressionRetriever, EnsembleRetriever
         from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
@@ -96,10 +102,14 @@ class Peer:
         bm25 = BM25Retriever.from_texts(texts, metadatas=metadatas, k=K)
         chroma = Chroma(collection_name="peer", embedding_function=embeddings, persist_directory=str(folder))
         for start in range(0, len(texts), 5000):
-            chroma.add_texts(list(texts[start:start + 5000]), metadatas=metadatas[start:start + 5000],
-                             ids=list(ids[start:start + 5000]))
-        ensemble = EnsembleRetriever(retrievers=[bm25, chroma.as_retriever(search_kwargs={"k": K})],
-                                     weights=[0.5, 0.5])
+            chroma.add_texts(
+                list(texts[start : start + 5000]),
+                metadatas=metadatas[start : start + 5000],
+                ids=list(ids[start : start + 5000]),
+            )
+        ensemble = EnsembleRetriever(
+            retrievers=[bm25, chroma.as_retriever(search_kwargs={"k": K})], weights=[0.5, 0.5]
+        )
         compressed = None
         if cross_encoder:
             from langchain_community.cross_encoders import HuggingFaceCrossEncoder
@@ -146,7 +156,9 @@ class Corpus:
 def stored_vectors(index: Any, collection: str) -> dict[str, tuple[str, np.ndarray]]:
     """Every chunk's text and vector from an eval index (read back: re-embedding 5,235 passages would
     take minutes)."""
-    return {chunk.chunk_id: (chunk.text, vector) for chunk, vector in index.store.iter_chunk_vectors(collection)}
+    return {
+        chunk.chunk_id: (chunk.text, vector) for chunk, vector in index.store.iter_chunk_vectors(collection)
+    }
 
 
 def padding(corpus: Corpus, count: int, seed: int = 0) -> Iterator[tuple[str, str, np.ndarray]]:
@@ -157,13 +169,19 @@ def padding(corpus: Corpus, count: int, seed: int = 0) -> Iterator[tuple[str, st
         words = _WORDS.findall(corpus.texts[row])
         keep = rng.random(len(words)) >= 0.1
         vector = corpus.vectors[row] + rng.normal(0, PAD_NOISE, corpus.vectors.shape[1]).astype(np.float32)
-        yield f"pad{n}-{corpus.ids[row]}", " ".join(w for w, k in zip(words, keep) if k), vector / np.linalg.norm(vector)
+        yield (
+            f"pad{n}-{corpus.ids[row]}",
+            " ".join(w for w, k in zip(words, keep) if k),
+            vector / np.linalg.norm(vector),
+        )
 
 
 # -- running both ------------------------------------------------------------------------------------
 def compare(
-    queries: dict[str, str], qrels: dict[str, dict[str, int]],
-    ours: Callable[[str], list[str]], theirs: Callable[[str], list[str]],
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    ours: Callable[[str], list[str]],
+    theirs: Callable[[str], list[str]],
 ) -> dict[str, Any]:
     """Interleaved timing and nDCG@10 of both retrievers over the same queries."""
     from eval.metrics import ndcg_at_k
@@ -184,8 +202,13 @@ def compare(
             ranked = search(text)
             times[name].append(1000 * (time.perf_counter() - started))
             ndcg[name].append(ndcg_at_k(ranked, qrels.get(qid, {}), K))
-    out = {name: {"ndcg@10": float(np.mean(ndcg[name])), "latency_ms": percentiles(times[name])} for name in times}
-    out["p50_ratio_askdocs_over_peer"] = out["askdocs"]["latency_ms"]["p50"] / out["peer"]["latency_ms"]["p50"]
+    out = {
+        name: {"ndcg@10": float(np.mean(ndcg[name])), "latency_ms": percentiles(times[name])}
+        for name in times
+    }
+    out["p50_ratio_askdocs_over_peer"] = (
+        out["askdocs"]["latency_ms"]["p50"] / out["peer"]["latency_ms"]["p50"]
+    )
     out["load_average"] = load_average()
     return out
 
@@ -225,20 +248,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         qids = sorted(dataset.queries)[:10]
         judged = {d for q in qids for d in dataset.qrels.get(q, {})}
         extra = [d for d in sorted(dataset.corpus) if d not in judged][:200]
-        dataset = BeirDataset(dataset.name + "-quick", {d: dataset.corpus[d] for d in sorted(judged) + extra},
-                              {q: dataset.queries[q] for q in qids}, {q: dict(dataset.qrels.get(q, {})) for q in qids},
-                              dataset.split)
+        dataset = BeirDataset(
+            dataset.name + "-quick",
+            {d: dataset.corpus[d] for d in sorted(judged) + extra},
+            {q: dataset.queries[q] for q in qids},
+            {q: dict(dataset.qrels.get(q, {})) for q in qids},
+            dataset.split,
+        )
     work = Path(tempfile.mkdtemp(prefix="askdocs-peer-", dir=args.workdir))
-    report: dict[str, Any] = {"machine": machine(), "dataset": dataset.name, "split": args.split,
-                              "queries": len(dataset.queries), "passages": len(dataset.corpus)}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "dataset": dataset.name,
+        "split": args.split,
+        "queries": len(dataset.queries),
+        "passages": len(dataset.corpus),
+    }
     try:
         started = time.perf_counter()
         index = EvalIndex.open(dataset, settings, embedder, settings.data_dir / "eval" / "index")
         stored = stored_vectors(index, COLLECTION)
         ids = tuple(sorted(dataset.corpus))
         judged = {d for grades in dataset.qrels.values() for d, g in grades.items() if g > 0}
-        corpus = Corpus(ids, tuple(stored[i][0] for i in ids), np.stack([stored[i][1] for i in ids]),
-                        tuple(n for n, i in enumerate(ids) if i not in judged))
+        corpus = Corpus(
+            ids,
+            tuple(stored[i][0] for i in ids),
+            np.stack([stored[i][1] for i in ids]),
+            tuple(n for n, i in enumerate(ids) if i not in judged),
+        )
         known = dict(zip(corpus.texts, corpus.vectors))
         embeddings = langchain_embeddings(embedder, known)
 
@@ -246,7 +282,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if cross_encoder is None and not args.no_rerank:
             folder = resolve_embedder(settings.embedder, settings.model_cache_dir)
             cross_encoder = str(stand_in_cross_encoder(Path(folder), work / "stand-in-cross-encoder"))
-        report["cross_encoder"] = args.reranker or ("stand-in (untrained head; latency only)" if cross_encoder else None)
+        report["cross_encoder"] = args.reranker or (
+            "stand-in (untrained head; latency only)" if cross_encoder else None
+        )
 
         peer = Peer.build(ids, corpus.texts, embeddings, work / "peer-chroma", cross_encoder)
         config = replace(HybridConfig.from_settings(settings), top_k=K)
@@ -270,15 +308,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         index.close()
 
         if args.pad and args.pad > len(corpus.ids):
-            report["padded"] = padded_run(args.pad, corpus, dataset, embeddings, settings, config, embedder, work)
+            report["padded"] = padded_run(
+                args.pad, corpus, dataset, embeddings, settings, config, embedder, work
+            )
         report["rss_mb"] = rss_mb()
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def padded_run(total: int, corpus: Corpus, dataset: Any, embeddings: Any, settings: Any, config: Any,
-               embedder: Any, work: Path) -> dict[str, Any]:
+def padded_run(
+    total: int,
+    corpus: Corpus,
+    dataset: Any,
+    embeddings: Any,
+    settings: Any,
+    config: Any,
+    embedder: Any,
+    work: Path,
+) -> dict[str, Any]:
     """Both sides over the benchmark plus padding up to ``total`` chunks (see the module notes)."""
     from askdocs.types import Chunk
     from retrieval.bm25 import BM25Directory
@@ -300,8 +348,10 @@ def padded_run(total: int, corpus: Corpus, dataset: Any, embeddings: Any, settin
     store.create_collection(collection)
     for start in range(0, len(ids), 5000):
         part = range(start, min(start + 5000, len(ids)))
-        store.upsert([Chunk(ids[i], ids[i], ids[i], collection, "v1", 0, texts[i], 1, 1) for i in part],
-                     vectors[start:start + len(part)])
+        store.upsert(
+            [Chunk(ids[i], ids[i], ids[i], collection, "v1", 0, texts[i], 1, 1) for i in part],
+            vectors[start : start + len(part)],
+        )
     bm25 = BM25Directory(ours_settings.bm25_dir)
     bm25.publish(collection, ((i, i, t) for i, t in zip(ids, texts)))
     ours_build = time.perf_counter() - started
@@ -312,18 +362,30 @@ def padded_run(total: int, corpus: Corpus, dataset: Any, embeddings: Any, settin
     print(f"peer padded index ready ({peer_build:.0f} s)", file=sys.stderr, flush=True)
     ours = HybridRetriever(store, embedder, bm25, config)
     try:
-        result = compare(dataset.queries, dataset.qrels,
-                         lambda q: [h.chunk.doc_id for h in ours.retrieve(q, collection).hits], peer.search)
+        result = compare(
+            dataset.queries,
+            dataset.qrels,
+            lambda q: [h.chunk.doc_id for h in ours.retrieve(q, collection).hits],
+            peer.search,
+        )
     finally:
         store.close()
-    result.update({"chunks": len(ids), "build_s": {"askdocs": round(ours_build, 1), "peer": round(peer_build, 1)}})
+    result.update(
+        {"chunks": len(ids), "build_s": {"askdocs": round(ours_build, 1), "peer": round(peer_build, 1)}}
+    )
     return result
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = ["| run | retriever | nDCG@10 | p50 ms | p95 ms | p50 askdocs ÷ peer |", "|---|---|---|---|---|---|"]
-    runs = [("benchmark", f"FAQ {report['split']} ({report['passages']:,} passages)"),
-            ("benchmark_rerank", "+ cross-encoder"), ("padded", "padded")]
+    lines = [
+        "| run | retriever | nDCG@10 | p50 ms | p95 ms | p50 askdocs ÷ peer |",
+        "|---|---|---|---|---|---|",
+    ]
+    runs = [
+        ("benchmark", f"FAQ {report['split']} ({report['passages']:,} passages)"),
+        ("benchmark_rerank", "+ cross-encoder"),
+        ("padded", "padded"),
+    ]
     for key, label in runs:
         if key not in report:
             continue
@@ -333,22 +395,35 @@ def table(report: dict[str, Any]) -> str:
         for side, name in (("askdocs", "askdocs hybrid"), ("peer", "LangChain Ensemble 0.5/0.5")):
             ndcg = "n/a" if r[side]["ndcg@10"] is None else f"{r[side]['ndcg@10']:.4f}"
             ratio = f"{r['p50_ratio_askdocs_over_peer']:.3f}" if side == "askdocs" else ""
-            lines.append(f"| {label} | {name} | {ndcg} | {r[side]['latency_ms']['p50']:.1f} | "
-                         f"{r[side]['latency_ms']['p95']:.1f} | {ratio} |")
+            lines.append(
+                f"| {label} | {name} | {ndcg} | {r[side]['latency_ms']['p50']:.1f} | "
+                f"{r[side]['latency_ms']['p95']:.1f} | {ratio} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__.splitlines()[0])
-    parser.add_argument("--beir", type=Path, help="the Python-FAQ benchmark folder (default: built under DATA_DIR)")
+    parser.add_argument(
+        "--beir", type=Path, help="the Python-FAQ benchmark folder (default: built under DATA_DIR)"
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--pad", type=int, default=100_000, help="chunks in the padded run (0: skip it)")
-    parser.add_argument("--reranker", help="a CrossEncoder id or folder for both sides (default: the stand-in)")
+    parser.add_argument(
+        "--reranker", help="a CrossEncoder id or folder for both sides (default: the stand-in)"
+    )
     parser.add_argument("--no-rerank", action="store_true", help="skip the cross-encoder rows")
-    parser.add_argument("--rerank-queries", type=int, default=0, help="only the first N queries with the "
-                        "cross-encoder (0: all; --quick: 3)")
-    parser.add_argument("--cached-query-vectors", action="store_true",
-                        help="embed every query once ahead, so both sides are timed without query embedding")
+    parser.add_argument(
+        "--rerank-queries",
+        type=int,
+        default=0,
+        help="only the first N queries with the cross-encoder (0: all; --quick: 3)",
+    )
+    parser.add_argument(
+        "--cached-query-vectors",
+        action="store_true",
+        help="embed every query once ahead, so both sides are timed without query embedding",
+    )
     parser.add_argument("--quick", action="store_true", help="10 queries, ~210 passages, pad to 2,000 (CI)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "peer.json")
     parser.add_argument("--workdir", type=Path, help="where the temporary indexes go")
@@ -364,12 +439,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # langchain-community's sunset notice
     info = machine()
     print(f"$ python -m bench.peer {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"{info['date_utc']}, {info['cpu']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}", flush=True)
+    print(
+        f"{info['date_utc']}, {info['cpu']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}",
+        flush=True,
+    )
     report = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(table(report))
-    print(f"cross-encoder: {report.get('cross_encoder')}; load at the end {load_average()}; written to {args.out}")
+    print(
+        f"cross-encoder: {report.get('cross_encoder')}; load at the end {load_average()}; written to {args.out}"
+    )
     return 0
 
 

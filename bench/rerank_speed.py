@@ -36,8 +36,14 @@ from bench.measure import percentiles
 SPEC = "pkg:all-minilm-l6-v2"
 CANDIDATES = 20
 BASELINE = "torch-256"
-VARIANTS = (("torch", 256), ("torch", 128), ("onnx-fp32", 256), ("onnx-fp32", 128), ("onnx-int8", 256),
-            ("onnx-int8", 128))
+VARIANTS = (
+    ("torch", 256),
+    ("torch", 128),
+    ("onnx-fp32", 256),
+    ("onnx-fp32", 128),
+    ("onnx-int8", 256),
+    ("onnx-int8", 128),
+)
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"html_files": 40, "max_chunks": 600, "queries": 30, "rounds": 3, "max_wait": 20},
     "quick": {"html_files": 2, "max_chunks": 200, "queries": 3, "rounds": 1, "max_wait": 0},
@@ -56,7 +62,7 @@ def candidates(count_tokens: Any, profile: dict[str, Any]) -> list[tuple[str, li
         hits = index.search(query, CANDIDATES)
         if len(hits) == CANDIDATES:  # only queries with a full candidate list: the latency is per 20
             out.append((query, [texts[int(h.chunk_id)] for h in hits]))
-    return out[:profile["queries"]]
+    return out[: profile["queries"]]
 
 
 def rank_agreement(base: Sequence[float], other: Sequence[float]) -> tuple[float, float]:
@@ -67,8 +73,9 @@ def rank_agreement(base: Sequence[float], other: Sequence[float]) -> tuple[float
     return spearman, len(top[0] & top[1]) / 5
 
 
-def speed(report: Report, variants: dict[str, Any], pairs: list[tuple[str, list[str]]],
-          rounds: int) -> dict[str, Any]:
+def speed(
+    report: Report, variants: dict[str, Any], pairs: list[tuple[str, list[str]]], rounds: int
+) -> dict[str, Any]:
     names = list(variants)
     for reranker in variants.values():
         reranker.score(*pairs[0])  # warm-up: first-call allocations stay out of the timing
@@ -76,31 +83,54 @@ def speed(report: Report, variants: dict[str, Any], pairs: list[tuple[str, list[
     scores: dict[str, list[list[float]]] = {}
     with report.background("rerank speed", "the timed rounds"):
         for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
                 times, scores[name] = [], []
                 for query, passages in pairs:
                     started = time.perf_counter()
                     scores[name].append(variants[name].score(query, passages))
                     times.append(1000 * (time.perf_counter() - started))
                 ms[name].append(times)
-    result: dict[str, Any] = {"queries": len(pairs), "candidates": CANDIDATES, "rounds": rounds, "variants": {}}
+    result: dict[str, Any] = {
+        "queries": len(pairs),
+        "candidates": CANDIDATES,
+        "rounds": rounds,
+        "variants": {},
+    }
     for name in names:
         ratios = [sum(base) / sum(own) for base, own in zip(ms[BASELINE], ms[name])]
         latency = percentiles(t for times in ms[name] for t in times)
         agreement = [rank_agreement(b, o) for b, o in zip(scores[BASELINE], scores[name])]
-        row = {"p50_ms": latency["p50"], "p95_ms": latency["p95"], "ratio_to_baseline": float(np.median(ratios)),
-               "ratios": ratios, "spearman_mean": float(np.mean([a[0] for a in agreement])),
-               "top5_overlap_mean": float(np.mean([a[1] for a in agreement])),
-               "max_score_diff": float(max(np.max(np.abs(np.subtract(b, o)))
-                                           for b, o in zip(scores[BASELINE], scores[name])))}
+        row = {
+            "p50_ms": latency["p50"],
+            "p95_ms": latency["p95"],
+            "ratio_to_baseline": float(np.median(ratios)),
+            "ratios": ratios,
+            "spearman_mean": float(np.mean([a[0] for a in agreement])),
+            "top5_overlap_mean": float(np.mean([a[1] for a in agreement])),
+            "max_score_diff": float(
+                max(np.max(np.abs(np.subtract(b, o))) for b, o in zip(scores[BASELINE], scores[name]))
+            ),
+        }
         result["variants"][name] = row
-        report.add("rerank speed", f"{name}: p50 / p95 per query of {CANDIDATES}", row["p50_ms"],
-                   f"ms (p95 {row['p95_ms']:.1f})")
+        report.add(
+            "rerank speed",
+            f"{name}: p50 / p95 per query of {CANDIDATES}",
+            row["p50_ms"],
+            f"ms (p95 {row['p95_ms']:.1f})",
+        )
         if name != BASELINE:
-            report.add("rerank speed", f"{name}: speed-up over {BASELINE} (median per-round ratio)",
-                       row["ratio_to_baseline"], "x")
-            report.add("rerank agree", f"{name}: Spearman / top-5 overlap with {BASELINE}", row["spearman_mean"],
-                       f"(top-5 {row['top5_overlap_mean']:.2f}, max |score diff| {row['max_score_diff']:.2g})")
+            report.add(
+                "rerank speed",
+                f"{name}: speed-up over {BASELINE} (median per-round ratio)",
+                row["ratio_to_baseline"],
+                "x",
+            )
+            report.add(
+                "rerank agree",
+                f"{name}: Spearman / top-5 overlap with {BASELINE}",
+                row["spearman_mean"],
+                f"(top-5 {row['top5_overlap_mean']:.2f}, max |score diff| {row['max_score_diff']:.2g})",
+            )
     return result
 
 
@@ -109,11 +139,17 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, work:
 
     from askdocs.models import resolve_embedder
     from bench.peer import stand_in_cross_encoder
-    from retrieval.rerankers.onnx import OnnxCrossEncoderReranker
     from retrieval.rerankers.cross_encoder import CrossEncoderReranker
+    from retrieval.rerankers.onnx import OnnxCrossEncoderReranker
 
-    folder = args.model or stand_in_cross_encoder(Path(resolve_embedder(SPEC, args.model_cache)), work / "stand-in")
-    model = str(args.model) if args.model else "stand-in: MiniLM-L6 + untrained seeded one-logit head (speed only)"
+    folder = args.model or stand_in_cross_encoder(
+        Path(resolve_embedder(SPEC, args.model_cache)), work / "stand-in"
+    )
+    model = (
+        str(args.model)
+        if args.model
+        else "stand-in: MiniLM-L6 + untrained seeded one-logit head (speed only)"
+    )
     print(f"cross-encoder: {model}", flush=True)
     variants: dict[str, Any] = {}
     for kind, length in VARIANTS:
@@ -122,15 +158,27 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, work:
             variants[f"{kind}-{length}"] = CrossEncoderReranker(str(folder), "cpu", max_length=length)
         else:  # the first load of each variant exports into the cache
             variants[f"{kind}-{length}"] = OnnxCrossEncoderReranker(
-                folder, kind.removeprefix("onnx-"), max_length=length, cache_dir=work if not args.model else
-                args.model_cache)
-        report.add("rerank load", f"{kind}-{length} load (export included when not cached)",
-                   time.perf_counter() - started, "s")
+                folder,
+                kind.removeprefix("onnx-"),
+                max_length=length,
+                cache_dir=work if not args.model else args.model_cache,
+            )
+        report.add(
+            "rerank load",
+            f"{kind}-{length} load (export included when not cached)",
+            time.perf_counter() - started,
+            "s",
+        )
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     pairs = candidates(lambda t: len(tokenizer.encode(t, add_special_tokens=False)), profile)
     lengths = [len(tokenizer.encode(q, p)) for q, ps in pairs for p in ps]
-    report.add("rerank input", f"pair length, mean (min {min(lengths)}, max {max(lengths)}; > 128: "
-               f"{np.mean(np.array(lengths) > 128):.0%})", float(np.mean(lengths)), "tokens")
+    report.add(
+        "rerank input",
+        f"pair length, mean (min {min(lengths)}, max {max(lengths)}; > 128: "
+        f"{np.mean(np.array(lengths) > 128):.0%})",
+        float(np.mean(lengths)),
+        "tokens",
+    )
     return {"model": model, "speed": speed(report, variants, pairs, profile["rounds"])}
 
 
@@ -148,8 +196,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     profile["queries"] = args.queries or profile["queries"]
     profile["rounds"] = args.rounds or profile["rounds"]
     with tempfile.TemporaryDirectory(prefix="askdocs-rerank-") as tmp:
-        run_and_report("bench.rerank_speed", argv, profile, args.out,
-                       lambda report, info: info.update(run(args, profile, report, Path(tmp))))
+        run_and_report(
+            "bench.rerank_speed",
+            argv,
+            profile,
+            args.out,
+            lambda report, info: info.update(run(args, profile, report, Path(tmp))),
+        )
 
 
 if __name__ == "__main__":

@@ -36,10 +36,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from askdocs.machine import cpu_line
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings, load_settings
 from eval.answer_eval import GoldQuestion, evaluate_answers, load_questions
-from askdocs.machine import cpu_line
 from generation.generators import Generator, generator_from_settings
 from generation.pipeline import AnswerPipeline
 from generation.routing import classify
@@ -65,7 +65,9 @@ def questions(quick: bool) -> list[GoldQuestion]:
 
 
 def local_generator(settings: Settings, model: str) -> Generator:
-    return generator_from_settings(settings.model_copy(update={"generator_backend": "local", "generator_model": model}))
+    return generator_from_settings(
+        settings.model_copy(update={"generator_backend": "local", "generator_model": model})
+    )
 
 
 def summarise(result: dict, hard_ids: set[str], price: tuple[float, float] | None, strong_name: str) -> dict:
@@ -99,31 +101,46 @@ def faq_split(settings: Settings) -> dict:
     from eval.runner import prepared_dataset
 
     folder = prepared_dataset("python-faq", settings)
-    titles = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines() if line]
+    titles = [
+        json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines() if line
+    ]
     decisions = [classify(t, settings.route_long_words) for t in titles]
     reasons: dict[str, int] = {}
     for d in decisions:
         reasons[d.reason] = reasons.get(d.reason, 0) + 1
     hard = [t for t, d in zip(titles, decisions) if d.tier == "strong"]
-    return {"questions": len(titles), "fast": len(titles) - len(hard), "reasons": reasons, "hard examples": hard[:8]}
+    return {
+        "questions": len(titles),
+        "fast": len(titles) - len(hard),
+        "reasons": reasons,
+        "hard examples": hard[:8],
+    }
 
 
-def run(settings: Settings, fast_model: str, strong_model: str, quick: bool,
-        price: tuple[float, float] | None = None) -> dict:
+def run(
+    settings: Settings,
+    fast_model: str,
+    strong_model: str,
+    quick: bool,
+    price: tuple[float, float] | None = None,
+) -> dict:
     asked = questions(quick)
     hard_ids = {q.id for q in load_questions(HARD)}
     fast, strong = local_generator(settings, fast_model), local_generator(settings, strong_model)
     with tempfile.TemporaryDirectory(prefix="askdocs-routing-") as scratch:
-        local = settings.model_copy(update={"data_dir": Path(scratch), "chroma_mode": "embedded",
-                                            "cache_similarity": 0.0})
+        local = settings.model_copy(
+            update={"data_dir": Path(scratch), "chroma_mode": "embedded", "cache_similarity": 0.0}
+        )
         stack = open_retrieval(local)
         try:
             outcomes = Ingestor(stack.store, stack.embedder, stack.bm25, local).ingest_paths(
-                [SAMPLE / "documents"], "bench")
+                [SAMPLE / "documents"], "bench"
+            )
             assert all(o.status != "refused" for o in outcomes), outcomes
             # The fast tier alone, as routing runs it: with its own answer limit.
-            fast_alone = local.model_copy(update={"max_answer_tokens": min(local.max_answer_tokens,
-                                                                           local.fast_max_answer_tokens)})
+            fast_alone = local.model_copy(
+                update={"max_answer_tokens": min(local.max_answer_tokens, local.fast_max_answer_tokens)}
+            )
             pipelines = {
                 "fast only": AnswerPipeline(stack.retriever, fast, fast_alone),
                 "strong only": AnswerPipeline(stack.retriever, strong, local),
@@ -142,7 +159,9 @@ def run(settings: Settings, fast_model: str, strong_model: str, quick: bool,
     summary = {name: summarise(results[name], hard_ids, price, strong.name) for name in CONFIGS}
     routed, baseline = summary["routed"], summary["strong only"]
     return {
-        "fast": fast.name, "strong": strong.name, "questions": len(asked),
+        "fast": fast.name,
+        "strong": strong.name,
+        "questions": len(asked),
         "hard questions": sum(q.id in hard_ids for q in asked),
         "summary": summary,
         "ratios": {
@@ -157,9 +176,20 @@ def run(settings: Settings, fast_model: str, strong_model: str, quick: bool,
 
 
 def table(report: dict) -> str:
-    keys = ["correctness", "correctness simple", "correctness hard", "citation validity", "abstention accuracy",
-            "total p50 s", "total p95 s", "all answers s", "to strong", "strong tokens in", "strong tokens out",
-            "strong cost USD"]
+    keys = [
+        "correctness",
+        "correctness simple",
+        "correctness hard",
+        "citation validity",
+        "abstention accuracy",
+        "total p50 s",
+        "total p95 s",
+        "all answers s",
+        "to strong",
+        "strong tokens in",
+        "strong tokens out",
+        "strong cost USD",
+    ]
     lines = ["| | " + " | ".join(CONFIGS) + " |", "|---|" + "---|" * len(CONFIGS)]
     for key in keys:
         cells = [report["summary"][c][key] for c in CONFIGS]
@@ -174,10 +204,16 @@ def table(report: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.routing", description=__doc__.split("\n")[0])
     parser.add_argument("--fast", default="pkg:smollm2-135m-instruct", help="the fast tier (a local model)")
-    parser.add_argument("--strong", default=None, help="the strong tier (a local model); default ASKDOCS_GENERATOR_MODEL")
+    parser.add_argument(
+        "--strong", default=None, help="the strong tier (a local model); default ASKDOCS_GENERATOR_MODEL"
+    )
     parser.add_argument("--quick", action="store_true", help="1 simple, 1 hard and 1 unanswerable question")
-    parser.add_argument("--strong-price", default=None, help="USD per million tokens in,out for the strong tier")
-    parser.add_argument("--faq", action="store_true", help="also show how the rule splits the Python FAQ's titles")
+    parser.add_argument(
+        "--strong-price", default=None, help="USD per million tokens in,out for the strong tier"
+    )
+    parser.add_argument(
+        "--faq", action="store_true", help="also show how the rule splits the Python FAQ's titles"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     quiet_libraries()
@@ -185,16 +221,22 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     price = tuple(float(p) for p in args.strong_price.split(",")) if args.strong_price else None
     print(f"python -m bench.routing {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_line()}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_line()}, load average {os.getloadavg()[0]:.1f}"
+    )
     report = run(settings, args.fast, args.strong or settings.generator_model, args.quick, price)  # type: ignore[arg-type]
     if args.faq:
         report["python faq"] = faq_split(settings)
-    print(f"fast = {report['fast']}, strong = {report['strong']}; {report['questions']} questions, "
-          f"{report['hard questions']} of them hard")
+    print(
+        f"fast = {report['fast']}, strong = {report['strong']}; {report['questions']} questions, "
+        f"{report['hard questions']} of them hard"
+    )
     print(table(report))
     if "python faq" in report:
         faq = report["python faq"]
-        print(f"Python FAQ titles routed to the fast tier: {faq['fast']}/{faq['questions']} ({faq['reasons']})")
+        print(
+            f"Python FAQ titles routed to the fast tier: {faq['fast']}/{faq['questions']} ({faq['reasons']})"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(f"written to {args.out}")

@@ -103,8 +103,19 @@ class SyntheticCorpus:
                 words = [*own, *common[row], *(f"zz{r:x}q" for r in rare[row])]
                 rng.shuffle(words)
                 i = start + row
-                chunks.append(Chunk(f"c{i}", f"syn-{i // CHUNKS_PER_DOC}", f"synthetic-{i // CHUNKS_PER_DOC}.txt",
-                                    COLLECTION, "v1", i % CHUNKS_PER_DOC, " ".join(words), 1, 1))
+                chunks.append(
+                    Chunk(
+                        f"c{i}",
+                        f"syn-{i // CHUNKS_PER_DOC}",
+                        f"synthetic-{i // CHUNKS_PER_DOC}.txt",
+                        COLLECTION,
+                        "v1",
+                        i % CHUNKS_PER_DOC,
+                        " ".join(words),
+                        1,
+                        1,
+                    )
+                )
             yield chunks, vectors.astype(np.float32)
 
 
@@ -212,8 +223,10 @@ def serve(folder: Path, queries: Sequence[str], breakdown: bool) -> dict[str, An
             started = time.perf_counter()
             stack.bm25.publish(COLLECTION, rows)
             out["rebuild_breakdown_s"] = {
-                "read_refs": round(refs_s, 2), "read_texts": round(texts_s, 2),
-                "full_tokenize_index_save": round(time.perf_counter() - started, 2), "refs": len(refs),
+                "read_refs": round(refs_s, 2),
+                "read_texts": round(texts_s, 2),
+                "full_tokenize_index_save": round(time.perf_counter() - started, 2),
+                "refs": len(refs),
             }
             started = time.perf_counter()
             rebuild_bm25(stack.store, stack.bm25, COLLECTION)
@@ -239,13 +252,24 @@ def serve_bm25(folder: Path, queries: Sequence[str]) -> dict[str, Any]:
         latencies.append(1000 * (time.perf_counter() - started))
     ids = list(index.chunk_ids)
     started = time.perf_counter()
-    added = directory.publish(COLLECTION, StoredChunks(
-        [*ids, "new"], lambda wanted: {"new": ("new-doc", "The quokka_flux setting controls batching.")}))
+    added = directory.publish(
+        COLLECTION,
+        StoredChunks(
+            [*ids, "new"], lambda wanted: {"new": ("new-doc", "The quokka_flux setting controls batching.")}
+        ),
+    )
     rebuild_s = time.perf_counter() - started
     found = [h.chunk_id for h in added.search("quokka_flux", 1)] == ["new"]
-    return {"chunks": len(added), "bm25_latency_ms": percentiles(latencies), "rss_before_open_mb": before["rss_mb"],
-            "rss_bm25_opened_mb": opened["rss_mb"], "bm25_rebuild_s": round(rebuild_s, 2), "add_one_found": found,
-            "peak_rss_mb": rss_mb()["peak_rss_mb"], "load_average": load_average()}
+    return {
+        "chunks": len(added),
+        "bm25_latency_ms": percentiles(latencies),
+        "rss_before_open_mb": before["rss_mb"],
+        "rss_bm25_opened_mb": opened["rss_mb"],
+        "bm25_rebuild_s": round(rebuild_s, 2),
+        "add_one_found": found,
+        "peak_rss_mb": rss_mb()["peak_rss_mb"],
+        "load_average": load_average(),
+    }
 
 
 def measure_bm25(size: int, anchors: Anchors, queries: Sequence[str], work: Path) -> dict[str, Any]:
@@ -254,20 +278,34 @@ def measure_bm25(size: int, anchors: Anchors, queries: Sequence[str], work: Path
     folder = work / f"bm25-n{size}"
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
-    rows = ((c.chunk_id, c.doc_id, c.text) for chunks, _ in SyntheticCorpus(anchors, size).batches() for c in chunks)
+    rows = (
+        (c.chunk_id, c.doc_id, c.text)
+        for chunks, _ in SyntheticCorpus(anchors, size).batches()
+        for c in chunks
+    )
     BM25Directory(folder / "bm25").publish(COLLECTION, rows)
     build_s = time.perf_counter() - started
     (folder / "queries.json").write_text(json.dumps(list(queries)))
-    child = subprocess.run([sys.executable, "-m", "bench.scale", "--serve-bm25", str(folder)],
-                           capture_output=True, text=True, cwd=ROOT, check=False)
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.scale", "--serve-bm25", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     if child.returncode != 0:
         raise RuntimeError(f"the BM25 child failed at {size} chunks:\n{child.stderr[-3000:]}")
     shutil.rmtree(folder, ignore_errors=True)
-    return {"size": size, "bm25_build_s": round(build_s, 1), **json.loads(child.stdout.strip().splitlines()[-1])}
+    return {
+        "size": size,
+        "bm25_build_s": round(build_s, 1),
+        **json.loads(child.stdout.strip().splitlines()[-1]),
+    }
 
 
-def measure(size: int, anchors: Anchors, settings: Any, queries: Sequence[str], work: Path,
-            breakdown_max: int) -> dict[str, Any]:
+def measure(
+    size: int, anchors: Anchors, settings: Any, queries: Sequence[str], work: Path, breakdown_max: int
+) -> dict[str, Any]:
     folder = work / f"n{size}"
     shutil.rmtree(folder, ignore_errors=True)
     built = build(folder, SyntheticCorpus(anchors, size), settings)
@@ -275,7 +313,10 @@ def measure(size: int, anchors: Anchors, settings: Any, queries: Sequence[str], 
     child = subprocess.run(
         [sys.executable, "-m", "bench.scale", "--serve", str(folder)]
         + (["--breakdown"] if size <= breakdown_max else []),
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     if child.returncode != 0:
         raise RuntimeError(f"the serving child failed at {size} chunks:\n{child.stderr[-3000:]}")
@@ -311,10 +352,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=48, help="timed queries per size (at most 48)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale.json")
     parser.add_argument("--workdir", type=Path, help="where the indexes are built (default: a temp folder)")
-    parser.add_argument("--breakdown-max", type=int, default=200_000,
-                        help="sizes up to this also time a rebuild's parts (costs two more rebuilds)")
-    parser.add_argument("--bm25-only", action="store_true",
-                        help="only the BM25 side (build, query, memory, add one): for sizes whose Chroma build is too long")
+    parser.add_argument(
+        "--breakdown-max",
+        type=int,
+        default=200_000,
+        help="sizes up to this also time a rebuild's parts (costs two more rebuilds)",
+    )
+    parser.add_argument(
+        "--bm25-only",
+        action="store_true",
+        help="only the BM25 side (build, query, memory, add one): for sizes whose Chroma build is too long",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the child's entry point
     parser.add_argument("--serve-bm25", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
@@ -340,7 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     info = machine()
     print(f"$ python -m bench.scale {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"{info['date_utc']}, {info['cpu']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}", flush=True)
+    print(
+        f"{info['date_utc']}, {info['cpu']}, {info['cpus']} CPUs, load {info['load_average']}, git {info['git']}",
+        flush=True,
+    )
     anchors = real_anchors(settings, embedder_from_settings(settings))
     rows = []
     with tempfile.TemporaryDirectory(prefix="askdocs-scale-", dir=args.workdir) as work:
@@ -350,8 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(measure_bm25(size, anchors, queries, Path(work)))
             else:
                 rows.append(measure(size, anchors, settings, queries, Path(work), args.breakdown_max))
-            print(f"{size:,} chunks done in {time.perf_counter() - started:.0f} s (load {load_average()}): "
-                  f"{json.dumps(rows[-1])}", flush=True)
+            print(
+                f"{size:,} chunks done in {time.perf_counter() - started:.0f} s (load {load_average()}): "
+                f"{json.dumps(rows[-1])}",
+                flush=True,
+            )
     report = {"machine": info, "anchors": len(anchors.texts), "queries": len(queries), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

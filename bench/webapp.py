@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # cannot work offline), headless, with nothing that would reach the network on its own.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PLACEHOLDER = "Ask a question about the documents"  # the Ask page's chat input
 
@@ -43,7 +48,12 @@ def index_folder(folder: Path, environment: Mapping[str, str]) -> str:
     """Ingest ``folder`` with the CLI in a child process; returns its output, raises if it failed."""
     done = subprocess.run(
         [sys.executable, "-m", "ingest", str(folder)],
-        cwd=ROOT, env={**os.environ, **environment}, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"python -m ingest failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -74,10 +84,23 @@ def streamlit_app(environment: Mapping[str, str], log: Path) -> Iterator[Running
     port = free_port()
     # running_server takes no cwd or env: GNU env sets both and execs python (stopping it stops streamlit).
     args = [
-        "env", "-C", str(ROOT), *(f"{key}={value}" for key, value in environment.items()),
-        sys.executable, "-m", "app",  # the launcher `make run` uses
-        "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "env",
+        "-C",
+        str(ROOT),
+        *(f"{key}={value}" for key, value in environment.items()),
+        sys.executable,
+        "-m",
+        "app",  # the launcher `make run` uses
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     with running_server(args, port, log, timeout_s=120) as process:
         yield RunningApp(f"http://127.0.0.1:{port}", process, log)

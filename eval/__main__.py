@@ -1,11 +1,11 @@
 """``python -m eval``: retrieval and answer evaluations, run listings and comparisons.
 
-    python -m eval retrieval (--beir DIR_OR_ZIP | --dataset NAME) [--split test] [--configs bm25,...] [--out DIR]
-    python -m eval answers [--questions sample_docs] [--limit N] [--out OUTDIR] [--judge-url URL --judge-model M]
-    python -m eval embedders --beir DIR_OR_ZIP [--split test] [--embedders SPEC,...] [--out OUTDIR]
-    python -m eval compare RUN_A RUN_B
-    python -m eval runs
-    python -m eval build python-faq|zsh-faq|smoke --out DIR
+python -m eval retrieval (--beir DIR_OR_ZIP | --dataset NAME) [--split test] [--configs bm25,...] [--out DIR]
+python -m eval answers [--questions sample_docs] [--limit N] [--out OUTDIR] [--judge-url URL --judge-model M]
+python -m eval embedders --beir DIR_OR_ZIP [--split test] [--embedders SPEC,...] [--out OUTDIR]
+python -m eval compare RUN_A RUN_B
+python -m eval runs
+python -m eval build python-faq|zsh-faq|smoke --out DIR
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from pathlib import Path
 from askdocs.quiet import quiet_libraries
 from askdocs.settings import Settings
 
-
 # The builder of each name in eval.runner.BUILT_DATASETS (imported only when used: runner loads models)
-BUILDERS = {"python-faq": "eval.datasets.python_faq", "zsh-faq": "eval.datasets.zsh_faq",
-            "smoke": "eval.datasets.sample_smoke"}
+BUILDERS = {
+    "python-faq": "eval.datasets.python_faq",
+    "zsh-faq": "eval.datasets.zsh_faq",
+    "smoke": "eval.datasets.sample_smoke",
+}
 _printed_tenths: dict[str, int] = {}
 
 
@@ -55,18 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     retrieval = commands.add_parser("retrieval", help="score retriever configurations on a BEIR dataset")
     source = retrieval.add_mutually_exclusive_group(required=True)
     source.add_argument("--beir", type=Path, help="a BEIR folder or zip")
-    source.add_argument("--dataset", choices=BUILDERS, help="a benchmark this project builds, built on first "
-                        "use under DATA_DIR/eval/datasets")
+    source.add_argument(
+        "--dataset",
+        choices=BUILDERS,
+        help="a benchmark this project builds, built on first use under DATA_DIR/eval/datasets",
+    )
     retrieval.add_argument("--split", default="test")
     retrieval.add_argument("--configs", help="comma-separated names (default: the standard set)")
-    retrieval.add_argument("--out", type=Path, help="the run folder (default: a new one under DATA_DIR/eval/runs)")
+    retrieval.add_argument(
+        "--out", type=Path, help="the run folder (default: a new one under DATA_DIR/eval/runs)"
+    )
     answers = commands.add_parser("answers", help="answer questions with gold answers, and unanswerable ones")
-    answers.add_argument("--questions", type=Path, default=None, help="folder with questions.jsonl (default: sample_docs)")
-    answers.add_argument("--documents", type=Path, default=None, help="the documents to index (default: QUESTIONS/documents)")
+    answers.add_argument(
+        "--questions", type=Path, default=None, help="folder with questions.jsonl (default: sample_docs)"
+    )
+    answers.add_argument(
+        "--documents", type=Path, default=None, help="the documents to index (default: QUESTIONS/documents)"
+    )
     answers.add_argument("--limit", type=int, help="only the first N answerable and N unanswerable questions")
     answers.add_argument("--out", type=Path)
-    answers.add_argument("--judge-url", help="an OpenAI-compatible base URL for an optional judge model "
-                         "(its key, if it needs one, in ASKDOCS_JUDGE_API_KEY)")
+    answers.add_argument(
+        "--judge-url",
+        help="an OpenAI-compatible base URL for an optional judge model "
+        "(its key, if it needs one, in ASKDOCS_JUDGE_API_KEY)",
+    )
     answers.add_argument("--judge-model", default="judge")
     embedders = commands.add_parser("embedders", help="compare embedders: quality, indexing speed, memory")
     embedders.add_argument("--beir", required=True, type=Path)
@@ -99,13 +113,23 @@ def main(argv: list[str] | None = None) -> int:
             key = os.environ.get("ASKDOCS_JUDGE_API_KEY", "not-needed")
             judge = OpenAICompatibleJudge(args.judge_url, args.judge_model, key) if args.judge_url else None
             folder = runner.run_answers(
-                settings, questions, args.documents or questions / "documents", args.limit, args.out, judge, _progress
+                settings,
+                questions,
+                args.documents or questions / "documents",
+                args.limit,
+                args.out,
+                judge,
+                _progress,
             )
             _print_metrics(folder)
         elif args.command == "embedders":
             from eval.embedders import OFFLINE_EMBEDDERS, compare_embedders
 
-            specs = [e.strip() for e in args.embedders.split(",") if e.strip()] if args.embedders else OFFLINE_EMBEDDERS
+            specs = (
+                [e.strip() for e in args.embedders.split(",") if e.strip()]
+                if args.embedders
+                else OFFLINE_EMBEDDERS
+            )
             run, folder = compare_embedders(args.beir, settings, specs, args.split, args.out, _progress)
             _print_metrics(runner.finish(run, folder))
             for row in run["extra"]["embedders"]:

@@ -58,8 +58,15 @@ def load_questions(folder: Path, limit: int | None = None) -> list[GoldQuestion]
                 continue
             try:
                 row = json.loads(line)
-                rows.append(GoldQuestion(str(row["id"]), row["question"], row.get("answer", ""),
-                                         row.get("source", ""), int(row.get("page", 0))))
+                rows.append(
+                    GoldQuestion(
+                        str(row["id"]),
+                        row["question"],
+                        row.get("answer", ""),
+                        row.get("source", ""),
+                        int(row.get("page", 0)),
+                    )
+                )
             except (ValueError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}:{number}: not a question record ({error})") from error
         return rows[:limit] if limit else rows
@@ -93,15 +100,27 @@ def evaluate_answers(
         raw, answer = _ask(pipeline, gold.question, collection)
         sources = [h.chunk.text for h in answer.sources]
         row: dict = {
-            "question": gold.question, "answer": answer.text, "gold": gold.answer or "(unanswerable)",
-            "answerable": gold.answerable, "abstained": answer.abstained,
+            "question": gold.question,
+            "answer": answer.text,
+            "gold": gold.answer or "(unanswerable)",
+            "answerable": gold.answerable,
+            "abstained": answer.abstained,
             "abstention_correct": answer.abstained != gold.answerable,
             "cited": [f"{c.source}, {c.page_label}" for c in answer.citations],
-            "retrieved": [{"id": h.chunk.chunk_id, "title": f"{h.chunk.source} {h.chunk.page_label}",
-                           "relevant": h.chunk.source == gold.source and h.chunk.page_start <= gold.page
-                           <= h.chunk.page_end, "score": round(h.score, 6)} for h in answer.sources],
-            "tokens_in": answer.prompt_tokens, "tokens_out": answer.completion_tokens,
-            "backend": answer.backend, "tier": answer.tier,
+            "retrieved": [
+                {
+                    "id": h.chunk.chunk_id,
+                    "title": f"{h.chunk.source} {h.chunk.page_label}",
+                    "relevant": h.chunk.source == gold.source
+                    and h.chunk.page_start <= gold.page <= h.chunk.page_end,
+                    "score": round(h.score, 6),
+                }
+                for h in answer.sources
+            ],
+            "tokens_in": answer.prompt_tokens,
+            "tokens_out": answer.completion_tokens,
+            "backend": answer.backend,
+            "tier": answer.tier,
         }
         if gold.answerable:
             row["correctness"] = correctness(answer.text, gold.answer)
@@ -138,8 +157,10 @@ def evaluate_answers(
         "abstention_accuracy": mean_of([float(r["abstention_correct"]) for r in rows]),
         "answered_when_answerable": mean_of([float(not r["abstained"]) for r in answerable]),
         "abstained_when_unanswerable": mean_of([float(r["abstained"]) for r in unanswerable]),
-        "ttft_p50_ms": ttft_summary.get("p50"), "ttft_p95_ms": ttft_summary.get("p95"),
-        "total_p50_ms": total_summary["p50"], "total_p95_ms": total_summary["p95"],
+        "ttft_p50_ms": ttft_summary.get("p50"),
+        "ttft_p95_ms": ttft_summary.get("p95"),
+        "total_p50_ms": total_summary["p50"],
+        "total_p95_ms": total_summary["p95"],
         "tokens_in_mean": mean_of([float(r["tokens_in"]) for r in rows]),
         "tokens_out_mean": mean_of([float(r["tokens_out"]) for r in rows]),
     }
@@ -147,8 +168,10 @@ def evaluate_answers(
         metrics["judge_correctness"] = mean_of([r.get("judge_correct") for r in answerable])
         metrics["judge_failures"] = float(len(judge_errors))
         if judge_errors:
-            notes.append(f"judge {judge.name} failed on {len(judge_errors)} of {len(answerable)} questions; "
-                         f"judge_correctness covers the rest. First: {judge_errors[0]}")
+            notes.append(
+                f"judge {judge.name} failed on {len(judge_errors)} of {len(answerable)} questions; "
+                f"judge_correctness covers the rest. First: {judge_errors[0]}"
+            )
     for name, value in metrics.items():
         if value is None:
             notes.append(f"{name}: n/a (no question produced a value)")

@@ -61,7 +61,9 @@ def citation_validity(raw: str, source_count: int) -> float | None:
     return sum(1 <= n <= source_count for n in numbers) / len(numbers)
 
 
-def citation_precision(cited_pages: Sequence[tuple[str, int, int]], gold_source: str, gold_page: int) -> float | None:
+def citation_precision(
+    cited_pages: Sequence[tuple[str, int, int]], gold_source: str, gold_page: int
+) -> float | None:
     """``cited_pages`` holds (source, first page, last page) per shown citation."""
     if not cited_pages:
         return None

@@ -37,8 +37,15 @@ from eval.beir_sources import MAX_BYTES, BeirFormatError, Source, Tree, open_tre
 
 # Reading folders and zips lives in eval.beir_sources; these names are kept here for existing callers.
 __all__ = [
-    "MAX_BYTES", "QRELS_HEADER", "BeirDataset", "BeirFormatError", "Dropped", "Passage", "Source",
-    "available_splits", "load_beir",
+    "MAX_BYTES",
+    "QRELS_HEADER",
+    "BeirDataset",
+    "BeirFormatError",
+    "Dropped",
+    "Passage",
+    "Source",
+    "available_splits",
+    "load_beir",
 ]
 
 log = logging.getLogger(__name__)

@@ -89,7 +89,9 @@ def read_lines(tree: Tree, path: str) -> Iterator[tuple[int, str]]:
                 number += 1
                 tree.spend(path, len(data))
                 if len(data) > MAX_LINE_BYTES:
-                    raise BeirFormatError(tree.where(path), f"a line longer than {MAX_LINE_BYTES} bytes", number)
+                    raise BeirFormatError(
+                        tree.where(path), f"a line longer than {MAX_LINE_BYTES} bytes", number
+                    )
                 try:
                     line = data.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError:

@@ -24,8 +24,17 @@ PRIMARY_METRIC = {"retrieval": "ndcg@10", "answers": "correctness"}
 METRIC_ORDER = {
     "retrieval": ("ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_p50_ms", "latency_p95_ms"),
     "answers": (
-        "correctness", "citation_validity", "citation_precision", "groundedness", "abstention_accuracy",
-        "ttft_p50_ms", "ttft_p95_ms", "total_p50_ms", "total_p95_ms", "tokens_in_mean", "tokens_out_mean",
+        "correctness",
+        "citation_validity",
+        "citation_precision",
+        "groundedness",
+        "abstention_accuracy",
+        "ttft_p50_ms",
+        "ttft_p95_ms",
+        "total_p50_ms",
+        "total_p95_ms",
+        "tokens_in_mean",
+        "tokens_out_mean",
     ),
 }
 # Where data and converted models live changes no result.
@@ -110,7 +119,10 @@ def comparison_warnings(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]
     differing = [k for k in ("name", "split", "queries", "documents") if da.get(k) != db.get(k)]
     if differing:
         warnings.append(
-            "different datasets: A used " + _describe(da) + ", B used " + _describe(db)
+            "different datasets: A used "
+            + _describe(da)
+            + ", B used "
+            + _describe(db)
             + f" (different {', '.join(differing)})"
         )
     sa, sb = a.get("settings") or {}, b.get("settings") or {}

@@ -36,8 +36,20 @@ def _short(spec: str) -> str:
 def measure_embedder(source: Path, spec: str, settings: Settings, split: str, out: Path) -> dict:
     """One child evaluation of ``spec``; its run.json plus the child's wall time and peak memory."""
     env = {**os.environ, "ASKDOCS_EMBEDDER": spec, "ASKDOCS_DATA_DIR": str(settings.data_dir)}
-    args = [sys.executable, "-m", "eval", "retrieval", "--beir", str(source), "--split", split,
-            "--configs", ",".join(CONFIGS), "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "eval",
+        "retrieval",
+        "--beir",
+        str(source),
+        "--split",
+        split,
+        "--configs",
+        ",".join(CONFIGS),
+        "--out",
+        str(out),
+    ]
     started = time.perf_counter()
     with open(out.with_suffix(".log"), "w", encoding="utf-8") as log:
         child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -75,14 +87,16 @@ def compare_embedders(
         build = child["extra"]["index"]["build_seconds"]
         for name in CONFIGS:
             combined["configs"][f"{name} · {_short(spec)}"] = child["configs"][name]
-        table.append({
-            "embedder": spec,
-            "ndcg@10 dense": round(child["configs"]["dense"]["metrics"]["ndcg@10"], 4),
-            "ndcg@10 hybrid": round(child["configs"]["default"]["metrics"]["ndcg@10"], 4),
-            "index passages/s": round(passages / build, 1) if build else None,
-            "peak memory MB": round(child["measured"]["peak_rss_mb"]),
-            "query p50 ms (dense)": round(child["configs"]["dense"]["metrics"]["latency_p50_ms"], 1),
-        })
+        table.append(
+            {
+                "embedder": spec,
+                "ndcg@10 dense": round(child["configs"]["dense"]["metrics"]["ndcg@10"], 4),
+                "ndcg@10 hybrid": round(child["configs"]["default"]["metrics"]["ndcg@10"], 4),
+                "index passages/s": round(passages / build, 1) if build else None,
+                "peak memory MB": round(child["measured"]["peak_rss_mb"]),
+                "query p50 ms (dense)": round(child["configs"]["dense"]["metrics"]["latency_p50_ms"], 1),
+            }
+        )
     if combined is None:
         raise ValueError("no embedder to compare")
     if progress:
@@ -99,8 +113,13 @@ def draw_tradeoff(table: Sequence[dict], path: Path) -> None:
     for row in table:
         x, y = row["index passages/s"] or 0.0, row["ndcg@10 dense"]
         axes.scatter([x], [y], s=40)
-        axes.annotate(f"{_short(row['embedder'])}\n{row['peak memory MB']} MB", (x, y), textcoords="offset points",
-                      xytext=(6, 4), fontsize=8)
+        axes.annotate(
+            f"{_short(row['embedder'])}\n{row['peak memory MB']} MB",
+            (x, y),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
     axes.set_xscale("log")
     axes.set_xlabel("indexing speed (passages/s, log scale)")
     axes.set_ylabel("nDCG@10, dense alone")

@@ -35,7 +35,10 @@ class OpenAICompatibleJudge:
             model=self.model,
             messages=[
                 {"role": "system", "content": JUDGE_PROMPT},
-                {"role": "user", "content": f"QUESTION: {question}\nGOLD: {gold}\nANSWER: {answer}\nVerdict:"},
+                {
+                    "role": "user",
+                    "content": f"QUESTION: {question}\nGOLD: {gold}\nANSWER: {answer}\nVerdict:",
+                },
             ],
             max_tokens=4,
             temperature=0,

@@ -29,9 +29,24 @@ from eval.report_render import Block, Cell, Code, Heading, Image, Items, Para, T
 
 # Settings worth a glance in the header; the full list closes the report.
 _SUMMARY_SETTINGS = (
-    "embedder", "reranker", "reranker_backend", "reranker_max_length", "rerank_fusion", "generator_backend",
-    "generator_model", "top_k", "bm25_candidates", "dense_candidates", "bm25_weight", "dense_weight", "rrf_k",
-    "rerank_candidates", "chunk_tokens", "chunk_overlap_tokens", "abstain_below", "max_prompt_tokens",
+    "embedder",
+    "reranker",
+    "reranker_backend",
+    "reranker_max_length",
+    "rerank_fusion",
+    "generator_backend",
+    "generator_model",
+    "top_k",
+    "bm25_candidates",
+    "dense_candidates",
+    "bm25_weight",
+    "dense_weight",
+    "rrf_k",
+    "rerank_candidates",
+    "chunk_tokens",
+    "chunk_overlap_tokens",
+    "abstain_below",
+    "max_prompt_tokens",
     "temperature",
 )
 # metric group -> (chart title, y label, values in [0, 1]); one bar chart each
@@ -80,8 +95,10 @@ def write_report(run: Mapping[str, Any], folder: Path, worst: int = 10) -> Repor
 def _header(run: Mapping[str, Any]) -> list[Block]:
     dataset = run.get("dataset") or {}
     settings = run.get("settings") or {}
-    facts = [f"kind: {run.get('kind', '?')}",
-             f"dataset: {dataset.get('name', '?')}, split {dataset.get('split', '?')}"]
+    facts = [
+        f"kind: {run.get('kind', '?')}",
+        f"dataset: {dataset.get('name', '?')}, split {dataset.get('split', '?')}",
+    ]
     facts += [f"{k}: {_plain(v)}" for k, v in dataset.items() if k not in ("name", "split")]
     facts += [f"git revision: {run.get('git_revision', 'unknown')}", f"created: {run.get('created', '?')}"]
     summary = ", ".join(f"{k}={_plain(settings[k])}" for k in _SUMMARY_SETTINGS if k in settings)
@@ -106,10 +123,15 @@ def _metrics_section(
             cells.append(Cell(text, bold=best is not None and value == best))
         cells.append(Cell("higher" if higher_is_better(metric) else "lower"))
         rows.append(tuple(cells))
-    blocks: list[Block] = [Heading(2, "Configurations"), Items(tuple(
-        f"{n}: {configs[n].get('description') or '(no description)'}" for n in names))]
-    blocks += [Heading(2, "Metrics"), Table(("metric", *names, "better"), tuple(rows))] if rows else [
-        Heading(2, "Metrics"), Para("No metrics were recorded.")]
+    blocks: list[Block] = [
+        Heading(2, "Configurations"),
+        Items(tuple(f"{n}: {configs[n].get('description') or '(no description)'}" for n in names)),
+    ]
+    blocks += (
+        [Heading(2, "Metrics"), Table(("metric", *names, "better"), tuple(rows))]
+        if rows
+        else [Heading(2, "Metrics"), Para("No metrics were recorded.")]
+    )
     if notes:
         blocks += [Heading(3, "Notes"), Items(tuple(f"[{n}] {c}: {t}" for n, (c, t) in notes.items()))]
     return blocks
@@ -124,8 +146,11 @@ def _worst_section(kind: str, name: str, config: Mapping[str, Any], count: int) 
     for qid, q in worst_queries(per_query, primary, count):
         blocks.append(Heading(3, f"{qid}: {primary} {format_value(primary, _number(q.get(primary)))}"))
         blocks.append(Para(f"Question: {q.get('question', '')}"))
-        scores = [f"{k} {format_value(k, float(v))}" for k, v in q.items()
-                  if k != primary and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        scores = [
+            f"{k} {format_value(k, float(v))}"
+            for k, v in q.items()
+            if k != primary and isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         if scores:
             blocks.append(Para("Scores: " + ", ".join(scores)))
         retrieved = [r for r in q.get("retrieved") or [] if isinstance(r, Mapping)]
@@ -144,8 +169,11 @@ def _worst_section(kind: str, name: str, config: Mapping[str, Any], count: int) 
 
 def _hit_row(rank: int, hit: Mapping[str, Any]) -> tuple[Cell, ...]:
     return (
-        Cell(str(rank)), Cell(_plain(hit.get("id"))), Cell(_plain(hit.get("title")), limit=120),
-        Cell("✓" if hit.get("relevant") else "✗"), Cell(format_value("score", _number(hit.get("score")))),
+        Cell(str(rank)),
+        Cell(_plain(hit.get("id"))),
+        Cell(_plain(hit.get("title")), limit=120),
+        Cell("✓" if hit.get("relevant") else "✗"),
+        Cell(format_value("score", _number(hit.get("score")))),
     )
 
 
@@ -153,6 +181,7 @@ def worst_queries(
     per_query: Mapping[str, Mapping[str, Any]], metric: str, count: int = 10
 ) -> list[tuple[str, Mapping[str, Any]]]:
     """The ``count`` lowest-scoring queries on ``metric``, ties by id; queries without a score come last."""
+
     def key(item: tuple[str, Mapping[str, Any]]) -> tuple[bool, float, str]:
         value = _number(item[1].get(metric))
         return value is None, value if value is not None else 0.0, item[0]
@@ -161,21 +190,30 @@ def worst_queries(
 
 
 def _draw(kind: str, configs: Mapping[str, Mapping[str, Any]], folder: Path) -> list[Path]:
-    metrics = {c: {m: _number(v) for m, v in (cfg.get("metrics") or {}).items()}
-               for c, cfg in configs.items()}
+    metrics = {
+        c: {m: _number(v) for m, v in (cfg.get("metrics") or {}).items()} for c, cfg in configs.items()
+    }
     names = ordered_metrics(kind, {m for ms in metrics.values() for m in ms})
     drawn: list[Path | None] = []
     for group, (title, unit, unit_interval) in _GROUPS.items():
         chosen = [m for m in names if metric_group(m) == group]
-        drawn.append(plots.metric_bars(folder / f"metrics-{group}.png", metrics, chosen,
-                                       f"{title} by configuration", unit, unit_interval))
+        drawn.append(
+            plots.metric_bars(
+                folder / f"metrics-{group}.png",
+                metrics,
+                chosen,
+                f"{title} by configuration",
+                unit,
+                unit_interval,
+            )
+        )
     if kind == "retrieval":
         curves = {c: cfg.get("recall_curve") or {} for c, cfg in configs.items()}
         drawn.append(plots.recall_curves(folder / "recall-at-k.png", curves))
     panels: dict[str, dict[str, list]] = {}
     for c, cfg in configs.items():
         lat = cfg.get("latencies_ms") or []
-        for series, values in (lat.items() if isinstance(lat, Mapping) else [("latency", lat)]):
+        for series, values in lat.items() if isinstance(lat, Mapping) else [("latency", lat)]:
             panels.setdefault(str(series), {})[c] = [_number(v) for v in values or []]
     drawn.append(plots.latency_distributions(folder / "latency-distribution.png", panels))
     return [p for p in drawn if p is not None]

@@ -117,9 +117,7 @@ def to_html(blocks: list[Block], title: str, folder: Path) -> str:
             body.append("<ul>" + "".join(f"<li>{_h(i)}</li>" for i in b.items) + "</ul>")
         elif isinstance(b, Table):
             head = "".join(f"<th>{_h(h)}</th>" for h in b.header)
-            rows = "".join(
-                "<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in b.rows
-            )
+            rows = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Image):
             data = base64.b64encode((folder / b.file).read_bytes()).decode("ascii")

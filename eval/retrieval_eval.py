@@ -77,12 +77,20 @@ def parse_config(name: str, settings: Settings) -> RetrievalConfig:
         hybrid, what = replace(base, bm25_weight=0.0, dense_weight=1.0, bm25_weight_code=None), "dense alone"
     elif kind == "default":
         hybrid = base
-        code = f", {base.bm25_weight_code:g} for queries naming code" if base.bm25_weight_code is not None else ""
+        code = (
+            f", {base.bm25_weight_code:g} for queries naming code"
+            if base.bm25_weight_code is not None
+            else ""
+        )
         what = f"the settings' hybrid (BM25 weight {base.bm25_weight:g}{code}, dense {base.dense_weight:g})"
     else:
         code = float(code_weight) if code_weight else None
         hybrid = replace(base, bm25_weight=float(weight), dense_weight=1.0, bm25_weight_code=code)
-        what = f"RRF, BM25 weight {weight}" + (f" ({code_weight} for queries naming code)" if code_weight else "") + ", dense 1"
+        what = (
+            f"RRF, BM25 weight {weight}"
+            + (f" ({code_weight} for queries naming code)" if code_weight else "")
+            + ", dense 1"
+        )
     if candidates:
         hybrid = replace(hybrid, bm25_candidates=candidates, dense_candidates=candidates)
     hybrid = replace(hybrid, top_k=DEPTH, rerank_fusion=fusion or hybrid.rerank_fusion)
@@ -117,15 +125,22 @@ class EvalIndex:
         self.settings = settings.model_copy(update={"data_dir": folder, "chroma_mode": "embedded"})
         self.embedder = embedder
         self.store = store_from_settings(self.settings)
-        self.store.bind_embedder(getattr(embedder, "identity", getattr(embedder, "spec", type(embedder).__name__)))
+        self.store.bind_embedder(
+            getattr(embedder, "identity", getattr(embedder, "spec", type(embedder).__name__))
+        )
         self.bm25 = BM25Directory(self.settings.bm25_dir)
         self.build_seconds = 0.0  # of the build that made this index, even when reused
         self.cached = False
 
     @classmethod
     def open(
-        cls, dataset: BeirDataset, settings: Settings, embedder: Embedder, cache: Path, progress: Progress | None = None
-    ) -> "EvalIndex":
+        cls,
+        dataset: BeirDataset,
+        settings: Settings,
+        embedder: Embedder,
+        cache: Path,
+        progress: Progress | None = None,
+    ) -> EvalIndex:
         # identity, not spec: int8 ONNX vectors of a model are not its torch ones (fp32 ONNX keeps the spec)
         identity = getattr(embedder, "identity", getattr(embedder, "spec", type(embedder).__name__))
         folder = cache / corpus_fingerprint(dataset, identity)
@@ -140,7 +155,9 @@ class EvalIndex:
             except BaseException:
                 index.close()  # the store's lock must not outlive a failed build
                 raise
-            complete.write_text(json.dumps({"passages": len(dataset.corpus), "build_seconds": index.build_seconds}))
+            complete.write_text(
+                json.dumps({"passages": len(dataset.corpus), "build_seconds": index.build_seconds})
+            )
         return index
 
     def _build(self, dataset: BeirDataset, progress: Progress | None, batch: int = 128) -> None:
@@ -188,8 +205,12 @@ def evaluate_config(
             "recall@10": recall_at_k(ranked, judgments, 10),
             "mrr@10": mrr_at_k(ranked, judgments, 10),
             "retrieved": [
-                {"id": h.chunk.doc_id, "title": h.chunk.source, "relevant": judgments.get(h.chunk.doc_id, 0) > 0,
-                 "score": round(h.score, 6)}
+                {
+                    "id": h.chunk.doc_id,
+                    "title": h.chunk.source,
+                    "relevant": judgments.get(h.chunk.doc_id, 0) > 0,
+                    "score": round(h.score, 6),
+                }
                 for h in hits[:10]
             ],
             "relevant": sorted(d for d, grade in judgments.items() if grade > 0),
@@ -204,9 +225,12 @@ def evaluate_config(
     return {
         "description": config.description,
         "metrics": {
-            "ndcg@10": mean(ndcg_at_k, 10), "recall@10": mean(recall_at_k, 10),
-            "recall@100": mean(recall_at_k, 100), "mrr@10": mean(mrr_at_k, 10),
-            "latency_p50_ms": timing["p50"], "latency_p95_ms": timing["p95"],
+            "ndcg@10": mean(ndcg_at_k, 10),
+            "recall@10": mean(recall_at_k, 10),
+            "recall@100": mean(recall_at_k, 100),
+            "mrr@10": mean(mrr_at_k, 10),
+            "latency_p50_ms": timing["p50"],
+            "latency_p95_ms": timing["p95"],
         },
         "recall_curve": {str(k): mean(recall_at_k, k) for k in CURVE_KS},
         "latencies_ms": [round(x, 3) for x in latencies],

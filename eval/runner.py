@@ -83,7 +83,9 @@ def default_configs(settings: Settings) -> list[str]:
 def finish(run: dict, folder: Path) -> Path:
     save_run(run, folder)
     metrics = {name: config["metrics"] for name, config in run["configs"].items()}
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / "metrics.json").write_text(
+        json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     write_report(run, folder)
     return folder
 
@@ -114,18 +116,35 @@ def run_retrieval(
 
 
 def _evaluate_retrieval(
-    dataset: BeirDataset, parsed: Sequence[RetrievalConfig], settings: Settings, folder: Path,
-    embedder: Embedder | None, reranker: Reranker | None, progress: Progress | None,
+    dataset: BeirDataset,
+    parsed: Sequence[RetrievalConfig],
+    settings: Settings,
+    folder: Path,
+    embedder: Embedder | None,
+    reranker: Reranker | None,
+    progress: Progress | None,
 ) -> dict:
     embedder = embedder or embedder_from_settings(settings)
-    run = new_run("retrieval", folder, settings, {
-        "name": dataset.name, "split": dataset.split, "queries": len(dataset.queries),
-        "documents": len(dataset.corpus), "dropped": vars(dataset.dropped),
-    })
+    run = new_run(
+        "retrieval",
+        folder,
+        settings,
+        {
+            "name": dataset.name,
+            "split": dataset.split,
+            "queries": len(dataset.queries),
+            "documents": len(dataset.corpus),
+            "dropped": vars(dataset.dropped),
+        },
+    )
     index = EvalIndex.open(dataset, settings, embedder, settings.data_dir / "eval" / "index", progress)
     try:
-        run["extra"]["index"] = {"embedder": settings.embedder, "folder": index.folder.name,
-                                 "build_seconds": round(index.build_seconds, 2), "reused": index.cached}
+        run["extra"]["index"] = {
+            "embedder": settings.embedder,
+            "folder": index.folder.name,
+            "build_seconds": round(index.build_seconds, 2),
+            "reused": index.cached,
+        }
         for config in parsed:
             run["configs"][config.name] = evaluate_config(index, dataset, config, reranker, progress)
     finally:
@@ -148,24 +167,50 @@ def run_answers(
     """Index ``documents`` afresh, answer every question with the configured generator; the run folder."""
     questions = load_questions(questions_dir, limit)
     with _run_folder(out, settings, "answers", questions_dir.name) as folder:
-        run = _evaluate_answers(questions, questions_dir, documents, settings, folder, judge, progress,
-                                embedder, generator, reranker)
+        run = _evaluate_answers(
+            questions,
+            questions_dir,
+            documents,
+            settings,
+            folder,
+            judge,
+            progress,
+            embedder,
+            generator,
+            reranker,
+        )
         return finish(run, folder)
 
 
 def _evaluate_answers(
-    questions: Sequence[GoldQuestion], questions_dir: Path, documents: Path, settings: Settings, folder: Path,
-    judge: Judge | None, progress: Progress | None, embedder: Embedder | None, generator: Generator | None,
+    questions: Sequence[GoldQuestion],
+    questions_dir: Path,
+    documents: Path,
+    settings: Settings,
+    folder: Path,
+    judge: Judge | None,
+    progress: Progress | None,
+    embedder: Embedder | None,
+    generator: Generator | None,
     reranker: Reranker | None,
 ) -> dict:
     scratch = folder / "index"
     # A scratch index of its own; converted models stay where the caller's settings keep them.
-    local = settings.model_copy(update={"data_dir": scratch, "chroma_mode": "embedded",
-                                        "model_cache": settings.model_cache_dir})
-    run = new_run("answers", folder, settings, {
-        "name": questions_dir.name, "split": "all", "queries": len(questions),
-        "answerable": sum(q.answerable for q in questions), "documents": str(documents),
-    })
+    local = settings.model_copy(
+        update={"data_dir": scratch, "chroma_mode": "embedded", "model_cache": settings.model_cache_dir}
+    )
+    run = new_run(
+        "answers",
+        folder,
+        settings,
+        {
+            "name": questions_dir.name,
+            "split": "all",
+            "queries": len(questions),
+            "answerable": sum(q.answerable for q in questions),
+            "documents": str(documents),
+        },
+    )
     runtime = Runtime(local, embedder=embedder, reranker=reranker, generator=generator)
     try:
         if progress:

@@ -25,7 +25,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any
@@ -47,10 +47,26 @@ from eval.provenance import git_revision, public_settings
 
 # Comparison and provenance are re-exported: ``eval.runs`` is the one import for working with runs.
 __all__ = [
-    "KINDS", "PRIMARY_METRIC", "RUN_FILE", "Delta", "RunError", "RunSummary", "compare_runs",
-    "comparison_warnings", "format_comparison", "format_value", "git_revision", "higher_is_better",
-    "list_runs", "load_run", "metric_group", "new_run", "new_run_dir", "ordered_metrics",
-    "public_settings", "save_run",
+    "KINDS",
+    "PRIMARY_METRIC",
+    "RUN_FILE",
+    "Delta",
+    "RunError",
+    "RunSummary",
+    "compare_runs",
+    "comparison_warnings",
+    "format_comparison",
+    "format_value",
+    "git_revision",
+    "higher_is_better",
+    "list_runs",
+    "load_run",
+    "metric_group",
+    "new_run",
+    "new_run_dir",
+    "ordered_metrics",
+    "public_settings",
+    "save_run",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,7 +109,7 @@ def new_run_dir(runs_dir: Path, kind: str, dataset_name: str, now: datetime | No
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^a-z0-9]+", "-", dataset_name.lower()).strip("-")[:48] or "dataset"
     base = f"{stamp}-{kind}-{slug}"
     for n in range(1, 1000):
@@ -119,7 +135,7 @@ def new_run(
     return {
         "kind": kind,
         "run_id": Path(folder).name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_revision": git_revision(repo_root or Path(__file__).resolve().parents[1]),
         "settings": public_settings(settings),
         "dataset": dict(dataset),
@@ -240,4 +256,3 @@ def _jsonable(value: Any) -> Any:
     if callable(getattr(value, "tolist", None)):  # numpy scalars and arrays, without importing numpy
         return _jsonable(value.tolist())
     raise TypeError(f"cannot store {type(value).__name__} in run.json")
-

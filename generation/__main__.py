@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     ask = commands.add_parser("ask", help="answer a question with cited sources")
     ask.add_argument("question")
     ask.add_argument("--collection", help="collection to search (default: ASKDOCS_DEFAULT_COLLECTION)")
-    ask.add_argument("--json", action="store_true", help="print the whole Answer as JSON instead of streaming")
+    ask.add_argument(
+        "--json", action="store_true", help="print the whole Answer as JSON instead of streaming"
+    )
     args = parser.parse_args(argv)
 
     quiet_libraries()
@@ -33,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         collection = args.collection or settings.default_collection
         if collection not in runtime.store.collections():
-            print(f"error: no collection {collection!r}; index documents first: python -m ingest PATH", file=sys.stderr)
+            print(
+                f"error: no collection {collection!r}; index documents first: python -m ingest PATH",
+                file=sys.stderr,
+            )
             return 2
         pipeline = runtime.pipeline()  # with the semantic cache, as the app and the REST API answer
         answer, streamed = None, []
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if answer.text != "".join(streamed).strip():
         print(f"with citations checked: {answer.text}")
     for c in answer.citations:
-        print(f"[{c.number}] {c.source}, {c.page_label}: \"{c.snippet}\"")
+        print(f'[{c.number}] {c.source}, {c.page_label}: "{c.snippet}"')
     if not answer.citations and not answer.abstained:
         print("(no source supports this answer)")
     for sentence in answer.unsupported_sentences:

@@ -97,8 +97,9 @@ class SemanticCache:
         self._lock = threading.Lock()
         self._hits = self._misses = 0
 
-    def scope(self, collection: str, doc_ids: Sequence[str] | None, generator: str,
-              reranker: str = "") -> CacheScope:
+    def scope(
+        self, collection: str, doc_ids: Sequence[str] | None, generator: str, reranker: str = ""
+    ) -> CacheScope:
         ids = None if doc_ids is None else tuple(sorted(set(doc_ids)))
         return CacheScope(collection, str(self.index_version(collection)), ids, generator, reranker)
 
@@ -135,8 +136,11 @@ class SemanticCache:
             return False
         with self._lock:
             # Answers over an older version of this collection can never match again: drop them now.
-            stale = [i for i, e in self._entries.items() if e.scope.collection == scope.collection
-                     and e.scope.index_version != scope.index_version]
+            stale = [
+                i
+                for i, e in self._entries.items()
+                if e.scope.collection == scope.collection and e.scope.index_version != scope.index_version
+            ]
             for entry_id in stale:
                 del self._entries[entry_id]
             self._entries[next(self._ids)] = _Entry(scope, vector, answer)
@@ -156,8 +160,13 @@ class SemanticCache:
 def served_from_cache(answer: Answer, question: str, seconds: float) -> Answer:
     """``answer`` as the reply to ``question``: marked cached, timed, and no tokens spent."""
     return replace(
-        answer, question=question, query=question.strip(), cached=True,
-        timings={"cache_lookup": seconds, "total": seconds}, prompt_tokens=0, completion_tokens=0,
+        answer,
+        question=question,
+        query=question.strip(),
+        cached=True,
+        timings={"cache_lookup": seconds, "total": seconds},
+        prompt_tokens=0,
+        completion_tokens=0,
     )
 
 
@@ -169,5 +178,6 @@ def cache_from_settings(stack: RetrievalStack, settings: Settings) -> SemanticCa
         stack.embedder,
         lambda collection: str(stack.bm25.current_version(collection)),
         lambda collection, principal: stack.store.policy(collection).allows(principal),
-        settings.cache_similarity, settings.cache_entries,
+        settings.cache_similarity,
+        settings.cache_entries,
     )

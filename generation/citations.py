@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from retrieval.bm25 import tokenize
 
 # [1], [1, 2], [1][2], [Source 1], [source 2, 3]
-CITATION_MARKER = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE)
+CITATION_MARKER = re.compile(
+    r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 # The model's ways of saying the sources lack the answer; narrow on purpose, so that "the list does not
 # contain duplicates" is not mistaken for an abstention.

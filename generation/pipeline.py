@@ -34,7 +34,9 @@ from generation.safety import check_output, guard_stream
 from retrieval.bm25 import tokenize
 from retrieval.hybrid import Retriever
 
-_FOLLOW_UP = re.compile(r"\b(it|its|that|this|those|these|they|them|their|he|she|one|ones|above|previous)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|that|this|those|these|they|them|their|he|she|one|ones|above|previous)\b", re.I
+)
 SNIPPET_CHARS = 300
 CUT_OFF = "the model server stopped responding"  # shown to users; the technical cause goes to the log
 log = logging.getLogger("askdocs.generation")
@@ -86,9 +88,16 @@ class AnswerPipeline:
     """
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, settings: Settings, cache: SemanticCache | None = None,
-        *, prompt_builder: Callable[..., Prompt] = build_prompt, output_checks: bool = True,
-        text_filters: Sequence[TextFilter] | None = None, fast_generator: Generator | None = None,
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        settings: Settings,
+        cache: SemanticCache | None = None,
+        *,
+        prompt_builder: Callable[..., Prompt] = build_prompt,
+        output_checks: bool = True,
+        text_filters: Sequence[TextFilter] | None = None,
+        fast_generator: Generator | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator  # the strong tier when there is a fast one
@@ -125,8 +134,9 @@ class AnswerPipeline:
         cache_slot = None
         if self.cache is not None and query == question.strip():  # else the search leaned on the history
             vector = self.cache.embed(question)
-            scope = self.cache.scope(collection, doc_ids, self.generators_name,
-                                     self._reranker_name(collection))
+            scope = self.cache.scope(
+                collection, doc_ids, self.generators_name, self._reranker_name(collection)
+            )
             found = self.cache.lookup(vector, scope, principal)
             if found is not None:
                 answer = served_from_cache(found[0], question, time.perf_counter() - started)
@@ -191,11 +201,21 @@ class AnswerPipeline:
         )
         timings["total"] = time.perf_counter() - started
         answer = Answer(
-            question=question, query=query, text=checked.text, citations=citations, sources=prompt.sources,
-            abstained=checked.abstained or not raw.strip(), unsupported_sentences=checked.unsupported,
-            timings=timings, prompt_tokens=gen.prompt_tokens(prompt.messages),
-            completion_tokens=gen.count_tokens(raw) if raw else 0, backend=gen.name,
-            incomplete=bool(cut_off), incomplete_reason=cut_off, tier=tier, tier_reason=tier_reason,
+            question=question,
+            query=query,
+            text=checked.text,
+            citations=citations,
+            sources=prompt.sources,
+            abstained=checked.abstained or not raw.strip(),
+            unsupported_sentences=checked.unsupported,
+            timings=timings,
+            prompt_tokens=gen.prompt_tokens(prompt.messages),
+            completion_tokens=gen.count_tokens(raw) if raw else 0,
+            backend=gen.name,
+            incomplete=bool(cut_off),
+            incomplete_reason=cut_off,
+            tier=tier,
+            tier_reason=tier_reason,
         )
         if cache_slot is not None and not answer.incomplete and not (stop is not None and stop.is_set()):
             self.cache.store(*cache_slot, answer)  # type: ignore[union-attr]
@@ -213,8 +233,10 @@ class AnswerPipeline:
         if self.fast_generator is None:
             return self.generator.name
         s = self.settings
-        return (f"fast={self.fast_generator.name} strong={self.generator.name} long={s.route_long_words} "
-                f"fast_max={s.fast_max_answer_tokens}")
+        return (
+            f"fast={self.fast_generator.name} strong={self.generator.name} long={s.route_long_words} "
+            f"fast_max={s.fast_max_answer_tokens}"
+        )
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """The final answer without streaming."""

@@ -87,10 +87,14 @@ def build_prompt(
         truncate: cuts a text to at most N tokens; defaults to cutting words.
     """
     truncate = truncate or _truncate_words(count_tokens)
-    overhead = count_tokens(SYSTEM_PROMPT) + count_tokens(_user_message(question, [])) + 16  # chat-template tokens
+    overhead = (
+        count_tokens(SYSTEM_PROMPT) + count_tokens(_user_message(question, [])) + 16
+    )  # chat-template tokens
     room = budget_tokens - overhead
     if room <= 0:
-        raise ValueError(f"the question alone needs {overhead} tokens, more than the budget of {budget_tokens}")
+        raise ValueError(
+            f"the question alone needs {overhead} tokens, more than the budget of {budget_tokens}"
+        )
     blocks: list[str] = []
     used: list[RetrievedChunk] = []
     for hit in hits:

@@ -114,7 +114,7 @@ def filtered_stream(pieces: Iterator[str], filters: Sequence[TextFilter]) -> Ite
         pending += piece
         ends = [m.end() for m in _SENTENCE_END.finditer(pending)]
         if ends:
-            ready, pending = pending[: ends[-1]], pending[ends[-1]:]
+            ready, pending = pending[: ends[-1]], pending[ends[-1] :]
             yield apply_filters(ready, filters)
     if pending:
         yield apply_filters(pending, filters)

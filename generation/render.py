@@ -36,9 +36,7 @@ _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: any ASCII 
 _SPECIAL = re.compile(r"[\\`\[\]<&]")  # what could start a link, image, tag, entity, code span or escape
 # What GitHub-flavoured markdown links without brackets (protocol or "www."); backticks never occur
 # in the match, so the inline code it is wrapped in cannot end early.
-_BARE_URL = re.compile(
-    r"((?:[a-z][a-z0-9+.-]*://|\bwww\.)(?:[^\s<>`]*[^\s<>`.,;:!?)\]'\"])?)", re.IGNORECASE
-)
+_BARE_URL = re.compile(r"((?:[a-z][a-z0-9+.-]*://|\bwww\.)(?:[^\s<>`]*[^\s<>`.,;:!?)\]'\"])?)", re.IGNORECASE)
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -51,13 +49,17 @@ def safe_markdown(text: str) -> str:
         if fence:
             out.append(line)
             closing = line.lstrip(" ")
-            if len(line) - len(closing) <= 3 and closing.startswith(fence) and not closing.strip().strip(fence[0]):
+            if (
+                len(line) - len(closing) <= 3
+                and closing.startswith(fence)
+                and not closing.strip().strip(fence[0])
+            ):
                 fence = ""
             continue
         # An indented fence may belong to a list item, which a less indented line ends (and the code
         # with it); a fence at column 0 is always top level and ends only with its closing fence.
         opening = _FENCE.match(line)
-        if opening and not (opening.group(1)[0] == "`" and "`" in line[opening.end():]):
+        if opening and not (opening.group(1)[0] == "`" and "`" in line[opening.end() :]):
             fence = opening.group(1)
             out.append(line)
         else:
@@ -117,7 +119,9 @@ def page_label(start: int, end: int) -> str:
 
 def citation_heading(citation: Citation) -> str:
     # The file name is the uploader's text, so it is made safe like the rest.
-    return safe_markdown(f"[{citation.number}] {citation.source}, {page_label(citation.page_start, citation.page_end)}")
+    return safe_markdown(
+        f"[{citation.number}] {citation.source}, {page_label(citation.page_start, citation.page_end)}"
+    )
 
 
 def scores_line(hit: RetrievedChunk) -> str:

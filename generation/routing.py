@@ -31,8 +31,9 @@ _COMPARISON = re.compile(
     re.I,
 )
 # A second question joined by "and"/"or" after a comma or inside the sentence: "X, and why is Y?"
-_SECOND_QUESTION = re.compile(r"[,;]?\s+(and|or|also)\s+(what|why|how|which|when|where|who|whom|whose|is|are|does|do|can)\b",
-                              re.I)
+_SECOND_QUESTION = re.compile(
+    r"[,;]?\s+(and|or|also)\s+(what|why|how|which|when|where|who|whom|whose|is|are|does|do|can)\b", re.I
+)
 _EXPLANATION = re.compile(
     r"^\s*(explain|describe|summari[sz]e|walk\s+me\s+through|outline|discuss|analy[sz]e|elaborate)\b"
     r"|\bstep[\s-]+by[\s-]+step\b|\bin\s+detail\b",

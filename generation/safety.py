@@ -30,7 +30,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-LEAK_WORDS = 5  # a run this long of the instructions is not chance; "python -m eval.injection" measures with 4
+LEAK_WORDS = (
+    5  # a run this long of the instructions is not chance; "python -m eval.injection" measures with 4
+)
 LEAK_REPLACEMENT = "(removed: the answer repeated the assistant's instructions)"
 
 _DANGEROUS_ELEMENTS = re.compile(
@@ -49,7 +51,9 @@ _REF_DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s*\S.*$", re.MULTILINE)
 _AUTOLINK = re.compile(r"<\s*([a-zA-Z][a-zA-Z0-9+.-]*:[^<>\s]*)\s*>")
 _URL_TAIL = r"[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]]"  # a sentence's full stop is not part of its URL
 _URL = re.compile(r"\b(?:(?:https?|ftp|wss?)://|www\.)" + _URL_TAIL, re.IGNORECASE)
-_SCHEME_URL = re.compile(r"\b(?:javascript|vbscript|data|file|blob|filesystem)\s*:(?:" + _URL_TAIL + ")?", re.IGNORECASE)
+_SCHEME_URL = re.compile(
+    r"\b(?:javascript|vbscript|data|file|blob|filesystem)\s*:(?:" + _URL_TAIL + ")?", re.IGNORECASE
+)
 _WORD = re.compile(r"\w+")
 
 
@@ -59,7 +63,9 @@ class CheckedOutput:
     removed: tuple[str, ...]  # a short note per kind of thing taken out, for logs and tests
 
 
-def check_output(answer: str, sources: Sequence[str], system_prompt: str = "", keep: str = "") -> CheckedOutput:
+def check_output(
+    answer: str, sources: Sequence[str], system_prompt: str = "", keep: str = ""
+) -> CheckedOutput:
     """``answer`` without images, links, HTML, foreign URLs or repeated instructions.
 
     Args:

@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingest", description="Add, list or delete documents.")
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest")
     parser.add_argument("--collection", help="collection name (default: ASKDOCS_DEFAULT_COLLECTION)")
-    parser.add_argument("--delete", metavar="DOC", action="append", default=[], help="delete a document by name or id")
+    parser.add_argument(
+        "--delete", metavar="DOC", action="append", default=[], help="delete a document by name or id"
+    )
     parser.add_argument("--list", action="store_true", help="list the stored documents")
     args = parser.parse_args(argv)
     if not (args.paths or args.delete or args.list):
@@ -49,11 +51,20 @@ def main(argv: list[str] | None = None) -> int:
             for path in missing:
                 print(f"{'refused':>9}  {path}  (no such file or folder)")
             outcomes = ingestor.ingest_paths(
-                [p for p in args.paths if p.exists()], collection,
-                on_outcome=lambda o: print(o.line(), flush=True), progress=sys.stderr.isatty(),
+                [p for p in args.paths if p.exists()],
+                collection,
+                on_outcome=lambda o: print(o.line(), flush=True),
+                progress=sys.stderr.isatty(),
             )
-            counts = {s: sum(o.status == s for o in outcomes) for s in ("ingested", "updated", "unchanged", "refused")}
-            print("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" (collection {collection!r})")
+            counts = {
+                s: sum(o.status == s for o in outcomes)
+                for s in ("ingested", "updated", "unchanged", "refused")
+            }
+            print(
+                "summary: "
+                + ", ".join(f"{n} {s}" for s, n in counts.items())
+                + f" (collection {collection!r})"
+            )
             failed |= bool(missing) or (bool(outcomes) and counts["refused"] == len(outcomes))
         if args.list:
             _print_documents(runtime.store, [collection] if args.collection else runtime.store.collections())

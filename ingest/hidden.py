@@ -37,14 +37,21 @@ _DECLARATION = re.compile(r"([a-z-]+)\s*:\s*([^;]+)", re.IGNORECASE)
 _LENGTH = re.compile(r"^(-?\d*\.?\d+)\s*(px|pt|em|rem|%|vw|vh|cm|mm|in)?$")
 _HEX = re.compile(r"^#([0-9a-f]{3,8})$")
 _FUNCTION = re.compile(r"^(rgba?|hsla?)\(([^)]*)\)$")
-_NAMED = {"white": (1.0, 1.0, 1.0), "snow": (1.0, 0.98, 0.98), "ivory": (1.0, 1.0, 0.94),
-          "whitesmoke": (0.96, 0.96, 0.96), "black": (0.0, 0.0, 0.0)}
+_NAMED = {
+    "white": (1.0, 1.0, 1.0),
+    "snow": (1.0, 0.98, 0.98),
+    "ivory": (1.0, 1.0, 0.94),
+    "whitesmoke": (0.96, 0.96, 0.96),
+    "black": (0.0, 0.0, 0.0),
+}
 
 
 def _style(value: str | None) -> dict[str, str]:
     if not value:
         return {}
-    return {k.lower(): v.strip().lower().replace("!important", "").strip() for k, v in _DECLARATION.findall(value)}
+    return {
+        k.lower(): v.strip().lower().replace("!important", "").strip() for k, v in _DECLARATION.findall(value)
+    }
 
 
 def _px(value: str) -> float | None:
@@ -125,8 +132,9 @@ def html_element_hidden(node: Any) -> bool:
         return True
     if "inset(50%)" in style.get("clip-path", "") or "scale(0)" in style.get("transform", ""):
         return True
-    if ("height" in style and _px(style["height"]) == 0 or "width" in style and _px(style["width"]) == 0) \
-            and style.get("overflow") == "hidden":
+    if (
+        "height" in style and _px(style["height"]) == 0 or "width" in style and _px(style["width"]) == 0
+    ) and style.get("overflow") == "hidden":
         return True
     if "color" in style and _light(_rgba(style["color"])):
         return not _dark_background_behind(node)
@@ -195,7 +203,14 @@ _SHOW = {b"Tj", b"TJ", b"'", b'"'}
 def _multiply(m: Matrix, n: Matrix) -> Matrix:
     a, b, c, d, e, f = m
     a2, b2, c2, d2, e2, f2 = n
-    return (a * a2 + b * c2, a * b2 + b * d2, c * a2 + d * c2, c * b2 + d * d2, e * a2 + f * c2 + e2, e * b2 + f * d2 + f2)
+    return (
+        a * a2 + b * c2,
+        a * b2 + b * d2,
+        c * a2 + d * c2,
+        c * b2 + d * d2,
+        e * a2 + f * c2 + e2,
+        e * b2 + f * d2 + f2,
+    )
 
 
 def _numbers(operands: list[Any]) -> list[float]:

@@ -17,6 +17,7 @@ Design choices:
   nothing only syncs it. File bytes are dropped as each file is done and only the newest ``keep``
   finished jobs are remembered, so a long-running app does not accumulate uploads in memory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from ingest.pipeline import IngestOutcome, Ingestor
+from ingest.pipeline import Ingestor, IngestOutcome
 from retrieval.stores import check_collection_name
 
 log = logging.getLogger(__name__)

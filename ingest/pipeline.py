@@ -130,7 +130,8 @@ class Ingestor:
         safe = sanitize_source(name)
         doc_id, version = document_id(collection, safe), content_version(data)
         done = lambda **more: _Prepared(  # noqa: E731
-            name, safe, collection, doc_id, version, len(data), time.perf_counter() - started, **more)
+            name, safe, collection, doc_id, version, len(data), time.perf_counter() - started, **more
+        )
         known = self.store.document(collection, doc_id)
         if known is not None and known.version == version:  # checked before parsing: re-runs cost a hash
             return done(data=data)
@@ -140,8 +141,12 @@ class Ingestor:
             return done(refusal=refused.reason)
         pieces = self.chunker.split(upload.document)
         chunks = make_chunks(pieces, doc_id=doc_id, source=safe, collection=collection, version=version)
-        return done(refusal="" if chunks else "no text to index", kind=upload.kind,
-                    pages=len(upload.document.pages), chunks=tuple(chunks))
+        return done(
+            refusal="" if chunks else "no text to index",
+            kind=upload.kind,
+            pages=len(upload.document.pages),
+            chunks=tuple(chunks),
+        )
 
     def _write(self, ready: _Prepared) -> IngestOutcome:
         """Embed one prepared file and write it, in the order the module docstring gives."""
@@ -154,7 +159,9 @@ class Ingestor:
 
         if not ready.doc_id:
             return outcome("refused", ready.refusal)
-        known = self.store.document(ready.collection, ready.doc_id)  # again: an earlier file may have written it
+        known = self.store.document(
+            ready.collection, ready.doc_id
+        )  # again: an earlier file may have written it
         if known is not None and known.version == ready.version:
             return outcome("unchanged", "same content as stored", known.pages, known.chunks)
         if ready.data is not None:  # unchanged when prepared, changed since: prepare it after all
@@ -165,17 +172,27 @@ class Ingestor:
         self.store.upsert(ready.chunks, vectors)
         self.store.put_document(  # the commit point: from here on the new version is the document
             DocumentRecord(
-                doc_id=ready.doc_id, source=ready.source, collection=ready.collection, version=ready.version,
-                pages=ready.pages, chunks=len(ready.chunks), size_bytes=ready.size, ingested_at=time.time(),
+                doc_id=ready.doc_id,
+                source=ready.source,
+                collection=ready.collection,
+                version=ready.version,
+                pages=ready.pages,
+                chunks=len(ready.chunks),
+                size_bytes=ready.size,
+                ingested_at=time.time(),
                 kind=ready.kind,
             )
         )
         self.store.delete_document(ready.collection, ready.doc_id, keep_version=ready.version)
         status: Status = "updated" if known is not None else "ingested"
-        return outcome(status, f"{ready.pages} pages, {len(ready.chunks)} chunks", ready.pages, len(ready.chunks))
+        return outcome(
+            status, f"{ready.pages} pages, {len(ready.chunks)} chunks", ready.pages, len(ready.chunks)
+        )
 
     # -- many ----------------------------------------------------------------------------------
-    def ingest_many(self, files: Iterable[tuple[str, bytes | Path]], collection: str) -> Iterator[IngestOutcome]:
+    def ingest_many(
+        self, files: Iterable[tuple[str, bytes | Path]], collection: str
+    ) -> Iterator[IngestOutcome]:
         """Ingest (name, bytes or path) pairs, yielding each outcome in order; BM25 is left to the caller.
 
         Up to ``settings.ingest_prefetch`` files are read, parsed and chunked on a helper thread ahead

@@ -26,7 +26,7 @@ class CollectionPolicy:
     groups: frozenset[str] = frozenset()
 
     @classmethod
-    def restricted_to(cls, users: Iterable[str] = (), groups: Iterable[str] = ()) -> "CollectionPolicy":
+    def restricted_to(cls, users: Iterable[str] = (), groups: Iterable[str] = ()) -> CollectionPolicy:
         clean = lambda names: frozenset(n.strip() for n in names if n and n.strip())  # noqa: E731
         return cls(clean(users), clean(groups))
 
@@ -43,10 +43,13 @@ class CollectionPolicy:
         )
 
     def to_metadata(self) -> dict[str, str]:
-        return {"allowed_users": ",".join(sorted(self.users)), "allowed_groups": ",".join(sorted(self.groups))}
+        return {
+            "allowed_users": ",".join(sorted(self.users)),
+            "allowed_groups": ",".join(sorted(self.groups)),
+        }
 
     @classmethod
-    def from_metadata(cls, metadata: dict | None) -> "CollectionPolicy":
+    def from_metadata(cls, metadata: dict | None) -> CollectionPolicy:
         metadata = metadata or {}
         split = lambda key: str(metadata.get(key) or "").split(",")  # noqa: E731
         return cls.restricted_to(split("allowed_users"), split("allowed_groups"))

@@ -40,13 +40,14 @@ class Batched(Generic[Item]):
         """The order batches are cut in (the caller's, unless a backend buckets by length)."""
         return np.arange(len(items))
 
-    def _in_batches(self, items: Sequence[Item], out: np.ndarray,
-                    run: Callable[[list[Item]], np.ndarray]) -> np.ndarray:
+    def _in_batches(
+        self, items: Sequence[Item], out: np.ndarray, run: Callable[[list[Item]], np.ndarray]
+    ) -> np.ndarray:
         """``out[rows] = run(items at rows)`` batch by batch, each under the model's lock."""
         order = self._order(items)
         size = len(items) if self.batches_itself else self.batch_size
         for start in range(0, len(order), size):
-            rows = order[start:start + size]
+            rows = order[start : start + size]
             with self._lock:
                 out[rows] = run([items[r] for r in rows])
         return out

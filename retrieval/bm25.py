@@ -59,8 +59,14 @@ class BM25Hit:
 class BM25Index:
     """An in-memory bm25s index over chunk ids, for one collection."""
 
-    def __init__(self, model: bm25s.BM25 | None, chunk_ids: Sequence[str], doc_ids: Sequence[str], version: int,
-                 counts: TermCounts | None = None):
+    def __init__(
+        self,
+        model: bm25s.BM25 | None,
+        chunk_ids: Sequence[str],
+        doc_ids: Sequence[str],
+        version: int,
+        counts: TermCounts | None = None,
+    ):
         self._model = model
         self.chunk_ids = list(chunk_ids)
         self.doc_ids = np.asarray(doc_ids, dtype=object)
@@ -68,7 +74,9 @@ class BM25Index:
         self._counts = counts  # kept only until saved: a refresh reads them back from disk
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[str, str, str]], version: int = 0, method: str = "lucene") -> "BM25Index":
+    def build(
+        cls, rows: Iterable[tuple[str, str, str]], version: int = 0, method: str = "lucene"
+    ) -> BM25Index:
         """Index ``(chunk_id, doc_id, text)`` rows.
 
         ``method`` is bm25s's scoring variant. Lucene's idf, log(1 + (N - df + .5) / (df + .5)), never goes
@@ -82,8 +90,14 @@ class BM25Index:
         return cls.from_counts(chunk_ids, doc_ids, TermCounts.count(map(tokenize, texts)), version, method)
 
     @classmethod
-    def from_counts(cls, chunk_ids: Sequence[str], doc_ids: Sequence[str], counts: TermCounts, version: int = 0,
-                    method: str = "lucene") -> "BM25Index":
+    def from_counts(
+        cls,
+        chunk_ids: Sequence[str],
+        doc_ids: Sequence[str],
+        counts: TermCounts,
+        version: int = 0,
+        method: str = "lucene",
+    ) -> BM25Index:
         counts = counts.compact()
         # A vocabulary of nothing (chunks of stop words or digits only) gives no model: nothing can match.
         return cls(bm25_model(counts, method), chunk_ids, doc_ids, version, counts)
@@ -105,9 +119,7 @@ class BM25Index:
         indices, scores = self._model.retrieve(
             [terms], k=k, show_progress=False, weight_mask=mask, n_threads=1
         )
-        return [
-            BM25Hit(self.chunk_ids[int(i)], float(s)) for i, s in zip(indices[0], scores[0]) if s > 0
-        ]
+        return [BM25Hit(self.chunk_ids[int(i)], float(s)) for i, s in zip(indices[0], scores[0]) if s > 0]
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -121,7 +133,7 @@ class BM25Index:
         (folder / "ids.json").write_text(json.dumps(ids))
 
     @classmethod
-    def load(cls, folder: Path, version: int) -> "BM25Index":
+    def load(cls, folder: Path, version: int) -> BM25Index:
         ids = json.loads((folder / "ids.json").read_text())
         indexed = ids.get("indexed", bool(ids["chunk_ids"]))  # files written before the flag existed
         model = bm25s.BM25.load(str(folder), mmap=False, show_progress=False) if indexed else None

@@ -44,7 +44,7 @@ class TermCounts:
         return len(self.indptr) - 1
 
     @classmethod
-    def count(cls, token_lists: Iterable[Sequence[str]], terms: Sequence[str] = ()) -> "TermCounts":
+    def count(cls, token_lists: Iterable[Sequence[str]], terms: Sequence[str] = ()) -> TermCounts:
         """Counts of ``token_lists``; term ids continue ``terms`` (new terms are appended)."""
         vocab = {t: i for i, t in enumerate(terms)}
         data, indices, lengths = array("i"), array("i"), array("q")  # 4-8 bytes an entry, not a Python int
@@ -55,10 +55,14 @@ class TermCounts:
             lengths.append(len(counted))
         indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(np.frombuffer(lengths, dtype=np.int64), out=indptr[1:])
-        return cls(np.frombuffer(data, dtype=np.int32).copy(), np.frombuffer(indices, dtype=np.int32).copy(),
-                   indptr, tuple(vocab))
+        return cls(
+            np.frombuffer(data, dtype=np.int32).copy(),
+            np.frombuffer(indices, dtype=np.int32).copy(),
+            indptr,
+            tuple(vocab),
+        )
 
-    def take(self, rows: np.ndarray) -> "TermCounts":
+    def take(self, rows: np.ndarray) -> TermCounts:
         """These rows, in this order (vectorised: no loop over rows)."""
         if len(rows) == self.rows and np.array_equal(rows, np.arange(self.rows)):
             return self  # the usual case after adding documents: old rows in order, new ones after them
@@ -68,16 +72,18 @@ class TermCounts:
         positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
         return TermCounts(self.data[positions], self.indices[positions], indptr, self.terms)
 
-    def append(self, other: "TermCounts") -> "TermCounts":
+    def append(self, other: TermCounts) -> TermCounts:
         """Rows of ``self`` then of ``other``, whose term ids must continue ``self.terms``."""
         if other.terms[: len(self.terms)] != self.terms:
             raise ValueError("the appended counts must extend this term list")
         return TermCounts(
-            np.concatenate([self.data, other.data]), np.concatenate([self.indices, other.indices]),
-            np.concatenate([self.indptr, other.indptr[1:] + self.indptr[-1]]), other.terms,
+            np.concatenate([self.data, other.data]),
+            np.concatenate([self.indices, other.indices]),
+            np.concatenate([self.indptr, other.indptr[1:] + self.indptr[-1]]),
+            other.terms,
         )
 
-    def compact(self) -> "TermCounts":
+    def compact(self) -> TermCounts:
         """The same counts without terms that no row uses."""
         used = np.bincount(self.indices, minlength=len(self.terms)) > 0
         if used.all():
@@ -93,7 +99,7 @@ class TermCounts:
         (folder / "counts.terms.json").write_text(json.dumps(self.terms))
 
     @classmethod
-    def load(cls, folder: Path) -> "TermCounts | None":
+    def load(cls, folder: Path) -> TermCounts | None:
         """The counts saved in ``folder``; None for a version written before counts were kept."""
         if not (folder / "counts.terms.json").exists():
             return None
@@ -122,8 +128,12 @@ def bm25_model(counts: TermCounts, method: str = "lucene") -> bm25s.BM25 | None:
     # scipy's conversion is one pass in C++ (a stable argsort of the entries took seconds at 100k chunks).
     csc = matrix.tocsc()
     model = bm25s.BM25(method=method, k1=K1, b=B)
-    model.scores = {"data": csc.data, "indices": csc.indices.astype(np.int32, copy=False),
-                    "indptr": csc.indptr.astype(np.int64, copy=False), "num_docs": n_docs}
+    model.scores = {
+        "data": csc.data,
+        "indices": csc.indices.astype(np.int32, copy=False),
+        "indptr": csc.indptr.astype(np.int64, copy=False),
+        "num_docs": n_docs,
+    }
     model.vocab_dict = {term: i for i, term in enumerate(counts.terms)} | {"": n_terms}
     model.unique_token_ids_set = set(model.vocab_dict.values())
     model.nonoccurrence_array = None  # only BM25L and BM25+ use one

@@ -98,6 +98,7 @@ def rebuild_bm25(store: ChunkIndex, bm25: BM25Directory, collection: str) -> int
 
     Only chunks the current BM25 version lacks are read with their text and tokenised (``StoredChunks``).
     """
+
     def read(ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         return {c.chunk_id: (c.doc_id, c.text) for c in store.get_chunks(collection, ids)}
 
@@ -166,11 +167,17 @@ def repair_at_startup(store: VectorStore, bm25: BM25Directory, chroma_mode: str)
         report = repair(store, bm25, fix_store=chroma_mode == "embedded")
     except Exception as error:
         where = traceback.extract_tb(error.__traceback__)[-1]
-        log.error("the start-up index check failed: %s at %s:%d", type(error).__name__, where.filename,
-                  where.lineno)
+        log.error(
+            "the start-up index check failed: %s at %s:%d", type(error).__name__, where.filename, where.lineno
+        )
         return ConsistencyReport(0, 0, 0, error=type(error).__name__)
-    log.info("%s (%d collections, %d documents, %d chunks)", report.summary(), report.collections,
-             report.documents, report.chunks)
+    log.info(
+        "%s (%d collections, %d documents, %d chunks)",
+        report.summary(),
+        report.collections,
+        report.documents,
+        report.chunks,
+    )
     return report
 
 

@@ -49,10 +49,14 @@ def open_retrieval(
         store.bind_embedder(identity)
     bm25 = BM25Directory(settings.bm25_dir)
     # a collection with an adopted adaptation (python -m tuning.adapt) reranks with it, others with the base
-    rerankers = CollectionRerankers(settings.data_dir / "rerankers", reranker,
-                                    load=lambda folder, max_length: load_reranker(folder, settings, max_length))
-    retriever = HybridRetriever(store, embedder, bm25, HybridConfig.from_settings(settings), reranker,
-                                rerankers.for_collection)
+    rerankers = CollectionRerankers(
+        settings.data_dir / "rerankers",
+        reranker,
+        load=lambda folder, max_length: load_reranker(folder, settings, max_length),
+    )
+    retriever = HybridRetriever(
+        store, embedder, bm25, HybridConfig.from_settings(settings), reranker, rerankers.for_collection
+    )
     return RetrievalStack(store, embedder, bm25, retriever)
 
 

@@ -79,7 +79,7 @@ class HybridConfig:
             raise ValueError("with dense search off, BM25's weight for queries naming code must be positive")
 
     @classmethod
-    def from_settings(cls, s: RetrievalTuning) -> "HybridConfig":
+    def from_settings(cls, s: RetrievalTuning) -> HybridConfig:
         return cls(**{f.name: getattr(s, f.name) for f in fields(cls)})
 
 

@@ -60,7 +60,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("llama")
     port = free_port()
     model = packaged_gguf(SMOLLM, MODEL_CACHE)
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-            "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"]
+    args = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--model_alias",
+        "smollm2",
+    ]
     with running_server(args, port, folder / "server.log", timeout_s=120):
         yield f"http://127.0.0.1:{port}/v1"

@@ -16,10 +16,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def run(args: list[str], data_dir, timeout: float = 600) -> subprocess.CompletedProcess:  # noqa: ANN001
-    env = {**os.environ, "ASKDOCS_DATA_DIR": str(data_dir), "ASKDOCS_MODEL_CACHE": str(MODEL_CACHE),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    env = {
+        **os.environ,
+        "ASKDOCS_DATA_DIR": str(data_dir),
+        "ASKDOCS_MODEL_CACHE": str(MODEL_CACHE),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,9 @@ def test_ingest_twice_then_list_and_delete(data_dir, tmp_path):
     listed = run(["-m", "ingest", "--list"], data_dir).stdout
     second = run(["-m", "ingest", str(SAMPLE_DOCS), "--list"], data_dir)
     assert second.stdout.count("unchanged ") == 5
-    assert listed.splitlines()[1:] == second.stdout.split("summary:")[1].splitlines()[2:]  # same rows, same counts
+    assert (
+        listed.splitlines()[1:] == second.stdout.split("summary:")[1].splitlines()[2:]
+    )  # same rows, same counts
     assert "python_sorting_howto.pdf" in listed and "     4 " in listed  # 4 pages
 
     bad = tmp_path / "upload"
@@ -44,7 +52,11 @@ def test_ingest_twice_then_list_and_delete(data_dir, tmp_path):
     shutil.copy(SAMPLE_DOCS / "zstd_README.md", bad / "zstd_copy.md")
     mixed = run(["-m", "ingest", str(bad), "--collection", "uploads"], data_dir)
     assert mixed.returncode == 0
-    lines = {line.split()[1]: line for line in mixed.stdout.splitlines() if line.strip() and not line.startswith("summary")}
+    lines = {
+        line.split()[1]: line
+        for line in mixed.stdout.splitlines()
+        if line.strip() and not line.startswith("summary")
+    }
     assert lines["zstd_copy.md"].split()[0] == "ingested"
     assert lines["fake.pdf"].split()[0] == "refused" and "ZIP" in lines["fake.pdf"]
     assert lines["empty.md"].split()[0] == "refused" and "empty" in lines["empty.md"]
@@ -65,8 +77,10 @@ def test_ask_json_answers_with_a_citation(data_dir):
     run(["-m", "ingest", str(SAMPLE_DOCS)], data_dir)
     # Written as code ("itemgetter()"), as docs/evaluation.md says the default retrieval expects: a bare
     # "itemgetter" gets BM25's low prose weight, and MiniLM does not know the name (a known limit).
-    result = run(["-m", "generation", "ask", "Which module provides itemgetter() and attrgetter()?", "--json"],
-                 data_dir)
+    result = run(
+        ["-m", "generation", "ask", "Which module provides itemgetter() and attrgetter()?", "--json"],
+        data_dir,
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["citations"], answer["text"]

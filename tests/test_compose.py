@@ -30,6 +30,7 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
 def resolve(value: object) -> str:
     """``value`` as compose sees it with no variables set: each ``${NAME:-default}`` is its default."""
+
     def default(match: re.Match) -> str:
         assert match.group(2) is not None, f"${{{match.group(1)}}} has no default: compose up would need it"
         return match.group(2)
@@ -86,7 +87,10 @@ def test_the_replicas_share_the_chroma_server_the_data_and_the_model_cache():
     for name in (*REPLICAS, "index"):
         settings = {key: value for key, value in environment(name).items() if key.startswith("ASKDOCS_")}
         assert settings["ASKDOCS_CHROMA_MODE"] == "server"
-        assert settings["ASKDOCS_CHROMA_HOST"] == "chroma" and int(settings["ASKDOCS_CHROMA_PORT"]) == chroma_port
+        assert (
+            settings["ASKDOCS_CHROMA_HOST"] == "chroma"
+            and int(settings["ASKDOCS_CHROMA_PORT"]) == chroma_port
+        )
         volumes = dict(v.split(":")[:2] for v in SERVICES[name]["volumes"])
         assert volumes.get("data") == settings["ASKDOCS_DATA_DIR"] == "/data"
         assert volumes.get("models") == settings["ASKDOCS_MODEL_CACHE"] == "/models"
@@ -112,7 +116,11 @@ def test_ports_match_the_settings_and_the_healthchecks():
 
 def test_each_service_runs_its_entrypoint_command():
     assert {name: SERVICES[name]["command"] for name in ASKDOCS_SERVICES} == {
-        "chroma": ["chroma"], "index": ["index"], "web": ["web"], "api": ["api"]}
+        "chroma": ["chroma"],
+        "index": ["index"],
+        "web": ["web"],
+        "api": ["api"],
+    }
     # The replicas leave the samples to the one-shot index service (two BM25 rebuilds at once would race).
     for name in REPLICAS:
         assert environment(name)["INDEX_SAMPLES"] == "0"
@@ -124,7 +132,9 @@ def test_depends_on_waits_for_healthchecks_and_the_index_job():
             assert target in SERVICES, f"{name} depends on an unknown service {target}"
             condition = rule["condition"]
             if condition == "service_healthy":
-                assert "healthcheck" in SERVICES[target], f"{name} waits for {target}'s health, which has no check"
+                assert "healthcheck" in SERVICES[target], (
+                    f"{name} waits for {target}'s health, which has no check"
+                )
             elif condition == "service_completed_successfully":
                 assert SERVICES[target].get("restart") == "no", f"{target} is a one-shot job"
             if "profiles" in SERVICES[target]:
@@ -144,7 +154,9 @@ def test_the_model_server_is_an_optional_gpu_profile_serving_the_model_name_askd
     command = [resolve(part) for part in vllm["command"]]
     served = command[command.index("--served-model-name") + 1]
     assert served == environment("web")["ASKDOCS_API_MODEL"] == environment("api")["ASKDOCS_API_MODEL"]
-    assert command[command.index("--port") + 1] == str(urlparse(environment("api")["ASKDOCS_API_BASE_URL"]).port)
+    assert command[command.index("--port") + 1] == str(
+        urlparse(environment("api")["ASKDOCS_API_BASE_URL"]).port
+    )
     assert health_path("vllm") == "/health"
     devices = vllm["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]

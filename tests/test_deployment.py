@@ -98,8 +98,12 @@ def test_app_and_two_api_replicas_share_a_chroma_server_and_the_bm25_files(tmp_p
     (data / "api_keys.txt").write_text(record.line() + "\n")
     # compose.yaml's replica settings, with loopback addresses for the service names.
     settings = {
-        "ASKDOCS_CHROMA_MODE": "server", "ASKDOCS_CHROMA_HOST": "127.0.0.1", "ASKDOCS_CHROMA_PORT": str(chroma_port),
-        "ASKDOCS_GENERATOR_BACKEND": "openai", "ASKDOCS_API_BASE_URL": llama_server, "ASKDOCS_API_MODEL": "smollm2",
+        "ASKDOCS_CHROMA_MODE": "server",
+        "ASKDOCS_CHROMA_HOST": "127.0.0.1",
+        "ASKDOCS_CHROMA_PORT": str(chroma_port),
+        "ASKDOCS_GENERATOR_BACKEND": "openai",
+        "ASKDOCS_API_BASE_URL": llama_server,
+        "ASKDOCS_API_MODEL": "smollm2",
         "ASKDOCS_MAX_ANSWER_TOKENS": "40",
     }
     assert set(settings) <= set(SERVICES["api"]["environment"]) | {"ASKDOCS_MAX_ANSWER_TOKENS"}
@@ -107,9 +111,22 @@ def test_app_and_two_api_replicas_share_a_chroma_server_and_the_bm25_files(tmp_p
     chroma = Path(sys.executable).with_name("chroma")
 
     with ExitStack() as running:
-        running.enter_context(running_server(
-            [str(chroma), "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(chroma_port)],
-            chroma_port, tmp_path / "chroma.log"))
+        running.enter_context(
+            running_server(
+                [
+                    str(chroma),
+                    "run",
+                    "--path",
+                    str(tmp_path / "chroma"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(chroma_port),
+                ],
+                chroma_port,
+                tmp_path / "chroma.log",
+            )
+        )
         assert healthy(f"http://127.0.0.1:{chroma_port}{health_path('chroma')}")
 
         indexed = index_folder(SAMPLE_DOCS, env)  # compose's one-shot `index` service
@@ -117,15 +134,28 @@ def test_app_and_two_api_replicas_share_a_chroma_server_and_the_bm25_files(tmp_p
         assert not (data / "chroma").exists(), "server mode must not create an embedded store"
 
         # The second replica reads BM25 only (dense off), so it can find the new document through BM25 alone.
-        second_env = {**env, "ASKDOCS_DENSE_WEIGHT": "0", "INDEX_SAMPLES": "0",
-                      "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        first, web, second = enter_together(running, [
-            api_replica([sys.executable, "-m", "app.api"], env, tmp_path / "api1.log"),
-            streamlit_app(env, tmp_path / "web.log"),
-            api_replica(["sh", str(ROOT / "docker" / "entrypoint.sh"), "api"], second_env, tmp_path / "api2.log"),
-        ])
+        second_env = {
+            **env,
+            "ASKDOCS_DENSE_WEIGHT": "0",
+            "INDEX_SAMPLES": "0",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        first, web, second = enter_together(
+            running,
+            [
+                api_replica([sys.executable, "-m", "app.api"], env, tmp_path / "api1.log"),
+                streamlit_app(env, tmp_path / "web.log"),
+                api_replica(
+                    ["sh", str(ROOT / "docker" / "entrypoint.sh"), "api"], second_env, tmp_path / "api2.log"
+                ),
+            ],
+        )
 
-        for url in (f"{first}{health_path('api')}", f"{second}{health_path('api')}", f"{web.url}{health_path('web')}"):
+        for url in (
+            f"{first}{health_path('api')}",
+            f"{second}{health_path('api')}",
+            f"{web.url}{health_path('web')}",
+        ):
             assert healthy(url), url
         health = httpx.get(f"{first}/health", timeout=60).json()
         assert health["status"] == "ok" and health["generator"]["detail"].startswith("openai: smollm2")
@@ -143,8 +173,12 @@ def test_app_and_two_api_replicas_share_a_chroma_server_and_the_bm25_files(tmp_p
         assert answer["sources"][0]["source"] == "python_sorting_howto.pdf"
 
         # Upload through the first replica: it writes Chroma and publishes BM25 version 2 to the shared folder.
-        uploaded = httpx.post(f"{first}/collections/default/documents", files={"file": (NEW_DOC, NEW_TEXT.encode())},
-                              headers={"Authorization": f"Bearer {admin_key}"}, timeout=180)
+        uploaded = httpx.post(
+            f"{first}/collections/default/documents",
+            files={"file": (NEW_DOC, NEW_TEXT.encode())},
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=180,
+        )
         assert uploaded.status_code == 201, uploaded.text
         assert (data / "bm25" / "default" / "CURRENT").read_text().strip() == "2"
 

@@ -28,7 +28,9 @@ HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
 
 def instructions() -> list[tuple[str, str]]:
     joined = re.sub(r"\\\n", " ", DOCKERFILE)
-    lines = [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
+    lines = [
+        line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
@@ -51,12 +53,17 @@ def build_args() -> dict[str, str]:
 
 def local_copies() -> list[list[str]]:
     """Sources of each COPY from the build context (not ``--from`` another stage)."""
-    return [args.split()[:-1] for op, args in instructions() if op == "COPY" and not args.startswith("--from")]
+    return [
+        args.split()[:-1] for op, args in instructions() if op == "COPY" and not args.startswith("--from")
+    ]
 
 
 def test_every_copied_path_exists_and_is_sent_in_the_build_context():
-    ignored = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-               if p.strip() and not p.startswith("#")]
+    ignored = [
+        p.strip()
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
     assert local_copies()
     for sources in local_copies():
         for source in sources:
@@ -71,7 +78,9 @@ def test_the_build_context_leaves_out_local_state_tests_and_secrets():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".askdocs", ".git", "tests", ".streamlit/secrets.toml"} <= ignored
     copied = {source for sources in local_copies() for source in sources}
-    assert ".streamlit/" not in copied, "copy only config.toml: a secrets.toml beside it must not reach the image"
+    assert ".streamlit/" not in copied, (
+        "copy only config.toml: a secrets.toml beside it must not reach the image"
+    )
 
 
 def test_two_stages_and_no_compiler_in_the_runtime_image():
@@ -119,8 +128,12 @@ def test_runs_unprivileged_offline_with_data_in_a_volume_and_serves_web_and_api(
 def test_the_entrypoint_is_valid_shell_and_has_a_command_for_each_service():
     subprocess.run(["sh", "-n", str(ENTRYPOINT)], check=True)
     text = ENTRYPOINT.read_text()
-    for command, runs in {"web": "python -m app ", "api": "python -m app.api", "index": "python -m ingest",
-                          "chroma": "chroma run"}.items():
+    for command, runs in {
+        "web": "python -m app ",
+        "api": "python -m app.api",
+        "index": "python -m ingest",
+        "chroma": "chroma run",
+    }.items():
         branch = re.search(rf"^\s*{command}\)\n(.*?);;", text, re.M | re.S)
         assert branch and runs in branch.group(1), f"the entrypoint's {command} runs {runs}"
 
@@ -149,4 +162,6 @@ def test_the_healthcheck_passes_on_2xx_only(path, exit_code):
 
 def test_the_healthcheck_fails_when_nothing_listens():
     port = free_port()  # bound and released at once: nothing listens there
-    assert subprocess.run([sys.executable, str(HEALTHCHECK), f"http://127.0.0.1:{port}/health"]).returncode == 1
+    assert (
+        subprocess.run([sys.executable, str(HEALTHCHECK), f"http://127.0.0.1:{port}/health"]).returncode == 1
+    )

@@ -32,14 +32,22 @@ LAYERS: dict[str, tuple[frozenset[str], str]] = {
     "retrieval": (frozenset({"askdocs"}), "stores, embedders, rerankers, BM25, the hybrid retriever"),
     "ingest": (frozenset({"askdocs", "retrieval"}), "loads and chunks files into retrieval's store and BM25"),
     "generation": (frozenset({"askdocs", "retrieval"}), "answers from retrieved evidence; never ingests"),
-    "eval": (frozenset({"askdocs", "retrieval", "ingest", "generation"}),
-             "indexes benchmarks and measures retrieval and answers through the product's own parts"),
-    "tuning": (frozenset({"askdocs", "retrieval", "generation", "eval"}),
-               "a generator writes questions, eval's metrics measure, retrieval's reranker is trained"),
-    "app": (frozenset({"askdocs", "retrieval", "ingest", "generation", "eval", "tuning"}),
-            "the UI and REST API over every product package; nothing imports it"),
-    "bench": (frozenset({"askdocs", "retrieval", "ingest", "generation", "eval", "tuning"}),
-              "benchmarks through public calls, never the app; nothing imports it"),
+    "eval": (
+        frozenset({"askdocs", "retrieval", "ingest", "generation"}),
+        "indexes benchmarks and measures retrieval and answers through the product's own parts",
+    ),
+    "tuning": (
+        frozenset({"askdocs", "retrieval", "generation", "eval"}),
+        "a generator writes questions, eval's metrics measure, retrieval's reranker is trained",
+    ),
+    "app": (
+        frozenset({"askdocs", "retrieval", "ingest", "generation", "eval", "tuning"}),
+        "the UI and REST API over every product package; nothing imports it",
+    ),
+    "bench": (
+        frozenset({"askdocs", "retrieval", "ingest", "generation", "eval", "tuning"}),
+        "benchmarks through public calls, never the app; nothing imports it",
+    ),
 }
 # The one exception: the composition root builds every entry point's object graph.
 COMPOSITION_ROOT = "askdocs/runtime.py"
@@ -93,16 +101,20 @@ def layer_violations(source: str, path: str, root_imports: frozenset[str] = froz
     for line, module in sorted(set(imported_modules(source, path))):
         if module == COMPOSITION_ROOT_MODULE and not is_root:
             for target in sorted(root_imports - allowed - {package}):
-                out.append(f"{path}:{line}: import {module} brings in {target}, "
-                           f"which {package} may not import (it may import: {_listed(allowed)})")
+                out.append(
+                    f"{path}:{line}: import {module} brings in {target}, "
+                    f"which {package} may not import (it may import: {_listed(allowed)})"
+                )
         target = _top(module)
         if (line, target) in seen:  # ``from app.views import ask``: one import, one report
             continue
         seen.add((line, target))
         if target in LAYERS and target != package and target not in allowed:
             why = "the composition root" if is_root else package
-            out.append(f"{path}:{line}: import {module}: {why} may not import {target} "
-                       f"(it may import: {_listed(allowed)})")
+            out.append(
+                f"{path}:{line}: import {module}: {why} may not import {target} "
+                f"(it may import: {_listed(allowed)})"
+            )
     return out
 
 

@@ -39,9 +39,8 @@ from typing import TYPE_CHECKING
 
 from askdocs.settings import Settings
 from askdocs.types import Chunk
-from retrieval.rerankers import per_collection
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerankers import load_reranker
+from retrieval.rerankers import load_reranker, per_collection
 from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 from retrieval.stores import VectorStore
 from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked
@@ -103,11 +102,13 @@ def sample_chunks(store: VectorStore, collection: str, count: int, min_chars: in
     return chosen
 
 
-def write_questions(ask: Ask, chunks: Sequence[Chunk],
-                    progress: Progress) -> tuple[list[tuple[str, Chunk]], Counter[str]]:
+def write_questions(
+    ask: Ask, chunks: Sequence[Chunk], progress: Progress
+) -> tuple[list[tuple[str, Chunk]], Counter[str]]:
     """One cleaned question per chunk where the generator managed one; the rest counted by reason."""
-    kept, reasons = _write_questions(ask, [c.text for c in chunks],
-                                     lambda done, total: progress("writing questions", done, total))
+    kept, reasons = _write_questions(
+        ask, [c.text for c in chunks], lambda done, total: progress("writing questions", done, total)
+    )
     return [(question, chunks[n]) for question, n in kept], reasons
 
 
@@ -132,28 +133,53 @@ def training_groups(cases: Sequence[Case], held: set[str], negatives: int) -> li
         usable = [c for c in case.candidates if c.chunk_id not in held]
         chosen = hard_negatives(case.source, usable, negatives)
         if case.source.chunk_id not in held and len(chosen) == negatives:
-            groups.append(TrainingGroup(case.question, case.source.chunk_id, "synthetic", case.source.text,
-                                        tuple(c.text for c in chosen), case.source.chunk_id,
-                                        tuple(c.chunk_id for c in chosen)))
+            groups.append(
+                TrainingGroup(
+                    case.question,
+                    case.source.chunk_id,
+                    "synthetic",
+                    case.source.text,
+                    tuple(c.text for c in chosen),
+                    case.source.chunk_id,
+                    tuple(c.chunk_id for c in chosen),
+                )
+            )
     return groups
 
 
-def _write_questions_file(path: Path, cases: Sequence[Case], held: set[str],
-                          groups: Sequence[TrainingGroup]) -> None:
+def _write_questions_file(
+    path: Path, cases: Sequence[Case], held: set[str], groups: Sequence[TrainingGroup]
+) -> None:
     trained = {g.query_id: g.negative_ids for g in groups}
     with open(path, "w", encoding="utf-8") as out:
         for case in cases:
             split = "held-out" if case.source.chunk_id in held else "train"
-            row = {"question": case.question, "chunk_id": case.source.chunk_id, "source": case.source.source,
-                   "split": split, "negatives": list(trained.get(case.source.chunk_id, ()))}
+            row = {
+                "question": case.question,
+                "chunk_id": case.source.chunk_id,
+                "source": case.source.source,
+                "split": split,
+                "negatives": list(trained.get(case.source.chunk_id, ())),
+            }
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def adapt(settings: Settings, collection: str, questions: int = 200, steps: int = 100,
-          held_out_share: float = 0.25, *, stack: RetrievalStack | None = None,
-          generator: Generator | None = None, max_length: int = 128, negatives: int = 3,
-          min_held_out: int = 20, seed: int = 12, lr: float | None = None,
-          progress: Progress | None = None) -> AdaptResult:
+def adapt(
+    settings: Settings,
+    collection: str,
+    questions: int = 200,
+    steps: int = 100,
+    held_out_share: float = 0.25,
+    *,
+    stack: RetrievalStack | None = None,
+    generator: Generator | None = None,
+    max_length: int = 128,
+    negatives: int = 3,
+    min_held_out: int = 20,
+    seed: int = 12,
+    lr: float | None = None,
+    progress: Progress | None = None,
+) -> AdaptResult:
     """Fine-tune a reranker on ``collection`` and adopt it if it wins on the held-out questions.
 
     ``stack`` and ``generator`` are lent by a caller that holds them (the app); otherwise they are
@@ -205,43 +231,84 @@ def adapt(settings: Settings, collection: str, questions: int = 200, steps: int 
         held_cases = [c for c in cases if c.source.chunk_id in held]
         groups = training_groups(cases, held, negatives)
         if not groups or not held_cases:
-            raise ValueError(f"too few usable questions ({len(written)} written, {sum(dropped.values())} "
-                             "dropped) to train and measure; index more text or ask for more questions")
+            raise ValueError(
+                f"too few usable questions ({len(written)} written, {sum(dropped.values())} "
+                "dropped) to train and measure; index more text or ask for more questions"
+            )
         report("measuring before", 0, 1)
-        per_case = {"retrieval": case_scores(held_cases, lambda c: c.candidates),
-                    "base_reranker": case_scores(held_cases, reranked(base, config)) if base else None}
+        per_case = {
+            "retrieval": case_scores(held_cases, lambda c: c.candidates),
+            "base_reranker": case_scores(held_cases, reranked(base, config)) if base else None,
+        }
         before = {name: None if cases is None else mean_scores(cases) for name, cases in per_case.items()}
         lap("measure_before")
         with per_collection.staging(folder) as tmp:
             rate = lr or (NEW_HEAD_LR if base is None else BASE_LR)
-            args = argparse.Namespace(out=tmp, max_steps=steps, max_length=max_length, groups_per_step=4,
-                                      negatives=negatives, lr=rate, seed=seed,
-                                      freeze_embeddings=True, time_budget_min=0,
-                                      log_every=max(10, steps // 5))
-            training = train(groups, args, base=getattr(base, "spec", None),
-                             progress=lambda step, total: report("fine-tuning", step, total))
+            args = argparse.Namespace(
+                out=tmp,
+                max_steps=steps,
+                max_length=max_length,
+                groups_per_step=4,
+                negatives=negatives,
+                lr=rate,
+                seed=seed,
+                freeze_embeddings=True,
+                time_budget_min=0,
+                log_every=max(10, steps // 5),
+            )
+            training = train(
+                groups,
+                args,
+                base=getattr(base, "spec", None),
+                progress=lambda step, total: report("fine-tuning", step, total),
+            )
             lap("train")
             report("measuring after", 0, 1)
-            after_cases = case_scores(held_cases, reranked(CrossEncoderReranker(str(tmp), "cpu", max_length),
-                                                           config))
+            after_cases = case_scores(
+                held_cases, reranked(CrossEncoderReranker(str(tmp), "cpu", max_length), config)
+            )
             after = mean_scores(after_cases)
             lap("measure_after")
             adopt, reason = adopt_if_better(after_cases, per_case, min_held_out)
             run = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{_hash(str(time.time()))[:6]}"
             _write_questions_file(tmp / "questions.jsonl", cases, held, groups)
-            counts = {"chunks": stack.store.count(collection), "passages": len(chunks),
-                      "questions": len(written), "train_questions": len(cases) - len(held_cases),
-                      "held_out_questions": len(held_cases), "train_groups": len(groups),
-                      "steps": training["steps"], "pairs_seen": training["pairs_seen"]}
-            parameters = {"base": getattr(base, "spec", None) or f"{BASE} (new head)",
-                          "generator": getattr(generator, "name", "?"), "questions": questions,
-                          "steps": steps,
-                          "held_out_share": held_out_share, "max_length": max_length, "negatives": negatives,
-                          "min_held_out": min_held_out, "seed": seed, "lr": args.lr,
-                          "loss_first_10": training["loss_first_10"],
-                          "loss_last_10": training["loss_last_10"]}
-            result = AdaptResult(collection, run, folder / "runs" / run, adopt, reason, counts, dict(dropped),
-                                 before, after, parameters, seconds)
+            counts = {
+                "chunks": stack.store.count(collection),
+                "passages": len(chunks),
+                "questions": len(written),
+                "train_questions": len(cases) - len(held_cases),
+                "held_out_questions": len(held_cases),
+                "train_groups": len(groups),
+                "steps": training["steps"],
+                "pairs_seen": training["pairs_seen"],
+            }
+            parameters = {
+                "base": getattr(base, "spec", None) or f"{BASE} (new head)",
+                "generator": getattr(generator, "name", "?"),
+                "questions": questions,
+                "steps": steps,
+                "held_out_share": held_out_share,
+                "max_length": max_length,
+                "negatives": negatives,
+                "min_held_out": min_held_out,
+                "seed": seed,
+                "lr": args.lr,
+                "loss_first_10": training["loss_first_10"],
+                "loss_last_10": training["loss_last_10"],
+            }
+            result = AdaptResult(
+                collection,
+                run,
+                folder / "runs" / run,
+                adopt,
+                reason,
+                counts,
+                dict(dropped),
+                before,
+                after,
+                parameters,
+                seconds,
+            )
             per_collection.publish(tmp, folder, run, result.to_dict(), adopt, max_length)
         if adopt and settings.reranker_backend != "torch":
             report("converting the model for ONNX", 0, 1)
@@ -262,8 +329,13 @@ def _convert_for_serving(folder: Path, settings: Settings, max_length: int) -> N
     try:
         load_reranker(str(folder), settings, max_length)
     except Exception as error:  # noqa: BLE001
-        log.warning("the adopted reranker %s could not be converted for %s: %s: %s", folder,
-                    settings.reranker_backend, type(error).__name__, error)
+        log.warning(
+            "the adopted reranker %s could not be converted for %s: %s: %s",
+            folder,
+            settings.reranker_backend,
+            type(error).__name__,
+            error,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out-share", type=float, default=0.25)
     parser.add_argument("--max-length", type=int, default=128, help="tokens of question + passage")
     parser.add_argument("--min-held-out", type=int, default=20, help="fewer held-out: never adopted")
-    parser.add_argument("--lr", type=float, help="learning rate (default 5e-5 from a new head, 5e-6 from a base)")
+    parser.add_argument(
+        "--lr", type=float, help="learning rate (default 5e-5 from a new head, 5e-6 from a base)"
+    )
     args = parser.parse_args(argv)
 
     from askdocs.quiet import quiet_libraries
@@ -291,9 +365,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{stage}…", file=sys.stderr, flush=True)
 
     try:
-        result = adapt(settings, args.collection or settings.default_collection, args.questions, args.steps,
-                       args.held_out_share, max_length=args.max_length, min_held_out=args.min_held_out,
-                       lr=args.lr, progress=progress)
+        result = adapt(
+            settings,
+            args.collection or settings.default_collection,
+            args.questions,
+            args.steps,
+            args.held_out_share,
+            max_length=args.max_length,
+            min_held_out=args.min_held_out,
+            lr=args.lr,
+            progress=progress,
+        )
     except (StoreLocked, StoreUnavailable, CacheInUse, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -48,19 +48,21 @@ def case_scores(cases: Sequence[Case], order: Callable[[Case], Sequence[Chunk]])
     out = []
     for case in cases:
         source = _norm(case.source.text)
-        ranked = list(dict.fromkeys("source" if _norm(c.text) == source else c.chunk_id
-                                    for c in order(case)))
+        ranked = list(dict.fromkeys("source" if _norm(c.text) == source else c.chunk_id for c in order(case)))
         out.append(Scores(mrr_at_k(ranked, {"source": 1}, 10), ndcg_at_k(ranked, {"source": 1}, 10)))
     return out
 
 
 def mean_scores(per_case: Sequence[Scores]) -> Scores:
     n = max(1, len(per_case))
-    return Scores(round(sum(s.mrr_at_10 for s in per_case) / n, 4),
-                  round(sum(s.ndcg_at_10 for s in per_case) / n, 4))
+    return Scores(
+        round(sum(s.mrr_at_10 for s in per_case) / n, 4), round(sum(s.ndcg_at_10 for s in per_case) / n, 4)
+    )
 
 
-def reorder(reranker: Reranker, config: HybridConfig, question: str, candidates: Sequence[Chunk]) -> list[Chunk]:
+def reorder(
+    reranker: Reranker, config: HybridConfig, question: str, candidates: Sequence[Chunk]
+) -> list[Chunk]:
     """The order a search shows with ``reranker``: the head reordered as the app does, the tail behind."""
     depth = config.rerank_candidates
     head, tail = list(candidates[:depth]), list(candidates[depth:])
@@ -84,11 +86,12 @@ def gain_lower_bound(gains: Sequence[float], seed: int = 0, resamples: int = 200
 def sign_test(wins: int, losses: int) -> float:
     """One-sided p-value of ``wins`` or more among ``wins + losses`` fair coin flips (ties left out)."""
     n = wins + losses
-    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n if n else 1.0
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n if n else 1.0
 
 
-def adopt_if_better(after: Sequence[Scores], before: dict[str, Sequence[Scores] | None],
-                    min_held_out: int) -> tuple[bool, str]:
+def adopt_if_better(
+    after: Sequence[Scores], before: dict[str, Sequence[Scores] | None], min_held_out: int
+) -> tuple[bool, str]:
     """Adopt only on enough held-out questions, when nDCG@10 beats the best baseline reliably.
 
     Reliably: question by question against the best baseline, the mean gain has a bootstrap lower bound
@@ -110,8 +113,10 @@ def adopt_if_better(after: Sequence[Scores], before: dict[str, Sequence[Scores] 
     low = gain_lower_bound(gains)
     wins, losses = sum(g > 0 for g in gains), sum(g < 0 for g in gains)
     p = sign_test(wins, losses)
-    evidence = (f"95 % lower bound of the gain {low:+.4f}; {wins} questions ranked better, {losses} worse, "
-                f"p = {p:.3f}")
+    evidence = (
+        f"95 % lower bound of the gain {low:+.4f}; {wins} questions ranked better, {losses} worse, "
+        f"p = {p:.3f}"
+    )
     if low > 0 and p < 0.05:
         return True, f"{versus}: better ({evidence})"
     return False, f"{versus}: not reliably better ({evidence})"

@@ -66,11 +66,13 @@ def _synthetic_line(synthetic: dict) -> str:
         return "Synthetic questions: none (`--synthetic 0`)."
     g = synthetic["generator"]
     rejected = ", ".join(f"{why} {n}" for why, n in synthetic["rejected"].items()) or "none"
-    return (f"Synthetic questions (source `synthetic`): {g['model']} through {g['backend']} (`{g['name']}`) "
-            f"wrote one question each for {synthetic['passages']:,} sampled pool passage(s) of the library, "
-            f"tutorial, HOWTOs and language reference (never a FAQ passage); {synthetic['questions']:,} kept "
-            f"after cleaning (dropped: {rejected}), {synthetic.get('train_groups', '?')} trained on; "
-            "positive: the passage the question was written from.")
+    return (
+        f"Synthetic questions (source `synthetic`): {g['model']} through {g['backend']} (`{g['name']}`) "
+        f"wrote one question each for {synthetic['passages']:,} sampled pool passage(s) of the library, "
+        f"tutorial, HOWTOs and language reference (never a FAQ passage); {synthetic['questions']:,} kept "
+        f"after cleaning (dropped: {rejected}), {synthetic.get('train_groups', '?')} trained on; "
+        "positive: the passage the question was written from."
+    )
 
 
 def write_card(out: Path, extra: str = "") -> None:
@@ -79,14 +81,35 @@ def write_card(out: Path, extra: str = "") -> None:
     t, p, data = d["training"], d["parameters"], d["data"]
     if "smoke_ndcg_at_10" in d:  # runs before the check existed have none
         extra = card_line(d["smoke_ndcg_at_10"]) + extra
-    (out / "README.md").write_text(CARD.format(
-        deb=d["source"], pool=data["pool_passages"], excluded=data["faq_test_questions_excluded"],
-        candidates=_counts(data["candidate_queries"]), sampled=_counts(data["sampled_queries"]),
-        groups=_counts(data["groups"]), synthetic=_synthetic_line(data.get("synthetic", {})),
-        pairs=data["pairs"], negatives=p["negatives"], command=d["command"], steps=t["steps"],
-        gps=p["groups_per_step"], lr=p["lr"], max_length=p["max_length"], freeze=p["freeze_embeddings"],
-        pairs_seen=t["pairs_seen"], epochs=t["epochs"], seconds=t["seconds"], rate=t["pairs_per_second"],
-        machine=d["machine"], loss0=t["loss_first_10"], loss1=t["loss_last_10"], total=d["total_seconds"],
-        held_out=d["held_out_groups"], acc_before=d["held_out_accuracy"]["before"],
-        acc_after=d["held_out_accuracy"]["after"], extra=extra,
-    ), "utf-8")
+    (out / "README.md").write_text(
+        CARD.format(
+            deb=d["source"],
+            pool=data["pool_passages"],
+            excluded=data["faq_test_questions_excluded"],
+            candidates=_counts(data["candidate_queries"]),
+            sampled=_counts(data["sampled_queries"]),
+            groups=_counts(data["groups"]),
+            synthetic=_synthetic_line(data.get("synthetic", {})),
+            pairs=data["pairs"],
+            negatives=p["negatives"],
+            command=d["command"],
+            steps=t["steps"],
+            gps=p["groups_per_step"],
+            lr=p["lr"],
+            max_length=p["max_length"],
+            freeze=p["freeze_embeddings"],
+            pairs_seen=t["pairs_seen"],
+            epochs=t["epochs"],
+            seconds=t["seconds"],
+            rate=t["pairs_per_second"],
+            machine=d["machine"],
+            loss0=t["loss_first_10"],
+            loss1=t["loss_last_10"],
+            total=d["total_seconds"],
+            held_out=d["held_out_groups"],
+            acc_before=d["held_out_accuracy"]["before"],
+            acc_after=d["held_out_accuracy"]["after"],
+            extra=extra,
+        ),
+        "utf-8",
+    )

@@ -28,8 +28,10 @@ from retrieval.bm25 import tokenize
 if TYPE_CHECKING:
     from generation.generators import Generator
 
-PROMPT = ("Here is a passage from a document:\n\n{passage}\n\nWrite one question that a reader could ask "
-          "and that this passage answers. Reply with the question only.")
+PROMPT = (
+    "Here is a passage from a document:\n\n{passage}\n\nWrite one question that a reader could ask "
+    "and that this passage answers. Reply with the question only."
+)
 MAX_TOKENS = 48
 MAX_PASSAGE_CHARS = 1500
 PROMPT_ID = hashlib.sha256(f"{PROMPT}\0{MAX_TOKENS}\0{MAX_PASSAGE_CHARS}".encode()).hexdigest()[:12]
@@ -62,14 +64,17 @@ def clean_question(raw: str, passage: str) -> tuple[str | None, str]:
 
 def asker(generator: Generator) -> Ask:
     """The generator's raw reply to the question-writing prompt for one passage."""
+
     def ask(passage: str) -> str:
         messages = [{"role": "user", "content": PROMPT.format(passage=passage[:MAX_PASSAGE_CHARS])}]
         return "".join(generator.stream(messages, max_tokens=MAX_TOKENS))
+
     return ask
 
 
-def write_questions(ask: Ask, passages: Sequence[str], progress: Callable[[int, int], None] | None = None
-                    ) -> tuple[list[tuple[str, int]], Counter[str]]:
+def write_questions(
+    ask: Ask, passages: Sequence[str], progress: Callable[[int, int], None] | None = None
+) -> tuple[list[tuple[str, int]], Counter[str]]:
     """(question, position in ``passages``) for each passage that got a usable question; drops by reason.
 
     ``progress(done, total)`` is called after every passage.

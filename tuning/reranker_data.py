@@ -127,7 +127,7 @@ def _index_entries(body: Sequence[str]) -> list[tuple[list[str], int]]:
         j = i + 1
         while j < len(body) and body[j].startswith((" ", "\t")) and body[j].strip():
             j += 1
-        found.append((index_queries(m.group(1), [line.strip() for line in body[i + 1:j]]), j))
+        found.append((index_queries(m.group(1), [line.strip() for line in body[i + 1 : j]]), j))
         i = j
     return found
 
@@ -135,12 +135,20 @@ def _index_entries(body: Sequence[str]) -> list[tuple[list[str], int]]:
 def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Collected:
     """The passage pool and all candidate queries from an extracted ``_sources`` tree."""
     from eval.datasets.python_faq import (
-        _with_paths, build_benchmark, slugify, split_of, split_passages, unique_slug,
+        _with_paths,
+        build_benchmark,
+        slugify,
+        split_of,
+        split_passages,
+        unique_slug,
     )
     from eval.datasets.rest import parse_sections, rest_to_text, section_labels
 
-    pages = {p.relative_to(sources).as_posix().removesuffix(".rst.txt"): parse_sections(p.read_text("utf-8"))
-             for p in sorted(sources.rglob("*.rst.txt")) if p.relative_to(sources).parts[0] in POOL_DIRS}
+    pages = {
+        p.relative_to(sources).as_posix().removesuffix(".rst.txt"): parse_sections(p.read_text("utf-8"))
+        for p in sorted(sources.rglob("*.rst.txt"))
+        if p.relative_to(sources).parts[0] in POOL_DIRS
+    }
     refs = {label: title for sections in pages.values() for label, title in section_labels(sections).items()}
     refs |= {f"doc:{name}": sections[0].title for name, sections in pages.items() if sections}
 
@@ -186,7 +194,9 @@ def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Colle
         for query in bench.queries:
             if split_of(query.id) != "dev":
                 excluded += 1
-                test_answers.update(answer_digest(by_id[passage_id].text) for passage_id in relevant[query.id])
+                test_answers.update(
+                    answer_digest(by_id[passage_id].text) for passage_id in relevant[query.id]
+                )
                 continue
             positions = []
             for passage_id in relevant[query.id]:
@@ -209,8 +219,15 @@ def sample(queries: Sequence[TrainingQuery], max_headings: int, max_index: int) 
     return chosen
 
 
-def mine(collected: Collected, queries: Sequence[TrainingQuery], bm25: Hits, dense: Hits,
-         negatives: int = 3, depth: int = 30, skip: int = 1) -> list[TrainingGroup]:
+def mine(
+    collected: Collected,
+    queries: Sequence[TrainingQuery],
+    bm25: Hits,
+    dense: Hits,
+    negatives: int = 3,
+    depth: int = 30,
+    skip: int = 1,
+) -> list[TrainingGroup]:
     """One group per (query, positive): ``negatives`` interleaved BM25/dense hard negatives each."""
     pool = collected.pool
     texts = [q.text for q in queries]
@@ -226,15 +243,22 @@ def mine(collected: Collected, queries: Sequence[TrainingQuery], bm25: Hits, den
                     seen.add(i)
                     merged.append(i)
         usable = [i for i in merged if pool[i].section not in own and pool[i].text not in positive_texts]
-        usable = usable[skip if q.source != "faq-dev" else 0:]
+        usable = usable[skip if q.source != "faq-dev" else 0 :]
         if len(usable) < negatives:
             continue
         chosen = usable[:negatives]
         for p in q.positives:
-            groups.append(TrainingGroup(
-                q.text, q.id, q.source, pool[p].body, tuple(pool[i].body for i in chosen),
-                pool[p].id, tuple(pool[i].id for i in chosen),
-            ))
+            groups.append(
+                TrainingGroup(
+                    q.text,
+                    q.id,
+                    q.source,
+                    pool[p].body,
+                    tuple(pool[i].body for i in chosen),
+                    pool[p].id,
+                    tuple(pool[i].id for i in chosen),
+                )
+            )
     return groups
 
 
@@ -245,8 +269,9 @@ def bm25_hits(pool: Sequence[PoolPassage]) -> Hits:
     return lambda texts, k: [[int(h.chunk_id) for h in index.search(t, k)] for t in texts]
 
 
-def dense_hits(pool: Sequence[PoolPassage], embed: Callable[[Sequence[str]], "object"],
-               cache: Path | None = None) -> Hits:
+def dense_hits(
+    pool: Sequence[PoolPassage], embed: Callable[[Sequence[str]], object], cache: Path | None = None
+) -> Hits:
     """Dot products of normalised vectors; the pool's vectors are cached by a hash of its texts."""
     import numpy as np
 

@@ -33,15 +33,25 @@ def smoke_ndcg(model: Path, max_length: int) -> dict[str, float]:
 
     configured = load_settings()
     with tempfile.TemporaryDirectory(prefix="askdocs-smoke-check-") as tmp:
-        settings = configured.model_copy(update={"data_dir": Path(tmp), "model_cache": configured.model_cache_dir})
+        settings = configured.model_copy(
+            update={"data_dir": Path(tmp), "model_cache": configured.model_cache_dir}
+        )
         embedder = embedder_from_settings(settings)
         dataset = load_beir(prepared_dataset("smoke", settings, embedder.count_tokens), "test")
-        reranker = CrossEncoderReranker(str(model), "cpu", max_length)  # first: a failure leaves no store open
+        reranker = CrossEncoderReranker(
+            str(model), "cpu", max_length
+        )  # first: a failure leaves no store open
         index = EvalIndex.open(dataset, settings, embedder, Path(tmp) / "index")
         try:
-            return {name: round(evaluate_config(index, dataset, parse_config(config, settings),
-                                                reranker)["metrics"]["ndcg@10"], 4)
-                    for name, config in CONFIGS.items()}
+            return {
+                name: round(
+                    evaluate_config(index, dataset, parse_config(config, settings), reranker)["metrics"][
+                        "ndcg@10"
+                    ],
+                    4,
+                )
+                for name, config in CONFIGS.items()
+            }
         finally:
             index.close()
 
@@ -56,7 +66,9 @@ def card_line(scores: dict) -> str:
     if "error" in scores:
         return f"- Smoke set: the check could not run ({scores['error']}).\n"
     verdict = "**loses**" if fused_loses(scores) else "does not lose"
-    return (f"- Smoke set (the sample documents' 12 questions, a regression check, never training data), "
-            f"nDCG@10: retrieval alone {scores['retrieval']:.4f}; fused with this model (rrf) "
-            f"{scores['fused']:.4f}, which {verdict} against retrieval; this model's order alone "
-            f"{scores['replacing']:.4f}.\n")
+    return (
+        f"- Smoke set (the sample documents' 12 questions, a regression check, never training data), "
+        f"nDCG@10: retrieval alone {scores['retrieval']:.4f}; fused with this model (rrf) "
+        f"{scores['fused']:.4f}, which {verdict} against retrieval; this model's order alone "
+        f"{scores['replacing']:.4f}.\n"
+    )

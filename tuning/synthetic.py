@@ -73,9 +73,13 @@ def _sha(text: str) -> str:
 def source_positions(collected: Collected, count: int, min_chars: int = 200) -> list[int]:
     """Up to ``count`` pool positions to write questions for (see the module docstring for the rule)."""
     pool = collected.pool
-    usable = [i for i, p in enumerate(pool)
-              if p.section.split("/", 1)[0] in POOL_DIRS and len(p.text) >= min_chars
-              and answer_digest(p.text) not in collected.faq_test_answers]
+    usable = [
+        i
+        for i, p in enumerate(pool)
+        if p.section.split("/", 1)[0] in POOL_DIRS
+        and len(p.text) >= min_chars
+        and answer_digest(p.text) not in collected.faq_test_answers
+    ]
     return sorted(usable, key=lambda i: _sha(SALT + pool[i].id))[:count]
 
 
@@ -146,8 +150,13 @@ class ReplyCache:
         started = time.perf_counter()
         reply = self._ask(passage)
         self.seconds += time.perf_counter() - started
-        row = {"passage": _sha(passage), "generator": self.generator.name, "prompt": questions.PROMPT_ID,
-               "passage_id": passage_id, "reply": reply}
+        row = {
+            "passage": _sha(passage),
+            "generator": self.generator.name,
+            "prompt": questions.PROMPT_ID,
+            "passage_id": passage_id,
+            "reply": reply,
+        }
         self._out.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._out.flush()
         self._replies[key] = reply
@@ -155,8 +164,9 @@ class ReplyCache:
         return reply
 
 
-def progress_printer(cache: ReplyCache, missing: int, every_s: float = 30.0, every_n: int = 50,
-                     out: IO[str] = sys.stderr) -> Callable[[int, int], None]:
+def progress_printer(
+    cache: ReplyCache, missing: int, every_s: float = 30.0, every_n: int = 50, out: IO[str] = sys.stderr
+) -> Callable[[int, int], None]:
     """Prints done/total, the rate of generation and the time left, every ``every_s`` s or ``every_n``."""
     last = [time.perf_counter(), 0]
 
@@ -168,14 +178,23 @@ def progress_printer(cache: ReplyCache, missing: int, every_s: float = 30.0, eve
         rate = cache.written / cache.seconds if cache.seconds else 0.0
         left = max(0, missing - cache.written)
         eta = f"{left / rate / 60:.0f} min" if rate else "?"
-        print(f"synthetic questions: {done}/{total} passages ({cache.hits} cached, {cache.written} written), "
-              f"{60 * rate:.1f} questions/min, ETA {eta}", file=out, flush=True)
+        print(
+            f"synthetic questions: {done}/{total} passages ({cache.hits} cached, {cache.written} written), "
+            f"{60 * rate:.1f} questions/min, ETA {eta}",
+            file=out,
+            flush=True,
+        )
 
     return show
 
 
-def synthetic_queries(collected: Collected, count: int, cache: ReplyCache,
-                      progress: Callable[[int, int], None] | None = None, min_chars: int = 200) -> Synthetic:
+def synthetic_queries(
+    collected: Collected,
+    count: int,
+    cache: ReplyCache,
+    progress: Callable[[int, int], None] | None = None,
+    min_chars: int = 200,
+) -> Synthetic:
     """A question for each of ``count`` sampled passages (cached or written now), cleaned, as queries."""
     pool = collected.pool
     positions = source_positions(collected, count, min_chars)
@@ -185,13 +204,21 @@ def synthetic_queries(collected: Collected, count: int, cache: ReplyCache,
     if progress is None:
         progress = progress_printer(cache, sum(not cache.has(t) for t in texts))
     kept, rejected = questions.write_questions(lambda text: cache.ask(text, ids[text]), texts, progress)
-    chosen = tuple(TrainingQuery(f"synthetic:{pool[positions[n]].id}", question, "synthetic",
-                                 (positions[n],)) for question, n in kept)
-    return Synthetic(chosen, {"passages": len(positions), "questions": len(chosen),
-                              "rejected": dict(sorted(rejected.items())), "cached": cache.hits,
-                              "written": cache.written,
-                              "questions_per_minute": round(60 * cache.written / cache.seconds, 1)
-                              if cache.seconds else None})
+    chosen = tuple(
+        TrainingQuery(f"synthetic:{pool[positions[n]].id}", question, "synthetic", (positions[n],))
+        for question, n in kept
+    )
+    return Synthetic(
+        chosen,
+        {
+            "passages": len(positions),
+            "questions": len(chosen),
+            "rejected": dict(sorted(rejected.items())),
+            "cached": cache.hits,
+            "written": cache.written,
+            "questions_per_minute": round(60 * cache.written / cache.seconds, 1) if cache.seconds else None,
+        },
+    )
 
 
 def local_generator(backend: str | None = None) -> tuple[Generator, GeneratorInfo]:
@@ -207,23 +234,28 @@ def local_generator(backend: str | None = None) -> tuple[Generator, GeneratorInf
     generator = local_generator_from_settings(settings)
     spec = settings.generator_model
     packaged = PACKAGED.get(spec.removeprefix("pkg:")) if is_packaged(spec) else None
-    return generator, GeneratorInfo(generator.name,
-                                    "llamacpp" if isinstance(generator, LlamaCppGenerator) else "transformers",
-                                    spec, packaged.sha256 if packaged else "")
+    return generator, GeneratorInfo(
+        generator.name,
+        "llamacpp" if isinstance(generator, LlamaCppGenerator) else "transformers",
+        spec,
+        packaged.sha256 if packaged else "",
+    )
 
 
 def add_generator_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--generator-backend", choices=("llamacpp", "transformers", "auto"),
-                        help="local generator backend (default: ASKDOCS_GENERATOR_BACKEND; llamacpp is the "
-                             "fast one on CPU); the model is ASKDOCS_GENERATOR_MODEL")
+    parser.add_argument(
+        "--generator-backend",
+        choices=("llamacpp", "transformers", "auto"),
+        help="local generator backend (default: ASKDOCS_GENERATOR_BACKEND; llamacpp is the "
+        "fast one on CPU); the model is ASKDOCS_GENERATOR_MODEL",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tuning.reranker_data import collect
     from tuning.train_reranker import DEFAULT_CACHE, find_sources
 
-    parser = argparse.ArgumentParser(prog="python -m tuning.synthetic",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tuning.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, required=True, help="passages to write a question for")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"the folder holding {CACHE_FILE}")
     parser.add_argument("--sources", type=Path, help="an extracted _sources tree (default: the cached .deb)")

@@ -79,8 +79,13 @@ def build_data(sources: Path, args: argparse.Namespace, cache: Path) -> tuple[li
         chosen += written.queries
         synthetic |= {**written.counts, "generator": asdict(info)}
     embedder = load_embedder(BASE, device="cpu")
-    groups = rd.mine(collected, chosen, rd.bm25_hits(collected.pool),
-                     rd.dense_hits(collected.pool, embedder.embed, cache), negatives=args.negatives)
+    groups = rd.mine(
+        collected,
+        chosen,
+        rd.bm25_hits(collected.pool),
+        rd.dense_hits(collected.pool, embedder.embed, cache),
+        negatives=args.negatives,
+    )
     return groups, {**rd.counts(collected, chosen, groups), "synthetic": synthetic}
 
 
@@ -92,8 +97,11 @@ def split_held_out(groups: list, count: int) -> tuple[list, list]:
     held_ids = held_out_ids((g.query_id for g in groups if g.source in ("heading", "index")), count)
     held = [g for g in groups if g.query_id in held_ids]
     held_positives = {g.positive_id for g in held}
-    return held, [g for g in groups if g.query_id not in held_ids
-                  and not (g.source == "synthetic" and g.positive_id in held_positives)]
+    return held, [
+        g
+        for g in groups
+        if g.query_id not in held_ids and not (g.source == "synthetic" and g.positive_id in held_positives)
+    ]
 
 
 def load_for_cpu(folder: str | Path, max_length: int = 128):
@@ -101,8 +109,9 @@ def load_for_cpu(folder: str | Path, max_length: int = 128):
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    return CrossEncoder(str(folder), device="cpu", max_length=max_length,
-                        model_kwargs={"dtype": torch.float32})
+    return CrossEncoder(
+        str(folder), device="cpu", max_length=max_length, model_kwargs={"dtype": torch.float32}
+    )
 
 
 def held_out_ids(ids: Iterable[str], count: int, salt: str = "") -> set[str]:
@@ -111,8 +120,12 @@ def held_out_ids(ids: Iterable[str], count: int, salt: str = "") -> set[str]:
     return set(ordered[:count])
 
 
-def train(groups: list, args: argparse.Namespace, base: str | None = None,
-          progress: Callable[[int, int], None] | None = None) -> dict:
+def train(
+    groups: list,
+    args: argparse.Namespace,
+    base: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Train on ``groups`` and save into ``args.out``.
 
     ``base``: a CrossEncoder to fine-tune further (None: BASE's transformer with a new head);
@@ -125,8 +138,13 @@ def train(groups: list, args: argparse.Namespace, base: str | None = None,
     from askdocs.models import resolve_embedder
 
     torch.manual_seed(args.seed)
-    model = CrossEncoder(base or resolve_embedder(BASE), num_labels=1, max_length=args.max_length, device="cpu",
-                         model_kwargs={"dtype": torch.float32})  # a saved fp16 base trains in fp32
+    model = CrossEncoder(
+        base or resolve_embedder(BASE),
+        num_labels=1,
+        max_length=args.max_length,
+        device="cpu",
+        model_kwargs={"dtype": torch.float32},
+    )  # a saved fp16 base trains in fp32
     if args.freeze_embeddings:
         model.model.get_input_embeddings().weight.requires_grad_(False)
     loss_fn = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(args.negatives)))
@@ -163,9 +181,11 @@ def train(groups: list, args: argparse.Namespace, base: str | None = None,
             progress(step, args.max_steps)
         if step % args.log_every == 0 or step == 1:
             rate = step * len(labels) / (time.perf_counter() - started)
-            recent = losses[-args.log_every:]
-            print(f"step {step}/{args.max_steps} loss {sum(recent) / len(recent):.4f}"
-                  f" ({rate:.1f} pairs/s)", flush=True)
+            recent = losses[-args.log_every :]
+            print(
+                f"step {step}/{args.max_steps} loss {sum(recent) / len(recent):.4f} ({rate:.1f} pairs/s)",
+                flush=True,
+            )
     seconds = time.perf_counter() - started
     model.eval()
     model.model.half()
@@ -177,12 +197,16 @@ def train(groups: list, args: argparse.Namespace, base: str | None = None,
     config = json.loads((out / "config.json").read_text("utf-8"))
     (out / "config.json").write_text(json.dumps({**config, "dtype": "float32"}, indent=2) + "\n", "utf-8")
     pairs = step * args.groups_per_step * (1 + args.negatives)
-    return {"steps": step, "pairs_seen": pairs, "groups_seen": step * args.groups_per_step,
-            "epochs": round(step * args.groups_per_step / max(1, len(groups)), 3),
-            "seconds": round(seconds, 1),
-            "pairs_per_second": round(pairs / seconds, 2) if seconds else None,
-            "loss_first_10": round(sum(losses[:10]) / max(1, len(losses[:10])), 4),
-            "loss_last_10": round(sum(losses[-10:]) / max(1, len(losses[-10:])), 4)}
+    return {
+        "steps": step,
+        "pairs_seen": pairs,
+        "groups_seen": step * args.groups_per_step,
+        "epochs": round(step * args.groups_per_step / max(1, len(groups)), 3),
+        "seconds": round(seconds, 1),
+        "pairs_per_second": round(pairs / seconds, 2) if seconds else None,
+        "loss_first_10": round(sum(losses[:10]) / max(1, len(losses[:10])), 4),
+        "loss_last_10": round(sum(losses[-10:]) / max(1, len(losses[-10:])), 4),
+    }
 
 
 def held_out_accuracy(model, groups: list) -> float:
@@ -197,8 +221,9 @@ def held_out_accuracy(model, groups: list) -> float:
 def main(argv: list[str] | None = None) -> int:
     from tuning.synthetic import add_generator_argument
 
-    parser = argparse.ArgumentParser(prog="python -m tuning.train_reranker",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tuning.train_reranker", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-steps", type=int, default=250)
     parser.add_argument("--max-length", type=int, default=128)
@@ -213,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--time-budget-min", type=float, default=0, help="stop training after this (0: none)")
     parser.add_argument("--sources", type=Path, help="an extracted _sources tree (default: the cached .deb)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                        help="mined-vector and synthetic-question cache")
-    parser.add_argument("--synthetic", type=int, default=0,
-                        help="passages to have the local generator write a question for (0: none)")
+    parser.add_argument(
+        "--cache", type=Path, default=DEFAULT_CACHE, help="mined-vector and synthetic-question cache"
+    )
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        help="passages to have the local generator write a question for (0: none)",
+    )
     parser.add_argument("--log-every", type=int, default=10)
     add_generator_argument(parser)
     args = parser.parse_args(argv)
@@ -228,11 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic:
         data["synthetic"]["train_groups"] = sum(g.source == "synthetic" for g in train_groups)
 
+    import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
     from askdocs.models import resolve_embedder
-
-    import torch
 
     torch.manual_seed(args.seed)  # the untrained head is random; seed it so this number is reproducible
     untrained = CrossEncoder(resolve_embedder(BASE), num_labels=1, max_length=args.max_length, device="cpu")
@@ -242,25 +271,43 @@ def main(argv: list[str] | None = None) -> int:
     acc_after = held_out_accuracy(load_for_cpu(args.out, args.max_length), held)
     try:
         smoke: dict = smoke_ndcg(args.out, args.max_length)
-        print(f"smoke set nDCG@10: {json.dumps(smoke)}"
-              + (" (fused LOSES to retrieval alone)" if fused_loses(smoke) else ""), flush=True)
+        print(
+            f"smoke set nDCG@10: {json.dumps(smoke)}"
+            + (" (fused LOSES to retrieval alone)" if fused_loses(smoke) else ""),
+            flush=True,
+        )
     except Exception as error:  # noqa: BLE001 - the model is saved; its records must be too
         smoke = {"error": f"{type(error).__name__}: {error}"}
         print(f"smoke set check failed: {smoke['error']}", file=sys.stderr, flush=True)
     total = round(time.perf_counter() - started, 1)
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m tuning.train_reranker " + " ".join(given)
-    card_data = {"command": command, "source": deb, "base_model": BASE, "data": data,
-                 "held_out_groups": len(held), "train_groups": len(train_groups),
-                 "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                 "training": result, "held_out_accuracy": {"before": acc_before, "after": acc_after},
-                 "smoke_ndcg_at_10": smoke,
-                 "total_seconds": total,
-                 "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
+    card_data = {
+        "command": command,
+        "source": deb,
+        "base_model": BASE,
+        "data": data,
+        "held_out_groups": len(held),
+        "train_groups": len(train_groups),
+        "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "training": result,
+        "held_out_accuracy": {"before": acc_before, "after": acc_after},
+        "smoke_ndcg_at_10": smoke,
+        "total_seconds": total,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+    }
     (args.out / "training.json").write_text(json.dumps(card_data, indent=2) + "\n", "utf-8")
     write_card(args.out)
-    print(json.dumps({"training": result, "held_out_accuracy": card_data["held_out_accuracy"],
-                      "smoke_ndcg_at_10": smoke, "total_s": total}))
+    print(
+        json.dumps(
+            {
+                "training": result,
+                "held_out_accuracy": card_data["held_out_accuracy"],
+                "smoke_ndcg_at_10": smoke,
+                "total_s": total,
+            }
+        )
+    )
     return 0
 
 

@@ -22,13 +22,17 @@ def problem(status: int, detail: str, **headers: str) -> HTTPException:
 
 async def index_down(request: Request, error: StoreUnavailable) -> JSONResponse:
     api_state(request).counts.errors.inc(kind="index")
-    return JSONResponse(Problem(detail=str(error)).model_dump(), status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(
+        Problem(detail=str(error)).model_dump(), status_code=503, headers={"Retry-After": "5"}
+    )
 
 
 async def malformed(_: Request, error: RequestValidationError) -> JSONResponse:
     # Problem's shape for every error; the offending input is not echoed (it may be huge, or a secret).
-    fields = [FieldError(loc=list(e.get("loc", ())), msg=str(e.get("msg", "")), type=str(e.get("type", "")))
-              for e in error.errors()]
+    fields = [
+        FieldError(loc=list(e.get("loc", ())), msg=str(e.get("msg", "")), type=str(e.get("type", "")))
+        for e in error.errors()
+    ]
     summary = "; ".join(f"{'.'.join(map(str, f.loc))}: {f.msg}" for f in fields)[:1000]
     body = Problem(detail=f"invalid request: {summary}", errors=fields)
     return JSONResponse(body.model_dump(), status_code=422)

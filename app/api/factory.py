@@ -29,12 +29,14 @@ FORM_OVERHEAD = 2**20  # multipart boundaries and headers on top of the largest 
 def create_app(parts: ApiParts) -> FastAPI:
     s = parts.settings
     app = FastAPI(
-        title="askdocs", version="1.0",
+        title="askdocs",
+        version="1.0",
         description="Ask questions about your documents; answers stream as server-sent events with cited sources.",
     )
     counts = ApiMetrics()
-    app.state.api = ApiState(parts, counts, parts.runtime.cache, Recorder.from_settings(s),
-                             RateLimiter(s.rate_limit_per_minute))
+    app.state.api = ApiState(
+        parts, counts, parts.runtime.cache, Recorder.from_settings(s), RateLimiter(s.rate_limit_per_minute)
+    )
     app.add_middleware(Guard, counts=counts, limit=s.max_upload_bytes + FORM_OVERHEAD, settings=s)
     for routes in (ask, collections, documents, service):
         app.include_router(routes.router)
@@ -48,10 +50,13 @@ def _openapi_with_events(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def openapi() -> dict[str, Any]:
         """FastAPI's schema, plus the event payloads (no route returns them as JSON, so it omits them)."""
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
-            _, defs = models_json_schema([(m, "serialization") for m in (TokenEvent, AnswerEvent, ErrorEvent)],
-                                         ref_template="#/components/schemas/{model}")
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            _, defs = models_json_schema(
+                [(m, "serialization") for m in (TokenEvent, AnswerEvent, ErrorEvent)],
+                ref_template="#/components/schemas/{model}",
+            )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
             app.openapi_schema = schema
         return app.openapi_schema

@@ -83,9 +83,11 @@ def parse_line(line: str) -> KeyRecord:
     scheme, _, rest = encoded.partition("$")
     salt_text, _, digest_text = rest.partition("$")
     try:
-        ok = scheme == "sha256" and base64.b64decode(salt_text, validate=True) and len(
-            base64.b64decode(digest_text, validate=True)
-        ) == 32
+        ok = (
+            scheme == "sha256"
+            and base64.b64decode(salt_text, validate=True)
+            and len(base64.b64decode(digest_text, validate=True)) == 32
+        )
     except ValueError:
         ok = False
     if not ok:
@@ -106,7 +108,7 @@ class KeyRing:
         return len(self._by_id)
 
     @classmethod
-    def from_file(cls, path: Path | None) -> "KeyRing":
+    def from_file(cls, path: Path | None) -> KeyRing:
         """The keys in ``path``; no path, or a missing file, means no keys (everyone is anonymous)."""
         if path is None or not path.exists():
             return cls()

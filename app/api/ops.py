@@ -23,8 +23,9 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = r = metrics.Registry()
-        self.requests = r.counter("askdocs_http_requests_total", "HTTP requests by route and status.",
-                                  ("route", "method", "status"))
+        self.requests = r.counter(
+            "askdocs_http_requests_total", "HTTP requests by route and status.", ("route", "method", "status")
+        )
         self.ask_seconds = r.histogram("askdocs_ask_seconds", "Time to answer POST /ask, to the last event.")
         self.first_token = r.histogram("askdocs_ask_first_token_seconds", "Time to the first answer text.")
         self.answers = r.counter("askdocs_answers_total", "Answers by outcome.", ("outcome",))
@@ -64,14 +65,18 @@ class Guard:
             received += len(message.get("body", b""))
             if received > self.limit:  # FastAPI turns this into the response while it reads the body
                 limit = self.settings.max_upload_mb
-                raise HTTPException(413, f"too large: over {received / 2**20:.1f} MB sent, the limit is {limit:g} MB")
+                raise HTTPException(
+                    413, f"too large: over {received / 2**20:.1f} MB sent, the limit is {limit:g} MB"
+                )
             return message
 
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"0")
         try:
             if length.isdigit() and int(length) > self.limit:
-                await JSONResponse({"detail": too_large(int(length), self.settings)}, 413)(scope, receive, sending)
+                await JSONResponse({"detail": too_large(int(length), self.settings)}, 413)(
+                    scope, receive, sending
+                )
             else:
                 await self.app(scope, receiving, sending)
         finally:

@@ -25,8 +25,12 @@ class HistoryTurn(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["What does list.sort() return?"])
-    collection: str | None = Field(None, pattern=COLLECTION, description="Default: ASKDOCS_DEFAULT_COLLECTION.")
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, examples=["What does list.sort() return?"]
+    )
+    collection: str | None = Field(
+        None, pattern=COLLECTION, description="Default: ASKDOCS_DEFAULT_COLLECTION."
+    )
     history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
     doc_ids: list[str] | None = Field(
         None, max_length=1000, description="Search only these documents (ids from the document list)."
@@ -56,7 +60,9 @@ class SourceOut(BaseModel):
 class AnswerEvent(BaseModel):
     """The data of the final ``answer`` event of ``POST /ask``."""
 
-    text: str = Field(description="The checked answer; it may differ from the streamed pieces (citations fixed).")
+    text: str = Field(
+        description="The checked answer; it may differ from the streamed pieces (citations fixed)."
+    )
     abstained: bool
     citations: list[CitationOut]
     sources: list[SourceOut]
@@ -67,31 +73,61 @@ class AnswerEvent(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     backend: str
-    incomplete: bool = Field(False, description="Generation broke off; `text` is what arrived (see the error event).")
-    cached: bool = Field(False, description="Served by the semantic cache from an earlier, similar question "
-                                            "over the same collection and index version; no model was asked.")
-    tier: str = Field("", description="With routing on: `fast` or `strong`, the generator chosen for this "
-                                      "question; empty when routing is off.")
+    incomplete: bool = Field(
+        False, description="Generation broke off; `text` is what arrived (see the error event)."
+    )
+    cached: bool = Field(
+        False,
+        description="Served by the semantic cache from an earlier, similar question "
+        "over the same collection and index version; no model was asked.",
+    )
+    tier: str = Field(
+        "",
+        description="With routing on: `fast` or `strong`, the generator chosen for this "
+        "question; empty when routing is off.",
+    )
     tier_reason: str = Field("", description="Why routing chose that tier, e.g. `comparison`.")
 
     @classmethod
-    def of(cls, answer: Answer, collection: str) -> "AnswerEvent":
+    def of(cls, answer: Answer, collection: str) -> AnswerEvent:
         return cls(
-            text=answer.text, abstained=answer.abstained,
+            text=answer.text,
+            abstained=answer.abstained,
             citations=[
-                CitationOut(number=c.number, source=c.source, page_start=c.page_start, page_end=c.page_end,
-                            snippet=c.snippet, chunk_id=c.chunk_id)
+                CitationOut(
+                    number=c.number,
+                    source=c.source,
+                    page_start=c.page_start,
+                    page_end=c.page_end,
+                    snippet=c.snippet,
+                    chunk_id=c.chunk_id,
+                )
                 for c in answer.citations
             ],
             sources=[
-                SourceOut(number=i, source=h.chunk.source, doc_id=h.chunk.doc_id, collection=h.chunk.collection,
-                          page_start=h.chunk.page_start, page_end=h.chunk.page_end, score=h.score, text=h.chunk.text)
+                SourceOut(
+                    number=i,
+                    source=h.chunk.source,
+                    doc_id=h.chunk.doc_id,
+                    collection=h.chunk.collection,
+                    page_start=h.chunk.page_start,
+                    page_end=h.chunk.page_end,
+                    score=h.score,
+                    text=h.chunk.text,
+                )
                 for i, h in enumerate(answer.sources, 1)
             ],
-            unsupported_sentences=list(answer.unsupported_sentences), query=answer.query, collection=collection,
-            timings=dict(answer.timings), prompt_tokens=answer.prompt_tokens,
-            completion_tokens=answer.completion_tokens, backend=answer.backend,
-            incomplete=answer.incomplete, cached=answer.cached, tier=answer.tier, tier_reason=answer.tier_reason,
+            unsupported_sentences=list(answer.unsupported_sentences),
+            query=answer.query,
+            collection=collection,
+            timings=dict(answer.timings),
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            backend=answer.backend,
+            incomplete=answer.incomplete,
+            cached=answer.cached,
+            tier=answer.tier,
+            tier_reason=answer.tier_reason,
         )
 
 
@@ -135,7 +171,7 @@ class DocumentOut(BaseModel):
     kind: str
 
     @classmethod
-    def of(cls, record: DocumentRecord) -> "DocumentOut":
+    def of(cls, record: DocumentRecord) -> DocumentOut:
         return cls(**record.__dict__)
 
 
@@ -150,10 +186,16 @@ class IngestOut(BaseModel):
     index: str = Field("", description="What happened to the keyword (BM25) index.")
 
     @classmethod
-    def of(cls, outcome: IngestOutcome, collection: str, index: str = "") -> "IngestOut":
+    def of(cls, outcome: IngestOutcome, collection: str, index: str = "") -> IngestOut:
         return cls(
-            source=outcome.source, collection=collection, status=outcome.status, detail=outcome.detail,
-            pages=outcome.pages, chunks=outcome.chunks, seconds=outcome.seconds, index=index,
+            source=outcome.source,
+            collection=collection,
+            status=outcome.status,
+            detail=outcome.detail,
+            pages=outcome.pages,
+            chunks=outcome.chunks,
+            seconds=outcome.seconds,
+            index=index,
         )
 
 

@@ -65,8 +65,14 @@ class PipelineThread:
         return await self._queue.get()
 
 
-async def sse_events(first: Any, worker: PipelineThread, collection: str, counts: ApiMetrics,
-                     recorder: Recorder | None = None, question: str = "") -> AsyncIterator[bytes]:
+async def sse_events(
+    first: Any,
+    worker: PipelineThread,
+    collection: str,
+    counts: ApiMetrics,
+    recorder: Recorder | None = None,
+    question: str = "",
+) -> AsyncIterator[bytes]:
     sent: list[str] = []
     event = first
     started = time.perf_counter()
@@ -97,24 +103,43 @@ async def sse_events(first: Any, worker: PipelineThread, collection: str, counts
                 counts.errors.inc(kind=kind)
                 counts.answers.inc(outcome="error")
                 if recorder is not None:
-                    await asyncio.to_thread(recorder.record_error, "api", collection, kind,
-                                            time.perf_counter() - started, question)
+                    await asyncio.to_thread(
+                        recorder.record_error,
+                        "api",
+                        collection,
+                        kind,
+                        time.perf_counter() - started,
+                        question,
+                    )
                 finished = True
                 yield _sse("error", ErrorEvent(message=message, partial="".join(sent)))
             event = await worker.next()
     finally:
         worker.stop.set()  # the client went away, or we are done: either way the model may stop
         if recorder is not None and not finished:  # the client left before the answer ended
-            recorder.record_error("api", collection, "", time.perf_counter() - started, question, outcome="stopped")
+            recorder.record_error(
+                "api", collection, "", time.perf_counter() - started, question, outcome="stopped"
+            )
 
 
 def _event_schema(name: str, model: type) -> dict[str, Any]:
     """One event as OpenAPI 3.1 describes a stream's items: its name, and its data as embedded JSON."""
-    data = {"type": "string", "contentMediaType": "application/json",
-            "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-    return {"type": "object", "required": ["event", "data"],
-            "properties": {"event": {"const": name}, "data": data}}
+    data = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"},
+    }
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {"event": {"const": name}, "data": data},
+    }
 
 
-SSE_EVENT = {"oneOf": [_event_schema("token", TokenEvent), _event_schema("answer", AnswerEvent),
-                       _event_schema("error", ErrorEvent)]}
+SSE_EVENT = {
+    "oneOf": [
+        _event_schema("token", TokenEvent),
+        _event_schema("answer", AnswerEvent),
+        _event_schema("error", ErrorEvent),
+    ]
+}

@@ -64,7 +64,9 @@ with st.sidebar:
         st.warning("No documents are indexed yet. An admin can add some on the Documents page.")
         st.stop()
     default = svc.settings.default_collection
-    collection = st.selectbox("Collection", readable, index=readable.index(default) if default in readable else 0)
+    collection = st.selectbox(
+        "Collection", readable, index=readable.index(default) if default in readable else 0
+    )
     backends = ["Local model", "API"]
     backend = st.radio("Generator", backends, index=1 if svc.settings.generator_backend == "openai" else 0)
     if st.button("New conversation"):
@@ -75,7 +77,9 @@ with st.sidebar:
 def render_sources(answer: Answer, turn_id: str) -> None:
     if answer.unsupported_sentences:
         quoted = " ".join(f"“{s}”" for s in answer.unsupported_sentences)
-        st.warning("No retrieved source supports: " + safe_markdown(quoted))  # the model's words: never markup
+        st.warning(
+            "No retrieved source supports: " + safe_markdown(quoted)
+        )  # the model's words: never markup
     if not answer.citations:
         return
     with st.expander(f"Sources ({len(answer.citations)})", expanded=True):
@@ -86,7 +90,9 @@ def render_sources(answer: Answer, turn_id: str) -> None:
             st.caption(f"scores: {scores_line(hit)}")
             if st.toggle("Show the page in context", key=f"ctx-{turn_id}-{citation.number}"):
                 try:
-                    page = svc.runtime.store.chunks_on_page(hit.chunk.collection, hit.chunk.doc_id, citation.page_start)
+                    page = svc.runtime.store.chunks_on_page(
+                        hit.chunk.collection, hit.chunk.doc_id, citation.page_start
+                    )
                 except StoreUnavailable:
                     st.caption(INDEX_DOWN)
                     continue
@@ -139,8 +145,14 @@ def record(turn: dict, answer: Answer | None = None, kind: str = "", outcome: st
     if answer is not None:
         svc.recorder.record_answer(answer, "ui", collection)
     else:
-        svc.recorder.record_error("ui", collection, kind, time.time() - turn.get("started", time.time()),
-                                  turn["question"], outcome=outcome)
+        svc.recorder.record_error(
+            "ui",
+            collection,
+            kind,
+            time.time() - turn.get("started", time.time()),
+            turn["question"],
+            outcome=outcome,
+        )
 
 
 # A run stopped by the stop button leaves its partial answer here; keep it in the history.
@@ -179,8 +191,13 @@ def record_failure(turn: dict, message: str, kind: str) -> None:
 
 question = st.chat_input("Ask a question about the documents", submit_mode="stop")
 if question and not over_the_limit(question):
-    turn = {"id": uuid.uuid4().hex, "question": question, "partial": "", "stop": threading.Event(),
-            "started": time.time()}
+    turn = {
+        "id": uuid.uuid4().hex,
+        "question": question,
+        "partial": "",
+        "stop": threading.Event(),
+        "started": time.time(),
+    }
     state.pending = turn
     with st.chat_message("user"):
         st.markdown(safe_markdown(question))
@@ -194,7 +211,9 @@ if question and not over_the_limit(question):
         def pieces(gen):  # noqa: ANN001, ANN202 - a Generator backend; yields text
             # A backend failing mid-answer ends the stream with an incomplete Answer (the pipeline
             # keeps the partial text); one failing before its first piece raises, handled below.
-            events = pipeline(gen).stream(question, collection, history, stop=turn["stop"], principal=principal)
+            events = pipeline(gen).stream(
+                question, collection, history, stop=turn["stop"], principal=principal
+            )
             for event in events:
                 if isinstance(event, Answer):
                     result.append(event)
@@ -218,7 +237,9 @@ if question and not over_the_limit(question):
         except GeneratorUnavailable as down:
             if backend == "Local model":
                 record_failure(turn, f"The local model failed before answering ({down}).", "generator")
-            turn["fallback"] = f"The API backend is not answering ({down}); this answer comes from the local model."
+            turn["fallback"] = (
+                f"The API backend is not answering ({down}); this answer comes from the local model."
+            )
             st.warning(turn["fallback"])
             generator = local_generator()
             try:

@@ -18,8 +18,8 @@ from app.session import current_principal
 from generation.render import safe_markdown
 from ingest.jobs import JobStatus
 from ingest.loaders import supported_kinds
-from retrieval.rerankers import per_collection
 from retrieval.access import CollectionPolicy
+from retrieval.rerankers import per_collection
 from retrieval.stores import check_collection_name
 from tuning import adapt as adaptation
 
@@ -47,14 +47,17 @@ with st.sidebar:
 
 collections = store.collections() or [svc.settings.default_collection]
 chosen = st.session_state.get("admin_collection", svc.settings.default_collection)
-collection = st.selectbox("Collection", collections, index=collections.index(chosen) if chosen in collections else 0)
+collection = st.selectbox(
+    "Collection", collections, index=collections.index(chosen) if chosen in collections else 0
+)
 st.session_state.admin_collection = collection
 
 st.subheader("Upload")
 limit = svc.settings.max_upload_mb
 round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader after a submit
 uploads = st.file_uploader(
-    f"{supported_kinds()} files (up to {limit:g} MB each)", accept_multiple_files=True,
+    f"{supported_kinds()} files (up to {limit:g} MB each)",
+    accept_multiple_files=True,
     key=f"uploads-{round_}",
 )
 if st.button("Ingest", type="primary", disabled=not uploads):
@@ -74,8 +77,10 @@ def my_jobs() -> list[JobStatus]:
 
 
 OUTCOME_ICONS = {
-    "ingested": ":material/check_circle:", "updated": ":material/check_circle:",
-    "unchanged": ":material/remove:", "refused": ":material/block:",
+    "ingested": ":material/check_circle:",
+    "updated": ":material/check_circle:",
+    "unchanged": ":material/remove:",
+    "refused": ":material/block:",
 }
 
 
@@ -89,7 +94,9 @@ def show_jobs() -> None:
             reported.add(job.id)
             st.rerun(scope="app")  # the document list below is outside this fragment
         label = "re-index" if job.kind == "reindex" else f"{len(job.files)} file(s)"
-        st.markdown(f"**Job {job.id[:5]}** — {label} into `{job.collection}` — {'done' if job.finished else 'running'}")
+        st.markdown(
+            f"**Job {job.id[:5]}** — {label} into `{job.collection}` — {'done' if job.finished else 'running'}"
+        )
         for f in job.files:
             if f.outcome is None:
                 st.progress(0.5 if f.state == "working" else 0.0, text=f"{f.name}: {f.state}")
@@ -133,10 +140,12 @@ if st.button("Re-index (rebuild the keyword index)"):
     st.rerun()
 
 st.subheader("Reranker adapted to this collection")
-st.caption("Fine-tunes the reranker on questions the local model writes about this collection's passages, "
-           "and keeps it only if it ranks the held-out questions' passages reliably better than what "
-           "searches use now. Those questions are only a proxy for your users' (docs/evaluation.md, "
-           "\"On a real corpus\"). Nothing leaves this machine; it keeps both cores busy for a while.")
+st.caption(
+    "Fine-tunes the reranker on questions the local model writes about this collection's passages, "
+    "and keeps it only if it ranks the held-out questions' passages reliably better than what "
+    "searches use now. Those questions are only a proxy for your users' (docs/evaluation.md, "
+    '"On a real corpus"). Nothing leaves this machine; it keeps both cores busy for a while.'
+)
 adapted_folder = per_collection.collection_dir(svc.settings.data_dir / "rerankers", collection)
 left, right = st.columns(2)
 questions = left.number_input("Questions to write", min_value=8, value=200, step=20)
@@ -145,8 +154,15 @@ if st.button("Adapt reranker to this collection", disabled=not documents):
     generator = local_generator()  # loaded here, on the page's run, so a first load shows its spinner
 
     def work(progress):  # noqa: ANN001, ANN202 - Progress -> Path
-        return adaptation.adapt(svc.settings, collection, int(questions), int(steps), stack=svc.runtime,
-                                generator=generator, progress=progress).folder
+        return adaptation.adapt(
+            svc.settings,
+            collection,
+            int(questions),
+            int(steps),
+            stack=svc.runtime,
+            generator=generator,
+            progress=progress,
+        ).folder
 
     try:
         st.session_state.adapt_job = eval_jobs().start(f"reranker adaptation of {collection}", work)
@@ -175,14 +191,25 @@ def show_adaptation() -> None:
 show_adaptation()
 if report := per_collection.latest_report(adapted_folder):
     before, after = report["before"], report["after"]
-    rows = [("retrieval alone", before["retrieval"]), ("base reranker", before["base_reranker"]),
-            ("adapted reranker", after)]
-    st.dataframe([{"ranking": name, "MRR@10": s["mrr_at_10"], "nDCG@10": s["ndcg_at_10"]}
-                  for name, s in rows if s is not None], hide_index=True)
+    rows = [
+        ("retrieval alone", before["retrieval"]),
+        ("base reranker", before["base_reranker"]),
+        ("adapted reranker", after),
+    ]
+    st.dataframe(
+        [
+            {"ranking": name, "MRR@10": s["mrr_at_10"], "nDCG@10": s["ndcg_at_10"]}
+            for name, s in rows
+            if s is not None
+        ],
+        hide_index=True,
+    )
     counts = report["counts"]
-    st.caption(f"Run {report['run']}: {counts['questions']} questions written from {counts['passages']} "
-               f"passages ({sum(report['dropped'].values())} dropped), {counts['train_questions']} to train on, "
-               f"{counts['held_out_questions']} held out to measure; {counts['steps']} steps.")
+    st.caption(
+        f"Run {report['run']}: {counts['questions']} questions written from {counts['passages']} "
+        f"passages ({sum(report['dropped'].values())} dropped), {counts['train_questions']} to train on, "
+        f"{counts['held_out_questions']} held out to measure; {counts['steps']} steps."
+    )
     verdict = f"{report['reason']}."
     if report["adopted"]:
         st.success(f"Adopted: searches in `{collection}` now rerank with it. {verdict}")

@@ -37,8 +37,11 @@ with run_tab:
     if kind.startswith("Retrieval"):
         choices = {**runner.BUILT_DATASETS, "upload": "a BEIR zip I upload"}
         dataset = st.selectbox("Dataset", list(choices), format_func=choices.get)
-        upload = st.file_uploader("BEIR zip (corpus.jsonl, queries.jsonl, qrels/*.tsv)", type="zip") \
-            if dataset == "upload" else None
+        upload = (
+            st.file_uploader("BEIR zip (corpus.jsonl, queries.jsonl, qrels/*.tsv)", type="zip")
+            if dataset == "upload"
+            else None
+        )
         split = st.selectbox("Split", ["test", "dev"], help="Tune on dev; report test.")
         offered = list(STANDARD_CONFIGS) + (["default+rerank"] if settings.reranker else [])
         configs = st.multiselect("Configurations", offered, default=offered)
@@ -46,10 +49,20 @@ with run_tab:
 
         def work(progress):  # noqa: ANN001, ANN202 - Progress -> Path
             embedder = svc.runtime.embedder
-            source = upload.getvalue() if upload is not None else runner.prepared_dataset(
-                dataset, settings, embedder.count_tokens)
-            return runner.run_retrieval(source, settings, split, configs, progress=progress, embedder=embedder,
-                                        reranker=svc.runtime.retriever.reranker)
+            source = (
+                upload.getvalue()
+                if upload is not None
+                else runner.prepared_dataset(dataset, settings, embedder.count_tokens)
+            )
+            return runner.run_retrieval(
+                source,
+                settings,
+                split,
+                configs,
+                progress=progress,
+                embedder=embedder,
+                reranker=svc.runtime.retriever.reranker,
+            )
 
         label = f"retrieval on {choices[dataset]} ({split})"
     else:
@@ -59,9 +72,14 @@ with run_tab:
 
         def work(progress):  # noqa: ANN001, ANN202
             # Loaded by the page's run that starts the job (below), so a first load shows its spinner.
-            return runner.run_answers(settings, limit=int(limit) or None, progress=progress,
-                                      embedder=svc.runtime.embedder, generator=chosen_generator,
-                                      reranker=svc.runtime.retriever.reranker)
+            return runner.run_answers(
+                settings,
+                limit=int(limit) or None,
+                progress=progress,
+                embedder=svc.runtime.embedder,
+                generator=chosen_generator,
+                reranker=svc.runtime.retriever.reranker,
+            )
 
         label = f"answers with the {backend.lower()}"
     if st.button("Start the evaluation", type="primary", disabled=not ready):
@@ -81,7 +99,9 @@ with run_tab:
         if current is None:
             return
         if not current.finished:
-            st.progress(current.fraction, text=f"{current.label} — {current.stage}: {current.done}/{current.total}")
+            st.progress(
+                current.fraction, text=f"{current.label} — {current.stage}: {current.done}/{current.total}"
+            )
         elif current.error:
             st.error(safe_markdown(f"The evaluation failed: {current.error}"))  # may quote hostile file names
         else:
@@ -109,11 +129,16 @@ with report_tab:
             st.stop()
         folder = runs_dir / chosen
         data = run.get("dataset", {})
-        st.caption(safe_markdown(f"{run['kind']} · {data.get('name')} / {data.get('split')} · {data.get('queries')} "
-                                 f"queries · git {run.get('git_revision', '?')} · {run.get('created', '?')}"))
+        st.caption(
+            safe_markdown(
+                f"{run['kind']} · {data.get('name')} / {data.get('split')} · {data.get('queries')} "
+                f"queries · git {run.get('git_revision', '?')} · {run.get('created', '?')}"
+            )
+        )
         st.dataframe(
             [{"config": name, **config.get("metrics", {})} for name, config in run["configs"].items()],
-            hide_index=True, width="stretch",
+            hide_index=True,
+            width="stretch",
         )
         for plot in sorted(Path(folder).glob("*.png")):
             st.image(str(plot), caption=plot.stem.replace("-", " "))
@@ -122,14 +147,20 @@ with report_tab:
                 metric = PRIMARY_METRIC.get(run["kind"], "ndcg@10")
                 for query_id, row in worst_queries(config.get("per_query", {}), metric, 10):
                     st.text(f"{query_id}: {row.get('question', '')}")
-                    retrieved = ", ".join(f"{'✓' if r.get('relevant') else '✗'} {r.get('title', r.get('id'))}"
-                                          for r in row.get("retrieved", [])[:5])
+                    retrieved = ", ".join(
+                        f"{'✓' if r.get('relevant') else '✗'} {r.get('title', r.get('id'))}"
+                        for r in row.get("retrieved", [])[:5]
+                    )
                     # Titles and answers come from documents and the model: plain text, never markdown.
-                    st.text(f"  retrieved: {retrieved}" + (f"\n  answer: {row['answer'][:200]}" if "answer" in row else ""))
+                    st.text(
+                        f"  retrieved: {retrieved}"
+                        + (f"\n  answer: {row['answer'][:200]}" if "answer" in row else "")
+                    )
         html = Path(folder) / "report.html"
         if html.exists():
-            st.download_button("Download the report (HTML)", html.read_bytes(), file_name=f"{chosen}.html",
-                               mime="text/html")
+            st.download_button(
+                "Download the report (HTML)", html.read_bytes(), file_name=f"{chosen}.html", mime="text/html"
+            )
     if skipped:
         st.caption(f"Skipped {len(skipped)} unreadable run folder(s): " + "; ".join(skipped)[:300])
 
@@ -145,4 +176,6 @@ with compare_tab:
         except RunError as error:
             st.error(str(error))
             st.stop()
-        st.code(format_comparison(compare_runs(run_a, run_b), comparison_warnings(run_a, run_b)), language=None)
+        st.code(
+            format_comparison(compare_runs(run_a, run_b), comparison_warnings(run_a, run_b)), language=None
+        )

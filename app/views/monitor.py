@@ -18,8 +18,12 @@ from app.session import current_principal
 from generation.render import safe_markdown
 
 # window -> (days, chart bucket): hourly points for a day, daily ones beyond
-WINDOWS = {"Last 24 hours": (1, "h"), "Last 7 days": (7, "D"), "Last 30 days": (30, "D"),
-           "Last 90 days": (90, "D")}
+WINDOWS = {
+    "Last 24 hours": (1, "h"),
+    "Last 7 days": (7, "D"),
+    "Last 30 days": (30, "D"),
+    "Last 90 days": (90, "D"),
+}
 
 if not current_principal().is_admin:  # not registered for users; this is the second lock
     st.error("This page is for admins.")
@@ -34,8 +38,10 @@ if svc.recorder is None:
 window = st.selectbox("Window", list(WINDOWS), index=1)
 days, freq = WINDOWS[window]
 table = monitor_stats.frame(svc.recorder.records(since=time.time() - days * 86400))
-st.caption(f"{len(table)} question(s) from the app and the REST API; kept "
-           f"{svc.settings.monitor_retention_days:g} days (`ASKDOCS_MONITOR_RETENTION_DAYS`). Times are UTC.")
+st.caption(
+    f"{len(table)} question(s) from the app and the REST API; kept "
+    f"{svc.settings.monitor_retention_days:g} days (`ASKDOCS_MONITOR_RETENTION_DAYS`). Times are UTC."
+)
 
 
 def shown(value: float, fmt: str) -> str:
@@ -65,20 +71,29 @@ else:
     routed = monitor_stats.tiers(table)
     if not routed.empty:
         st.subheader("Routing: answers by tier")
-        st.caption("Simple questions go to the fast model, hard ones to the strong one; cached answers reach neither.")
+        st.caption(
+            "Simple questions go to the fast model, hard ones to the strong one; cached answers reach neither."
+        )
         st.bar_chart(routed[["answers"]])
-        st.dataframe(routed.style.format({"share": "{:.0%}", "p50 total s": "{:.2f}", "cost (USD)": "${:.4f}"}))
+        st.dataframe(
+            routed.style.format({"share": "{:.0%}", "p50 total s": "{:.2f}", "cost (USD)": "${:.4f}"})
+        )
     unpriced = int((~table["priced"].astype(bool)).sum())
     if unpriced:
-        st.warning(f"{unpriced} answer(s) came from an API model with no price in `ASKDOCS_MODEL_PRICES`; "
-                   "they count as $0.")
+        st.warning(
+            f"{unpriced} answer(s) came from an API model with no price in `ASKDOCS_MODEL_PRICES`; "
+            "they count as $0."
+        )
 
 st.subheader("Feedback")
 counts = svc.feedback.counts()
 rated = counts["up"] + counts["down"]
 left, right = st.columns([1, 2])
-left.metric("Thumbs up", f"{counts['up'] / rated:.0%}" if rated else "—",
-            help=f"{counts['up']} up, {counts['down']} down")
+left.metric(
+    "Thumbs up",
+    f"{counts['up'] / rated:.0%}" if rated else "—",
+    help=f"{counts['up']} up, {counts['down']} down",
+)
 left.bar_chart(pd.DataFrame({"answers": [counts["up"], counts["down"]]}, index=["up", "down"]))
 comments = [r for r in svc.feedback.latest(200) if r.comment][:10]
 with right:

@@ -31,7 +31,9 @@ def check(name: str, probe) -> dict:  # noqa: ANN001 - a zero-argument callable
 def _api_models():  # noqa: ANN202
     import openai
 
-    client = openai.OpenAI(base_url=s.api_base_url, api_key=s.api_key.get_secret_value(), timeout=3, max_retries=0)
+    client = openai.OpenAI(
+        base_url=s.api_base_url, api_key=s.api_key.get_secret_value(), timeout=3, max_retries=0
+    )
     return client.models.list().data
 
 
@@ -39,10 +41,17 @@ st.subheader("Models and backends")
 st.table(
     [
         {"role": "embedder", "model": s.embedder, "offline package": is_packaged(s.embedder)},
-        {"role": "generator (local)", "model": s.generator_model, "offline package": is_packaged(s.generator_model)},
+        {
+            "role": "generator (local)",
+            "model": s.generator_model,
+            "offline package": is_packaged(s.generator_model),
+        },
         # A user:password@ in the URL is a secret too.
-        {"role": "generator (API)", "model": f"{s.api_model} at {without_credentials(s.api_base_url)}",
-         "offline package": False},
+        {
+            "role": "generator (API)",
+            "model": f"{s.api_model} at {without_credentials(s.api_base_url)}",
+            "offline package": False,
+        },
         {"role": "reranker", "model": s.reranker or "(off)", "offline package": False},
     ]
 )
@@ -77,4 +86,3 @@ if st.button("Check now") or "health" not in st.session_state:
         check("API backend", lambda: ", ".join(m.id for m in _api_models())),
     ]
 st.table(st.session_state.health)
-

@@ -68,8 +68,12 @@ def _query_row(query: Query) -> dict[str, Any]:
 
 
 def write_beir(
-    out: Path, corpus: Iterable[Passage], queries: Iterable[Query], qrels: Qrels,
-    provenance: Mapping[str, Any], extra_jsonl: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+    out: Path,
+    corpus: Iterable[Passage],
+    queries: Iterable[Query],
+    qrels: Qrels,
+    provenance: Mapping[str, Any],
+    extra_jsonl: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
 ) -> None:
     """Write a data set to ``out`` (replacing an earlier build there) in the BEIR layout."""
     out = Path(out)

@@ -117,8 +117,10 @@ def _download(package: str, cache: Path, version: str | None, apt_lists: Path) -
                     f"apt has no package lists, so it cannot find {package}: run `apt-get update` "
                     f"(as root), then build again. apt said: {' '.join(errors)}"
                 )
-            raise DocsUnavailable(f"`apt-get download {spec}` failed: {' '.join(errors)} "
-                                  "(if the package is not found, run `apt-get update` as root)")
+            raise DocsUnavailable(
+                f"`apt-get download {spec}` failed: {' '.join(errors)} "
+                "(if the package is not found, run `apt-get update` as root)"
+            )
         target = cache / debs[0].name
         debs[0].replace(target)
         return target

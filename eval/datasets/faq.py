@@ -59,8 +59,11 @@ def hash_split(salt: str, query_id: str) -> Split:
 
 def split_rule(salt: str, function: str) -> dict[str, str]:
     """How queries were split, for provenance: the rule of :func:`hash_split` with ``salt``."""
-    return {"rule": f"sha256('{salt}' + query id): first byte even -> dev, odd -> test ({function})",
-            "dev": "tuning only", "test": "reported, never tuned on"}
+    return {
+        "rule": f"sha256('{salt}' + query id): first byte even -> dev, odd -> test ({function})",
+        "dev": "tuning only",
+        "test": "reported, never tuned on",
+    }
 
 
 # -- passages --------------------------------------------------------------------------------------
@@ -113,7 +116,7 @@ def _cut(text: str, max_chars: int) -> list[str]:
                     current = ""
                 current = f"{current}{separator}{part}" if current else part
             return [*pieces, current] if current else pieces
-    return [text[i:i + max_chars] for i in range(0, len(text), max_chars)]  # one unbroken word
+    return [text[i : i + max_chars] for i in range(0, len(text), max_chars)]  # one unbroken word
 
 
 def slugify(text: str) -> str:
@@ -155,8 +158,12 @@ class FaqBenchmark:
 
 
 def assemble(
-    answers: Iterable[FaqAnswer], sections: Iterable[Passage], distractor_salt: str,
-    distractors: int = 5000, max_chars: int = 1200, min_distractor_chars: int = 100,
+    answers: Iterable[FaqAnswer],
+    sections: Iterable[Passage],
+    distractor_salt: str,
+    distractors: int = 5000,
+    max_chars: int = 1200,
+    min_distractor_chars: int = 100,
     min_answer_chars: int = 30,
 ) -> FaqBenchmark:
     """Queries, relevant passages and salted-hash distractors (see the module docstring)."""
@@ -192,9 +199,13 @@ def assemble(
     chosen = sorted(candidates, key=lambda p: stable_hash(distractor_salt + p.id))[:distractors]
     corpus = sorted(passages + chosen, key=lambda p: stable_hash(p.id))
     return FaqBenchmark(
-        corpus=tuple(corpus), queries=tuple(queries.values()),
-        qrels=tuple(row for q in queries for row in qrels[q]), relevant=len(passages),
-        distractor_candidates=len(candidates), merged_duplicates=tuple(merged), dropped_short=tuple(dropped),
+        corpus=tuple(corpus),
+        queries=tuple(queries.values()),
+        qrels=tuple(row for q in queries for row in qrels[q]),
+        relevant=len(passages),
+        distractor_candidates=len(candidates),
+        merged_duplicates=tuple(merged),
+        dropped_short=tuple(dropped),
     )
 
 
@@ -206,27 +217,40 @@ def write_benchmark(
     for row in bench.qrels:
         splits[split_of(row[0])].append(row)
     count_dev = sum(split_of(q.id) == "dev" for q in bench.queries)
-    full = {**provenance, "counts": {
-        "queries": len(bench.queries), "queries_dev": count_dev,
-        "queries_test": len(bench.queries) - count_dev, "relevant_passages": bench.relevant,
-        "qrels_dev": len(splits["dev"]), "qrels_test": len(splits["test"]),
-        "distractors": len(bench.corpus) - bench.relevant,
-        "distractor_candidates": bench.distractor_candidates,
-        "corpus": len(bench.corpus), "merged_duplicate_questions": list(bench.merged_duplicates),
-        "dropped_short_answers": list(bench.dropped_short),
-    }}
+    full = {
+        **provenance,
+        "counts": {
+            "queries": len(bench.queries),
+            "queries_dev": count_dev,
+            "queries_test": len(bench.queries) - count_dev,
+            "relevant_passages": bench.relevant,
+            "qrels_dev": len(splits["dev"]),
+            "qrels_test": len(splits["test"]),
+            "distractors": len(bench.corpus) - bench.relevant,
+            "distractor_candidates": bench.distractor_candidates,
+            "corpus": len(bench.corpus),
+            "merged_duplicate_questions": list(bench.merged_duplicates),
+            "dropped_short_answers": list(bench.dropped_short),
+        },
+    }
     write_beir(out, bench.corpus, bench.queries, splits, full)
     return full
 
 
 # -- the command line ------------------------------------------------------------------------------
 class Builder(Protocol):
-    def __call__(self, out: Path, cache: Path = ..., *, distractors: int = ..., max_chars: int = ...,
-                 version: str | None = ...) -> dict[str, Any]: ...
+    def __call__(
+        self,
+        out: Path,
+        cache: Path = ...,
+        *,
+        distractors: int = ...,
+        max_chars: int = ...,
+        version: str | None = ...,
+    ) -> dict[str, Any]: ...
 
 
-def build_main(argv: list[str] | None, prog: str, description: str, package: str,
-               build: Builder) -> int:
+def build_main(argv: list[str] | None, prog: str, description: str, package: str, build: Builder) -> int:
     """The ``python -m eval.datasets.<name>`` command of an FAQ builder."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", type=Path, required=True, help="output folder (BEIR layout)")
@@ -237,15 +261,20 @@ def build_main(argv: list[str] | None, prog: str, description: str, package: str
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        provenance = build(args.out, args.cache, distractors=args.distractors, max_chars=args.max_chars,
-                           version=args.version)
+        provenance = build(
+            args.out, args.cache, distractors=args.distractors, max_chars=args.max_chars, version=args.version
+        )
     except DocsUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     counts, source = provenance["counts"], provenance["source"]
-    print(f"{provenance['name']} from {source['deb']} (sha256 {source['sha256'][:12]}…) -> {args.out} "
-          f"in {time.perf_counter() - started:.1f} s")
-    print(f"queries: {counts['queries']} ({counts['queries_dev']} dev, {counts['queries_test']} test); "
-          f"corpus: {counts['corpus']} ({counts['relevant_passages']} relevant, "
-          f"{counts['distractors']} distractors)")
+    print(
+        f"{provenance['name']} from {source['deb']} (sha256 {source['sha256'][:12]}…) -> {args.out} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"queries: {counts['queries']} ({counts['queries_dev']} dev, {counts['queries_test']} test); "
+        f"corpus: {counts['corpus']} ({counts['relevant_passages']} relevant, "
+        f"{counts['distractors']} distractors)"
+    )
     return 0

@@ -48,17 +48,50 @@ from typing import Any
 from eval.datasets import Passage
 from eval.datasets.debian import APT_LISTS, DEFAULT_CACHE, DebPackage, DocsUnavailable, fetch_deb
 from eval.datasets.faq import (
-    FaqAnswer, FaqBenchmark, Split, assemble, build_main, hash_split, slugify, split_passages, split_rule,
-    unique_slug, write_benchmark,
+    FaqAnswer,
+    FaqBenchmark,
+    Split,
+    assemble,
+    build_main,
+    hash_split,
+    slugify,
+    split_passages,
+    split_rule,
+    unique_slug,
+    write_benchmark,
 )
 from eval.datasets.rest import Section, inline_text, parse_sections, rest_to_text, section_labels
 
 # The reST, .deb and shared FAQ parts live in their own modules; names kept here for existing callers.
 __all__ = [
-    "APT_LISTS", "BUILDER_VERSION", "COPYRIGHT_FILE", "DEFAULT_CACHE", "DISTRACTOR_DIRS", "DISTRACTOR_SALT",
-    "PACKAGE", "SOURCES", "SPLIT_SALT", "DocPackage", "DocsUnavailable", "Entry", "FaqBenchmark", "Section",
-    "Split", "build_benchmark", "build_python_faq", "faq_entries", "fetch_docs", "inline_text", "licence_of",
-    "main", "parse_sections", "rest_to_text", "section_labels", "slugify", "split_of", "split_passages",
+    "APT_LISTS",
+    "BUILDER_VERSION",
+    "COPYRIGHT_FILE",
+    "DEFAULT_CACHE",
+    "DISTRACTOR_DIRS",
+    "DISTRACTOR_SALT",
+    "PACKAGE",
+    "SOURCES",
+    "SPLIT_SALT",
+    "DocPackage",
+    "DocsUnavailable",
+    "Entry",
+    "FaqBenchmark",
+    "Section",
+    "Split",
+    "build_benchmark",
+    "build_python_faq",
+    "faq_entries",
+    "fetch_docs",
+    "inline_text",
+    "licence_of",
+    "main",
+    "parse_sections",
+    "rest_to_text",
+    "section_labels",
+    "slugify",
+    "split_of",
+    "split_passages",
 ]
 
 BUILDER_VERSION = 1
@@ -103,7 +136,7 @@ def faq_entries(sections: Sequence[Section]) -> list[Entry]:
         end = next((j for j in range(k + 1, len(sections)) if sections[j].level <= s.level), len(sections))
         if s.level > 0 and (s.title.endswith("?") or end == k + 1):
             answer = list(s.body)
-            for child in sections[k + 1:end]:  # sub-headings of an answer stay in it, as plain lines
+            for child in sections[k + 1 : end]:  # sub-headings of an answer stay in it, as plain lines
                 answer += ["", child.title, "", *child.body]
             if rest_to_text(answer):
                 entries.append(Entry(s.title, tuple(t for _, t in path), tuple(answer), s.line))
@@ -116,32 +149,51 @@ def faq_entries(sections: Sequence[Section]) -> list[Entry]:
 
 # -- the benchmark ---------------------------------------------------------------------------------
 def build_benchmark(
-    sources: Path, distractors: int = 5000, max_chars: int = 1200, min_distractor_chars: int = 100,
+    sources: Path,
+    distractors: int = 5000,
+    max_chars: int = 1200,
+    min_distractor_chars: int = 100,
     min_answer_chars: int = 30,
 ) -> FaqBenchmark:
     """The benchmark from an extracted ``_sources`` tree (no files written)."""
-    pages = {p.relative_to(sources).as_posix().removesuffix(".rst.txt"): parse_sections(p.read_text("utf-8"))
-             for p in sorted(sources.rglob("*.rst.txt"))}
+    pages = {
+        p.relative_to(sources).as_posix().removesuffix(".rst.txt"): parse_sections(p.read_text("utf-8"))
+        for p in sorted(sources.rglob("*.rst.txt"))
+    }
     refs = {label: title for sections in pages.values() for label, title in section_labels(sections).items()}
     refs |= {f"doc:{name}": sections[0].title for name, sections in pages.items() if sections}
-    return assemble(_answers(pages, refs), _library_sections(pages, refs), DISTRACTOR_SALT, distractors,
-                    max_chars, min_distractor_chars, min_answer_chars)
+    return assemble(
+        _answers(pages, refs),
+        _library_sections(pages, refs),
+        DISTRACTOR_SALT,
+        distractors,
+        max_chars,
+        min_distractor_chars,
+        min_answer_chars,
+    )
 
 
 def _answers(pages: Mapping[str, Sequence[Section]], refs: Mapping[str, str]) -> Iterator[FaqAnswer]:
     for name in sorted(n for n in pages if n.startswith("faq/")):
         seen: dict[str, int] = {}
         for entry in faq_entries(pages[name]):
-            yield FaqAnswer(f"{name}/{unique_slug(slugify(entry.question), seen)}", entry.question,
-                            " \u203a ".join(entry.path), rest_to_text(entry.answer, refs))
+            yield FaqAnswer(
+                f"{name}/{unique_slug(slugify(entry.question), seen)}",
+                entry.question,
+                " \u203a ".join(entry.path),
+                rest_to_text(entry.answer, refs),
+            )
 
 
 def _library_sections(pages: Mapping[str, Sequence[Section]], refs: Mapping[str, str]) -> Iterator[Passage]:
     for name in sorted(n for n in pages if n.split("/")[0] in DISTRACTOR_DIRS):
         seen: dict[str, int] = {}
         for section, path in _with_paths(pages[name]):
-            yield Passage(f"{name}/{unique_slug(slugify(section.title), seen)}", " \u203a ".join(path),
-                          rest_to_text(section.body, refs))
+            yield Passage(
+                f"{name}/{unique_slug(slugify(section.title), seen)}",
+                " \u203a ".join(path),
+                rest_to_text(section.body, refs),
+            )
 
 
 def _with_paths(sections: Sequence[Section]) -> Iterator[tuple[Section, tuple[str, ...]]]:
@@ -187,7 +239,7 @@ def licence_of(package: DocPackage) -> dict[str, Any]:
     return {
         "text": "PSF License Agreement (Python Software Foundation License Version 2)",
         "code_examples": "dual licensed under the PSF License Agreement and the Zero-Clause BSD licence "
-                         "(since Python 3.8.6)",
+        "(since Python 3.8.6)",
         "evidence": {
             COPYRIGHT_FILE: (
                 "Debian's copyright file for the package reproduces the Python License (PSF License "
@@ -201,13 +253,19 @@ def licence_of(package: DocPackage) -> dict[str, Any]:
         },
         "copyright_notices": notices,  # the PSF licence asks for the notice to be kept
         "changes": "Text extracted from the reST sources: markup removed, headings removed from FAQ answers, "
-                   "pages cut into passages; no wording changed.",  # the PSF licence (clause 3) asks for this
+        "pages cut into passages; no wording changed.",  # the PSF licence (clause 3) asks for this
     }
 
 
 def build_python_faq(
-    out: Path, cache: Path = DEFAULT_CACHE, *, distractors: int = 5000, max_chars: int = 1200,
-    min_distractor_chars: int = 100, min_answer_chars: int = 30, version: str | None = None,
+    out: Path,
+    cache: Path = DEFAULT_CACHE,
+    *,
+    distractors: int = 5000,
+    max_chars: int = 1200,
+    min_distractor_chars: int = 100,
+    min_answer_chars: int = 30,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """Fetch (or reuse) the docs, build the benchmark, write it to ``out``; returns the provenance."""
     package = fetch_docs(Path(cache), version)
@@ -218,22 +276,30 @@ def build_python_faq(
         "builder": "eval.datasets.python_faq",
         "builder_version": BUILDER_VERSION,
         "source": {
-            "package": PACKAGE, "version": package.version, "deb": package.deb.name, "sha256": package.sha256,
+            "package": PACKAGE,
+            "version": package.version,
+            "deb": package.deb.name,
+            "sha256": package.sha256,
             "fetched_with": f"apt-get download {PACKAGE}; dpkg-deb -x",
             "queries_and_relevant_passages": faq_files,
             "distractors": [f"{SOURCES}/{d}/*.rst.txt" for d in DISTRACTOR_DIRS],
         },
         "licence": licence_of(package),
-        "parameters": {"distractors": distractors, "max_chars": max_chars,
-                       "min_distractor_chars": min_distractor_chars, "min_answer_chars": min_answer_chars},
+        "parameters": {
+            "distractors": distractors,
+            "max_chars": max_chars,
+            "min_distractor_chars": min_distractor_chars,
+            "min_answer_chars": min_answer_chars,
+        },
         "split": split_rule(SPLIT_SALT, "eval.datasets.python_faq.split_of"),
     }
     return write_benchmark(out, bench, split_of, provenance)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return build_main(argv, "python -m eval.datasets.python_faq", __doc__.split("\n")[0], PACKAGE,
-                      build_python_faq)
+    return build_main(
+        argv, "python -m eval.datasets.python_faq", __doc__.split("\n")[0], PACKAGE, build_python_faq
+    )
 
 
 if __name__ == "__main__":

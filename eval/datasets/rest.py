@@ -36,7 +36,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-
 # -- headings --------------------------------------------------------------------------------------
 _ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1{2,}\s*")
 _LABEL = re.compile(r"\.\.\s+_`?([^:`]+)`?:\s*")
@@ -60,13 +59,25 @@ def parse_sections(source: str, refs: Mapping[str, str] | None = None) -> list[S
     i = 0
     while i < len(lines):
         after_blank = i == 0 or not lines[i - 1].strip()
-        if (after_blank and i + 2 < len(lines) and _ADORNMENT.fullmatch(lines[i]) and lines[i + 1].strip()
-                and _ADORNMENT.fullmatch(lines[i + 2]) and lines[i + 2][0] == lines[i][0]):
+        if (
+            after_blank
+            and i + 2 < len(lines)
+            and _ADORNMENT.fullmatch(lines[i])
+            and lines[i + 1].strip()
+            and _ADORNMENT.fullmatch(lines[i + 2])
+            and lines[i + 2][0] == lines[i][0]
+        ):
             found.append((i, i + 3, (lines[i][0], True), lines[i + 1].strip()))
             i += 3
-        elif (after_blank and i + 1 < len(lines) and lines[i].strip() and not lines[i][0].isspace()
-              and not _ADORNMENT.fullmatch(lines[i]) and _ADORNMENT.fullmatch(lines[i + 1])
-              and len(lines[i + 1].rstrip()) >= min(len(lines[i].rstrip()), 4)):
+        elif (
+            after_blank
+            and i + 1 < len(lines)
+            and lines[i].strip()
+            and not lines[i][0].isspace()
+            and not _ADORNMENT.fullmatch(lines[i])
+            and _ADORNMENT.fullmatch(lines[i + 1])
+            and len(lines[i + 1].rstrip()) >= min(len(lines[i].rstrip()), 4)
+        ):
             found.append((i, i + 2, (lines[i + 1][0], False), lines[i].strip()))
             i += 2
         else:
@@ -127,14 +138,32 @@ _OBJECTS = frozenset(
     "abstractmethod coroutinefunction coroutinemethod awaitablefunction awaitablemethod opcode cmdoption "
     "option envvar describe object pdbcommand 2to3fixer property".split()
 )
-_OBJECT_PREFIX = {"class": "class ", "exception": "exception ", "decorator": "@", "decoratormethod": "@",
-                  "classmethod": "classmethod ", "staticmethod": "staticmethod ",
-                  "abstractmethod": "abstractmethod ", "coroutinefunction": "coroutine ",
-                  "coroutinemethod": "coroutine ", "awaitablefunction": "awaitable ",
-                  "awaitablemethod": "awaitable "}
-_LABELLED = {"note": "Note:", "warning": "Warning:", "important": "Important:", "caution": "Caution:",
-             "tip": "Tip:", "hint": "Hint:", "attention": "Attention:", "danger": "Danger:",
-             "error": "Error:", "seealso": "See also:", "impl-detail": "CPython implementation detail:"}
+_OBJECT_PREFIX = {
+    "class": "class ",
+    "exception": "exception ",
+    "decorator": "@",
+    "decoratormethod": "@",
+    "classmethod": "classmethod ",
+    "staticmethod": "staticmethod ",
+    "abstractmethod": "abstractmethod ",
+    "coroutinefunction": "coroutine ",
+    "coroutinemethod": "coroutine ",
+    "awaitablefunction": "awaitable ",
+    "awaitablemethod": "awaitable ",
+}
+_LABELLED = {
+    "note": "Note:",
+    "warning": "Warning:",
+    "important": "Important:",
+    "caution": "Caution:",
+    "tip": "Tip:",
+    "hint": "Hint:",
+    "attention": "Attention:",
+    "danger": "Danger:",
+    "error": "Error:",
+    "seealso": "See also:",
+    "impl-detail": "CPython implementation detail:",
+}
 
 
 def inline_text(text: str, refs: Mapping[str, str] | None = None) -> str:
@@ -266,7 +295,7 @@ def _render(lines: list[str], out: list[str], refs: Mapping[str, str]) -> None:
         if _EXPLICIT.match(body):
             flush()
             end = _block_end(lines, i + 1, indent)
-            _explicit(body, lines[i + 1:end], out, refs)
+            _explicit(body, lines[i + 1 : end], out, refs)
             i = end
             continue
         if not para and body.startswith(">>>"):  # a doctest block runs to the next blank line
@@ -325,10 +354,12 @@ def _explicit(head: str, body: list[str], out: list[str], refs: Mapping[str, str
         _code(content, out)
     elif name in ("versionadded", "versionchanged", "deprecated", "deprecated-removed"):
         parts = head_text.split(" ", 2 if name == "deprecated-removed" else 1)
-        version, rest = parts[0], " ".join(parts[2 if name == "deprecated-removed" else 1:])
-        label = {"versionadded": f"New in version {version}.",
-                 "versionchanged": f"Changed in version {version}:",
-                 "deprecated": f"Deprecated since version {version}:"}.get(name)
+        version, rest = parts[0], " ".join(parts[2 if name == "deprecated-removed" else 1 :])
+        label = {
+            "versionadded": f"New in version {version}.",
+            "versionchanged": f"Changed in version {version}:",
+            "deprecated": f"Deprecated since version {version}:",
+        }.get(name)
         if label is None:
             removed = parts[1] if len(parts) > 1 else "?"
             label = f"Deprecated since version {version}, will be removed in version {removed}:"
@@ -336,8 +367,10 @@ def _explicit(head: str, body: list[str], out: list[str], refs: Mapping[str, str
     elif name == "audit-event":
         words = arg.split()
         args = ", ".join(a for a in (words[1] if len(words) > 1 else "").split(",") if a)
-        default = [f"Raises an auditing event {words[0] if words else ''} with "
-                   + (f"arguments {args}." if args else "no arguments.")]
+        default = [
+            f"Raises an auditing event {words[0] if words else ''} with "
+            + (f"arguments {args}." if args else "no arguments.")
+        ]
         _render(content if any(line.strip() for line in content) else default, out, refs)
     elif name == "availability":
         out += ["", f"Availability: {inline_text(head_text, refs).rstrip('.')}.", ""]

@@ -70,8 +70,11 @@ def sample_chunks(documents: Path, settings: Settings, count_tokens: Callable[[s
         source = sanitize_source(name)
         upload = parse_untrusted(name, data, settings)  # raises RefusedInput: our own samples must parse
         chunks += make_chunks(
-            chunker.split(upload.document), doc_id=document_id(collection, source), source=source,
-            collection=collection, version=content_version(data),
+            chunker.split(upload.document),
+            doc_id=document_id(collection, source),
+            source=source,
+            collection=collection,
+            version=content_version(data),
         )
     return chunks
 
@@ -85,12 +88,16 @@ def relevant_chunks(
     whole = [c for c in on_page if wanted in normalize(c.text)]
     if whole:
         return whole, False
+
     # The evidence can straddle a chunk boundary when the overlap is shorter than it: then each side
     # holds a part, and the chunk holding the longest unbroken part is the one a reader would cite.
     def longest_part(chunk: Chunk) -> int:
         text = normalize(chunk.text)
-        return difflib.SequenceMatcher(None, wanted, text, autojunk=False).find_longest_match(
-            0, len(wanted), 0, len(text)).size
+        return (
+            difflib.SequenceMatcher(None, wanted, text, autojunk=False)
+            .find_longest_match(0, len(wanted), 0, len(text))
+            .size
+        )
 
     parts = {c.chunk_id: longest_part(c) for c in on_page}
     best = max(parts.values(), default=0)
@@ -99,9 +106,7 @@ def relevant_chunks(
     return [c for c in on_page if parts[c.chunk_id] == best], True
 
 
-def build_smoke(
-    settings: Settings, count_tokens: Callable[[str], int], root: Path = SAMPLE_DOCS
-) -> SmokeSet:
+def build_smoke(settings: Settings, count_tokens: Callable[[str], int], root: Path = SAMPLE_DOCS) -> SmokeSet:
     """The smoke set from ``root`` (``documents/``, ``questions.jsonl``, ``unanswerable.jsonl``)."""
     chunks = sample_chunks(root / "documents", settings, count_tokens)
     queries, qrels, partial = [], [], []
@@ -125,7 +130,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def build_sample_smoke(
-    out: Path, settings: Settings | None = None, count_tokens: Callable[[str], int] | None = None,
+    out: Path,
+    settings: Settings | None = None,
+    count_tokens: Callable[[str], int] | None = None,
     root: Path = SAMPLE_DOCS,
 ) -> dict[str, Any]:
     """Build the smoke set and write it to ``out``; returns the provenance.
@@ -145,36 +152,51 @@ def build_sample_smoke(
         "builder_version": BUILDER_VERSION,
         "source": {
             "documents": [{"source": s, "sha256": v} for s, v in documents],
-            "questions": "sample_docs/questions.jsonl", "unanswerable": "sample_docs/unanswerable.jsonl",
+            "questions": "sample_docs/questions.jsonl",
+            "unanswerable": "sample_docs/unanswerable.jsonl",
         },
         "licence": "per document, see sample_docs/LICENSES.md",
-        "chunking": {"embedder": settings.embedder, "chunk_tokens": settings.chunk_tokens,
-                     "chunk_overlap_tokens": settings.chunk_overlap_tokens},
+        "chunking": {
+            "embedder": settings.embedder,
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        },
         "relevance": "same source, page within the chunk's pages, evidence contained (whitespace "
-                     "normalised); if no chunk holds all of it, the chunk(s) holding its longest part",
+        "normalised); if no chunk holds all of it, the chunk(s) holding its longest part",
         "split": {"test": "all questions; too few to tune on"},
-        "counts": {"queries": len(smoke.queries), "qrels_test": len(smoke.qrels), "corpus": len(smoke.corpus),
-                   "unanswerable": len(smoke.unanswerable),
-                   "partial_evidence_matches": list(smoke.partial_matches)},
+        "counts": {
+            "queries": len(smoke.queries),
+            "qrels_test": len(smoke.qrels),
+            "corpus": len(smoke.corpus),
+            "unanswerable": len(smoke.unanswerable),
+            "partial_evidence_matches": list(smoke.partial_matches),
+        },
     }
     write_beir(
-        out, smoke.corpus, smoke.queries, {"test": smoke.qrels}, provenance,
+        out,
+        smoke.corpus,
+        smoke.queries,
+        {"test": smoke.qrels},
+        provenance,
         extra_jsonl={"unanswerable.jsonl": ({"_id": q.id, "text": q.text} for q in smoke.unanswerable)},
     )
     return provenance
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.datasets.sample_smoke",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.datasets.sample_smoke", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (BEIR layout)")
     args = parser.parse_args(argv)
     from askdocs.quiet import quiet_libraries
 
     quiet_libraries()
     counts = build_sample_smoke(args.out)["counts"]
-    print(f"sample-smoke -> {args.out}: {counts['queries']} queries, {counts['qrels_test']} relevant chunks, "
-          f"{counts['corpus']} chunks, {counts['unanswerable']} unanswerable")
+    print(
+        f"sample-smoke -> {args.out}: {counts['queries']} queries, {counts['qrels_test']} relevant chunks, "
+        f"{counts['corpus']} chunks, {counts['unanswerable']} unanswerable"
+    )
     return 0
 
 

@@ -51,7 +51,15 @@ from typing import Any
 from eval.datasets import Passage
 from eval.datasets.debian import DEFAULT_CACHE, DebPackage, fetch_deb
 from eval.datasets.faq import (
-    FaqAnswer, FaqBenchmark, Split, assemble, build_main, hash_split, slugify, split_rule, unique_slug,
+    FaqAnswer,
+    FaqBenchmark,
+    Split,
+    assemble,
+    build_main,
+    hash_split,
+    slugify,
+    split_rule,
+    unique_slug,
     write_benchmark,
 )
 
@@ -113,11 +121,18 @@ def faq_blocks(text: str) -> list[Block]:
             runs.append((numbers[0], numbers[-1] + 1))
     gaps = [a - b for (_, b), (a, _) in zip([(0, start - 2), *runs], runs)]  # blank lines above each
     gaps.append(2)  # the end of the file counts as blank lines below the last paragraph
-    headings = [(a, b) for k, (a, b) in enumerate(runs) if gaps[k] >= 2 and gaps[k + 1] >= 2
-                and (_QUESTION.match(lines[a]) or b == a + 1 and _TITLE.fullmatch(lines[a]))]
+    headings = [
+        (a, b)
+        for k, (a, b) in enumerate(runs)
+        if gaps[k] >= 2
+        and gaps[k + 1] >= 2
+        and (_QUESTION.match(lines[a]) or b == a + 1 and _TITLE.fullmatch(lines[a]))
+    ]
     ends = [a for a, _ in headings[1:]] + [len(lines)]
-    return [Block(" ".join(line.strip() for line in lines[a:b]), _tidy(lines[b:end]), a + 1)
-            for (a, b), end in zip(headings, ends)]
+    return [
+        Block(" ".join(line.strip() for line in lines[a:b]), _tidy(lines[b:end]), a + 1)
+        for (a, b), end in zip(headings, ends)
+    ]
 
 
 def faq_entries(blocks: Sequence[Block]) -> list[Entry]:
@@ -161,7 +176,9 @@ def manual_sections(info_files: Iterable[str]) -> Iterator[tuple[tuple[str, ...]
                 path.append((level, lines[head]))
                 end = heads[k + 1] if k + 1 < len(heads) else len(lines)
                 before = lines[:head] if k == 0 else []  # a node may open with a sentence above its heading
-                if text := _tidy([*before, "", *lines[head + 2:end]]):  # a chapter's node may be only a menu
+                if text := _tidy(
+                    [*before, "", *lines[head + 2 : end]]
+                ):  # a chapter's node may be only a menu
                     yield tuple(title for _, title in path), text
 
 
@@ -171,12 +188,23 @@ def _underlines(mark: str, line: str) -> bool:
 
 # -- the benchmark ---------------------------------------------------------------------------------
 def build_benchmark(
-    faq_text: str, info_files: Iterable[str], distractors: int = 5000, max_chars: int = 1200,
-    min_distractor_chars: int = 100, min_answer_chars: int = 30,
+    faq_text: str,
+    info_files: Iterable[str],
+    distractors: int = 5000,
+    max_chars: int = 1200,
+    min_distractor_chars: int = 100,
+    min_answer_chars: int = 30,
 ) -> FaqBenchmark:
     """The benchmark from the FAQ's text and the manual's Info files, in order (no files written)."""
-    return assemble(_answers(faq_text), _manual_passages(info_files), DISTRACTOR_SALT, distractors, max_chars,
-                    min_distractor_chars, min_answer_chars)
+    return assemble(
+        _answers(faq_text),
+        _manual_passages(info_files),
+        DISTRACTOR_SALT,
+        distractors,
+        max_chars,
+        min_distractor_chars,
+        min_answer_chars,
+    )
 
 
 def _answers(faq_text: str) -> Iterator[FaqAnswer]:
@@ -225,7 +253,7 @@ def _field(paragraph: str, name: str) -> str:
     lines = paragraph.split("\n")
     first = next(k for k, line in enumerate(lines) if line.startswith(f"{name}:"))
     value = [lines[first].split(":", 1)[1].strip()]
-    for line in lines[first + 1:]:
+    for line in lines[first + 1 :]:
         if not line.startswith(" "):
             break
         value.append("" if line.strip() == "." else line.strip())
@@ -238,54 +266,76 @@ def licence_of(docs: ZshDocs, blocks: Sequence[Block]) -> dict[str, Any]:
     paragraphs = {p.split("\n", 1)[0]: p for p in copyright_text.split("\n\n")}
     faq_terms = next((b.text for b in blocks if b.heading == "Copyright Information:"), "")
     faq_stanza = paragraphs.get("Files: Etc/FAQ.yo", "")
-    if ("Permission is hereby granted" not in faq_terms or "License: PWS-Zsh-FAQ" not in faq_stanza
-            or "Files: *" not in paragraphs or "License: Zsh" not in paragraphs):
+    if (
+        "Permission is hereby granted" not in faq_terms
+        or "License: PWS-Zsh-FAQ" not in faq_stanza
+        or "Files: *" not in paragraphs
+        or "License: Zsh" not in paragraphs
+    ):
         raise RuntimeError("the package's licence texts changed: re-check them before building the benchmark")
     return {
         "faq": "the FAQ's own terms (Debian calls them PWS-Zsh-FAQ): use, copy, modify and distribute "
-               "for any purpose, provided the copyright notice appears in all copies",
+        "for any purpose, provided the copyright notice appears in all copies",
         "manual": "the Zsh licence (Debian's copyright file, Files: *): use, copy, modify and distribute, "
-                  "provided the copyright notice and the licence's two disclaimer paragraphs appear in "
-                  "all copies",
+        "provided the copyright notice and the licence's two disclaimer paragraphs appear in "
+        "all copies",
         "evidence": {
             FAQ_FILE: "the FAQ's closing section 'Copyright Information' (quoted in faq_terms)",
             COPYRIGHT_FILE: "stanzas 'Files: *' (License: Zsh) and 'Files: Etc/FAQ.yo' "
-                            "(License: PWS-Zsh-FAQ)",
+            "(License: PWS-Zsh-FAQ)",
         },
         # Both licences ask for their notices in every copy: these travel with the data set.
         "faq_terms": [" ".join(p.split()) for p in faq_terms.split("\n\n")],
         "manual_copyright": " ".join(_field(paragraphs["Files: *"], "Copyright").split()),
         "zsh_licence": _field(paragraphs["License: Zsh"], "License").split("\n", 1)[1],
         "changes": "Plain text as shipped; headings removed from FAQ answers, Info menus dropped, cross "
-                   "references reduced to their target's name, both cut into passages; no wording changed.",
+        "references reduced to their target's name, both cut into passages; no wording changed.",
     }
 
 
 def build_zsh_faq(
-    out: Path, cache: Path = DEFAULT_CACHE, *, distractors: int = 5000, max_chars: int = 1200,
-    min_distractor_chars: int = 100, min_answer_chars: int = 30, version: str | None = None,
+    out: Path,
+    cache: Path = DEFAULT_CACHE,
+    *,
+    distractors: int = 5000,
+    max_chars: int = 1200,
+    min_distractor_chars: int = 100,
+    min_answer_chars: int = 30,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """Fetch (or reuse) the packages, build the benchmark, write it to ``out``; returns the provenance."""
     docs = fetch_docs(Path(cache), version)
     faq_text = docs.faq_text()
-    bench = build_benchmark(faq_text, docs.info_files(), distractors, max_chars, min_distractor_chars,
-                            min_answer_chars)
+    bench = build_benchmark(
+        faq_text, docs.info_files(), distractors, max_chars, min_distractor_chars, min_answer_chars
+    )
     common, doc = docs.common, docs.doc
     provenance = {
         "name": "zsh-faq",
         "builder": "eval.datasets.zsh_faq",
         "builder_version": BUILDER_VERSION,
         "source": {
-            "package": PACKAGE, "version": common.version, "deb": common.deb.name, "sha256": common.sha256,
+            "package": PACKAGE,
+            "version": common.version,
+            "deb": common.deb.name,
+            "sha256": common.sha256,
             "fetched_with": f"apt-get download {PACKAGE} {MANUAL_PACKAGE}; dpkg-deb -x",
             "queries_and_relevant_passages": [FAQ_FILE],
-            "distractor_package": {"package": MANUAL_PACKAGE, "version": doc.version, "deb": doc.deb.name,
-                                   "sha256": doc.sha256},
+            "distractor_package": {
+                "package": MANUAL_PACKAGE,
+                "version": doc.version,
+                "deb": doc.deb.name,
+                "sha256": doc.sha256,
+            },
             "distractors": [f"{INFO_DIR}/{p.name}" for p in docs.info_paths()],
         },
         "licence": licence_of(docs, faq_blocks(faq_text)),
-        "parameters": {"distractors": distractors, "max_chars": max_chars,
-                       "min_distractor_chars": min_distractor_chars, "min_answer_chars": min_answer_chars},
+        "parameters": {
+            "distractors": distractors,
+            "max_chars": max_chars,
+            "min_distractor_chars": min_distractor_chars,
+            "min_answer_chars": min_answer_chars,
+        },
         "split": split_rule(SPLIT_SALT, "eval.datasets.zsh_faq.split_of"),
     }
     return write_benchmark(out, bench, split_of, provenance)

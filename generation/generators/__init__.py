@@ -39,7 +39,11 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
     def prompt_tokens(self, messages: Messages) -> int: ...
     def stream(
-        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> Iterator[str]: ...
 
 
@@ -57,11 +61,14 @@ class GeneratorUnavailable(RuntimeError):
     """The backend cannot answer: the server is down, the model is missing, the key is wrong."""
 
 
-GENERATORS: Registry[GeneratorBackend] = Registry("generator backend", {
-    "transformers": "generation.generators.transformers:TransformersGenerator",
-    "llamacpp": "generation.generators.llamacpp:LlamaCppGenerator",
-    "openai": "generation.generators.openai:OpenAICompatibleGenerator",
-})
+GENERATORS: Registry[GeneratorBackend] = Registry(
+    "generator backend",
+    {
+        "transformers": "generation.generators.transformers:TransformersGenerator",
+        "llamacpp": "generation.generators.llamacpp:LlamaCppGenerator",
+        "openai": "generation.generators.openai:OpenAICompatibleGenerator",
+    },
+)
 ALIASES = ("local", "auto")  # resolved by local_backend, never registered
 LOCAL_FALLBACK = "transformers"  # the local model when the backend setting names an API
 
@@ -92,7 +99,9 @@ def local_backend(requested: str, device: str = "auto") -> str:
 
     if requested == "auto":
         on_gpu = device == "cuda" or (device == "auto" and _has_cuda())
-        return "llamacpp" if importlib.util.find_spec("llama_cpp") is not None and not on_gpu else "transformers"
+        return (
+            "llamacpp" if importlib.util.find_spec("llama_cpp") is not None and not on_gpu else "transformers"
+        )
     return "transformers" if requested == "local" else requested
 
 
@@ -128,7 +137,11 @@ def fast_generator_from_settings(settings: Settings) -> Generator | None:
     if not settings.fast_generator_model:
         return None
     backend = _backend(settings.fast_generator_backend, "fast_generator_backend", settings.device)
-    return generator_from_settings(settings.model_copy(update={
-        "generator_backend": settings.fast_generator_backend,
-        backend.model_setting: settings.fast_generator_model,
-    }))
+    return generator_from_settings(
+        settings.model_copy(
+            update={
+                "generator_backend": settings.fast_generator_backend,
+                backend.model_setting: settings.fast_generator_model,
+            }
+        )
+    )

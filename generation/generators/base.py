@@ -68,7 +68,11 @@ class LocalGenerator(ABC):
             return self._prompt_length(self._encode_chat(messages))
 
     def stream(
-        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> Iterator[str]:
         asked = stop or threading.Event()
         left = threading.Event()

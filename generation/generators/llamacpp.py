@@ -25,8 +25,15 @@ class LlamaCppGenerator(LocalGenerator):
         'Hello! How can I help you today?'
     """
 
-    def __init__(self, spec: str, cache_dir, context_window: int = 0, threads: int = 0,  # noqa: ANN001
-                 batch: int = 512, flash_attn: bool = True) -> None:
+    def __init__(
+        self,
+        spec: str,
+        cache_dir,
+        context_window: int = 0,
+        threads: int = 0,  # noqa: ANN001
+        batch: int = 512,
+        flash_attn: bool = True,
+    ) -> None:
         import os
 
         from llama_cpp import Llama
@@ -38,48 +45,78 @@ class LlamaCppGenerator(LocalGenerator):
         threads = threads or len(os.sched_getaffinity(0))
         # a small default context keeps the KV cache small (the model's own is 32k for Qwen2.5: ~400 MB);
         # 8192 holds the largest prompt the pipeline builds (ASKDOCS_MAX_PROMPT_TOKENS) and its answer
-        self._llm = Llama(model_path=path, n_ctx=context_window or 8192, n_threads=threads,
-                          n_threads_batch=threads, n_batch=batch, n_ubatch=batch, flash_attn=flash_attn, verbose=False)
+        self._llm = Llama(
+            model_path=path,
+            n_ctx=context_window or 8192,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=batch,
+            n_ubatch=batch,
+            flash_attn=flash_attn,
+            verbose=False,
+        )
         metadata = self._llm.metadata
         template = metadata.get("tokenizer.chat_template")
         if not template:
-            raise GeneratorUnavailable(f"{path} carries no chat template; it cannot serve as a chat generator")
+            raise GeneratorUnavailable(
+                f"{path} carries no chat template; it cannot serve as a chat generator"
+            )
 
         def token_text(key: str) -> str:
             token = metadata.get(key)
             return self._llm._model.token_get_text(int(token)) if token is not None else ""
 
         eos = self._llm.token_eos()
-        self._format = Jinja2ChatFormatter(template, token_text("tokenizer.ggml.eos_token_id"),
-                                           token_text("tokenizer.ggml.bos_token_id"), stop_token_ids=[eos])
+        self._format = Jinja2ChatFormatter(
+            template,
+            token_text("tokenizer.ggml.eos_token_id"),
+            token_text("tokenizer.ggml.bos_token_id"),
+            stop_token_ids=[eos],
+        )
         # the context the model was trained for, capped by the one allocated
         super().__init__(f"llamacpp:{spec}", self._llm._model.n_ctx_train(), self._llm.n_ctx())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppGenerator:
-        return cls(settings.generator_model, settings.model_cache_dir, settings.context_window,
-                   settings.llamacpp_threads)
+        return cls(
+            settings.generator_model,
+            settings.model_cache_dir,
+            settings.context_window,
+            settings.llamacpp_threads,
+        )
 
     def _count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _encode_chat(self, messages: Messages) -> tuple[list[int], list[str]]:
         formatted = self._format(messages=list(messages))
-        tokens = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special,
-                                    special=True)
-        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        tokens = self._llm.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        stop = (
+            formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        )
         return tokens, stop
 
     def _prompt_length(self, prompt: tuple[list[int], list[str]]) -> int:
         return len(prompt[0])
 
-    def _decode(self, prompt: tuple[list[int], list[str]], max_tokens: int, temperature: float,
-                should_stop: Callable[[], bool]) -> Iterator[str]:
+    def _decode(
+        self,
+        prompt: tuple[list[int], list[str]],
+        max_tokens: int,
+        temperature: float,
+        should_stop: Callable[[], bool],
+    ) -> Iterator[str]:
         from llama_cpp import StoppingCriteriaList
 
         tokens, stop_texts = prompt
         completion = self._llm.create_completion(
-            tokens, max_tokens=max_tokens, temperature=temperature, stop=stop_texts, stream=True,
+            tokens,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop_texts,
+            stream=True,
             # checked between tokens, so a stop mid-answer ends decoding at the next token
             stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: should_stop()]),
         )

@@ -56,7 +56,13 @@ class OpenAICompatibleGenerator:
     model_setting: ClassVar[str] = "api_model"
 
     def __init__(
-        self, base_url: str, model: str, api_key: str, timeout_s: float, retries: int, context_window: int = 0,
+        self,
+        base_url: str,
+        model: str,
+        api_key: str,
+        timeout_s: float,
+        retries: int,
+        context_window: int = 0,
         connect_timeout_s: float = 5.0,
     ) -> None:
         import openai
@@ -72,9 +78,15 @@ class OpenAICompatibleGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAICompatibleGenerator:
-        return cls(settings.api_base_url, settings.api_model, settings.api_key.get_secret_value(),
-                   settings.api_timeout_s, settings.api_retries, settings.context_window,
-                   settings.api_connect_timeout_s)
+        return cls(
+            settings.api_base_url,
+            settings.api_model,
+            settings.api_key.get_secret_value(),
+            settings.api_timeout_s,
+            settings.api_retries,
+            settings.context_window,
+            settings.api_connect_timeout_s,
+        )
 
     def count_tokens(self, text: str) -> int:
         # The server's tokenizer is unknown here; ~3 characters a token over-counts English
@@ -101,17 +113,26 @@ class OpenAICompatibleGenerator:
         return without_credentials(text)
 
     def stream(
-        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> Iterator[str]:
         import openai
 
         try:
             response = self._client.chat.completions.create(
-                model=self.model, messages=list(messages), max_tokens=max_tokens,
-                temperature=temperature, stream=True,
+                model=self.model,
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
             )
         except openai.OpenAIError as error:
-            raise GeneratorUnavailable(f"the API at {self.base_url} did not answer: {self._describe(error)}") from None
+            raise GeneratorUnavailable(
+                f"the API at {self.base_url} did not answer: {self._describe(error)}"
+            ) from None
         finished = False
         try:
             for event in response:

@@ -38,8 +38,9 @@ class TransformersGenerator(LocalGenerator):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransformersGenerator:
-        return cls(settings.generator_model, settings.model_cache_dir, settings.device,
-                   settings.context_window)
+        return cls(
+            settings.generator_model, settings.model_cache_dir, settings.device, settings.context_window
+        )
 
     def _count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -62,16 +63,23 @@ class TransformersGenerator(LocalGenerator):
                 return should_stop()
 
         inputs = prompt.to(self.device)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300
+        )
+        sampling = (
+            {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        )
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
                 self.model.generate(
-                    **inputs, max_new_tokens=max_tokens, streamer=streamer,
+                    **inputs,
+                    max_new_tokens=max_tokens,
+                    streamer=streamer,
                     stopping_criteria=StoppingCriteriaList([_StopOnEvent()]),
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling,
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                    **sampling,
                 )
             except BaseException as error:  # surfaced to the caller below
                 failure.append(error)

@@ -63,16 +63,19 @@ class FileKind:
 
     @property
     def loader_path(self) -> str:
-        """"module:Class": how the parse child imports this kind's loader."""
+        """ "module:Class": how the parse child imports this kind's loader."""
         return f"{self.loader.__module__}:{self.loader.__qualname__}"
 
 
-LOADERS: Registry[FileKind] = Registry("file kind", {
-    "pdf": "ingest.loaders.pdf:KIND",
-    "html": "ingest.loaders.html:KIND",
-    "markdown": "ingest.loaders.markdown:KIND",
-    "text": "ingest.loaders.text:KIND",
-})
+LOADERS: Registry[FileKind] = Registry(
+    "file kind",
+    {
+        "pdf": "ingest.loaders.pdf:KIND",
+        "html": "ingest.loaders.html:KIND",
+        "markdown": "ingest.loaders.markdown:KIND",
+        "text": "ingest.loaders.text:KIND",
+    },
+)
 
 
 def file_kinds() -> tuple[FileKind, ...]:

@@ -94,6 +94,11 @@ def _starts_like_html(head: str) -> bool:
 
 
 KIND = FileKind(
-    name="html", label="HTML", noun="HTML file", loader=HtmlLoader, extensions=(".html", ".htm", ".xhtml"),
-    looks_like=_starts_like_html, preload=("lxml.html",),
+    name="html",
+    label="HTML",
+    noun="HTML file",
+    loader=HtmlLoader,
+    extensions=(".html", ".htm", ".xhtml"),
+    looks_like=_starts_like_html,
+    preload=("lxml.html",),
 )

@@ -30,6 +30,9 @@ class MarkdownLoader(BaseLoader):
 
 
 KIND = FileKind(
-    name="markdown", label="Markdown", noun="Markdown file", loader=MarkdownLoader,
+    name="markdown",
+    label="Markdown",
+    noun="Markdown file",
+    loader=MarkdownLoader,
     extensions=(".md", ".markdown", ".mdown", ".mkd"),
 )

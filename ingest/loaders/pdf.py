@@ -53,7 +53,9 @@ class PdfLoader(BaseLoader):
         for index in range(count):
             try:
                 page = reader.pages[index]
-                strip_hidden_pdf_text(page, reader)  # white, tiny, invisible or off-page text: see ingest.hidden
+                strip_hidden_pdf_text(
+                    page, reader
+                )  # white, tiny, invisible or off-page text: see ingest.hidden
                 text = normalize_text(page.extract_text() or "")
             except MemoryError:
                 raise
@@ -80,6 +82,11 @@ def _starts_like_pdf(data: bytes) -> bool:
 
 
 KIND = FileKind(
-    name="pdf", label="PDF", noun="PDF", loader=PdfLoader, extensions=(".pdf",), magic=_starts_like_pdf,
+    name="pdf",
+    label="PDF",
+    noun="PDF",
+    loader=PdfLoader,
+    extensions=(".pdf",),
+    magic=_starts_like_pdf,
     preload=("pypdf",),
 )

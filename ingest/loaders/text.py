@@ -21,5 +21,10 @@ class TextLoader(BaseLoader):
 
 
 KIND = FileKind(
-    name="text", label="plain-text", noun="text file", loader=TextLoader, extensions=(".txt",), any_text=True,
+    name="text",
+    label="plain-text",
+    noun="text file",
+    loader=TextLoader,
+    extensions=(".txt",),
+    any_text=True,
 )

@@ -50,12 +50,15 @@ class EmbedderFactory(Protocol):
     def __call__(self, spec: str, device: str, batch_size: int, cache_dir: Path | None) -> Embedder: ...
 
 
-EMBEDDERS: Registry[EmbedderFactory] = Registry("embedder backend", {
-    "torch": "retrieval.embedders.sentence_transformers:SentenceTransformerEmbedder",
-    "onnx": "retrieval.embedders.onnx:fp32",
-    "onnx-int8": "retrieval.embedders.onnx:int8",
-    "wordllama": "retrieval.embedders.wordllama:WordLlamaEmbedder",
-})
+EMBEDDERS: Registry[EmbedderFactory] = Registry(
+    "embedder backend",
+    {
+        "torch": "retrieval.embedders.sentence_transformers:SentenceTransformerEmbedder",
+        "onnx": "retrieval.embedders.onnx:fp32",
+        "onnx-int8": "retrieval.embedders.onnx:int8",
+        "wordllama": "retrieval.embedders.wordllama:WordLlamaEmbedder",
+    },
+)
 
 
 def pick_device(preference: str) -> str:
@@ -66,8 +69,13 @@ def pick_device(preference: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_embedder(spec: str, device: str = "auto", batch_size: int = 32,
-                  cache_dir: Path | None = None, backend: str = "torch") -> Embedder:
+def load_embedder(
+    spec: str,
+    device: str = "auto",
+    batch_size: int = 32,
+    cache_dir: Path | None = None,
+    backend: str = "torch",
+) -> Embedder:
     """The embedder for ``spec``: a ``pkg:`` name (see ``askdocs.models.PACKAGED``), a HF id or a folder.
 
     ``backend`` (an ``EMBEDDERS`` name: "torch", "onnx", "onnx-int8") chooses what runs a
@@ -81,14 +89,20 @@ def load_embedder(spec: str, device: str = "auto", batch_size: int = 32,
     """
     runtime = embedder_runtime(spec)
     return EMBEDDERS.get(backend if runtime == "sentence-transformers" else runtime)(
-        spec, device, batch_size, cache_dir)
+        spec, device, batch_size, cache_dir
+    )
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:
     backend = EMBEDDERS.check(settings.embedder_backend, "ASKDOCS_EMBEDDER_BACKEND")
-    embedder = load_embedder(settings.embedder, settings.device, settings.embed_batch_size,
-                             settings.model_cache_dir, backend)
+    embedder = load_embedder(
+        settings.embedder, settings.device, settings.embed_batch_size, settings.model_cache_dir, backend
+    )
     if settings.chunk_tokens > embedder.max_tokens:
-        log.warning("ASKDOCS_CHUNK_TOKENS=%d is more than %s is meant to read (%d tokens)",
-                    settings.chunk_tokens, settings.embedder, embedder.max_tokens)
+        log.warning(
+            "ASKDOCS_CHUNK_TOKENS=%d is more than %s is meant to read (%d tokens)",
+            settings.chunk_tokens,
+            settings.embedder,
+            embedder.max_tokens,
+        )
     return embedder

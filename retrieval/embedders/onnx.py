@@ -37,14 +37,18 @@ def _pooling(folder: Path) -> str:
     modules = json.loads((folder / "modules.json").read_text())
     kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
     if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
-        raise ValueError(f"{folder}: only Transformer + Pooling (+ Normalize) folders run on ONNX, not {kinds}")
+        raise ValueError(
+            f"{folder}: only Transformer + Pooling (+ Normalize) folders run on ONNX, not {kinds}"
+        )
     config = json.loads((folder / modules[1]["path"] / "config.json").read_text())
-    modes = [k.removeprefix("pooling_mode_").removesuffix("_token").removesuffix("_tokens")
-             for k, on in config.items() if k.startswith("pooling_mode_") and on]
+    modes = [
+        k.removeprefix("pooling_mode_").removesuffix("_token").removesuffix("_tokens")
+        for k, on in config.items()
+        if k.startswith("pooling_mode_") and on
+    ]
     if modes not in (["mean"], ["cls"]):
         raise ValueError(f"{folder}: pooling {modes} is not supported on ONNX (mean or cls only)")
     return modes[0]
-
 
 
 class OnnxEmbedder(BaseEmbedder[Tokens]):
@@ -56,8 +60,15 @@ class OnnxEmbedder(BaseEmbedder[Tokens]):
         (1, 384)
     """
 
-    def __init__(self, spec: str, variant: Variant = "int8", batch_size: int = 32,
-                 cache_dir: Path | None = None, threads: int = 0, bucketing: bool = True) -> None:
+    def __init__(
+        self,
+        spec: str,
+        variant: Variant = "int8",
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+        threads: int = 0,
+        bucketing: bool = True,
+    ) -> None:
         from transformers import AutoTokenizer
 
         from askdocs.settings import load_settings

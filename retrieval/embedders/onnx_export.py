@@ -53,8 +53,9 @@ def _export(source: Path, dest: Path, variant: Variant, head: Head = "hidden") -
     auto = AutoModel if head == "hidden" else AutoModelForSequenceClassification
     output = "last_hidden_state" if head == "hidden" else "logits"
     model = auto.from_pretrained(str(source), attn_implementation="eager").eval()
-    tokens = AutoTokenizer.from_pretrained(str(source))(["an example", "a longer example text"],
-                                                        padding=True, return_tensors="pt")
+    tokens = AutoTokenizer.from_pretrained(str(source))(
+        ["an example", "a longer example text"], padding=True, return_tensors="pt"
+    )
     names = [n for n in _INPUTS if n in tokens]
 
     class Output(torch.nn.Module):  # keyword arguments, one output: what the exporter traces cleanly
@@ -69,12 +70,20 @@ def _export(source: Path, dest: Path, variant: Variant, head: Head = "hidden") -
     axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "tokens"} for n in names}
     axes[output] = {0: "batch", 1: "tokens"} if head == "hidden" else {0: "batch"}
     with torch.no_grad():
-        torch.onnx.export(Output().eval(), tuple(tokens[n] for n in names), str(raw), input_names=names,
-                          output_names=[output], dynamic_axes=axes, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            Output().eval(),
+            tuple(tokens[n] for n in names),
+            str(raw),
+            input_names=names,
+            output_names=[output],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     config = model.config
-    optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                               hidden_size=config.hidden_size)
+    optimized = optimize_model(
+        str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
     optimized.save_model_to_file(str(dest / "model.onnx"))
     raw.unlink()
     if variant == "int8":
@@ -82,23 +91,31 @@ def _export(source: Path, dest: Path, variant: Variant, head: Head = "hidden") -
         weights = {i.name for i in graph.initializer}
         # products of two activations (unfused attention) lose too much in int8: keep them float32
         keep = [n.name for n in graph.node if n.op_type == "MatMul" and not set(n.input) & weights]
-        quantize_dynamic(str(dest / "model.onnx"), str(dest / "int8.onnx"), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=keep,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(dest / "model.onnx"),
+            str(dest / "int8.onnx"),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=keep,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
         os.replace(dest / "int8.onnx", dest / "model.onnx")
 
 
 def exported(name: str, source: Path, cache_dir: Path, variant: Variant, head: Head = "hidden") -> Path:
     """The folder holding ``model.onnx`` for ``source`` in ``cache_dir``, exported on the first call only."""
-    weights = next((source / n for n in ("model.safetensors", "pytorch_model.bin") if (source / n).is_file()),
-                   source)
+    weights = next(
+        (source / n for n in ("model.safetensors", "pytorch_model.bin") if (source / n).is_file()), source
+    )
     stat = weights.stat()
     kind = "" if head == "hidden" else f"-{head}"  # embedders keep the cache names they always had
     stamp = f"{_FORMAT}{kind}:{variant}:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     out = Path(cache_dir) / "onnx" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}{kind}-{variant}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return build_once(out, {"source": str(source), "sha256": stamp},
-                      lambda tmp: _export(source, tmp, variant, head))
+    return build_once(
+        out, {"source": str(source), "sha256": stamp}, lambda tmp: _export(source, tmp, variant, head)
+    )
 
 
 # one input's token ids and, for a pair, its token type ids (None: all zeros)
@@ -117,13 +134,15 @@ def cpu_session(folder: Path, threads: int = 0):  # noqa: ANN201 - an onnxruntim
 def padded_feed(batch: Sequence[Tokens], names: Sequence[str], pad_id: int) -> dict[str, np.ndarray]:
     """The session's inputs for ``batch``, right-padded to its longest member, as the tokenizer pads."""
     width = max(len(ids) for ids, _ in batch)
-    feed = {"input_ids": np.full((len(batch), width), pad_id, dtype=np.int64),
-            "attention_mask": np.zeros((len(batch), width), dtype=np.int64)}
+    feed = {
+        "input_ids": np.full((len(batch), width), pad_id, dtype=np.int64),
+        "attention_mask": np.zeros((len(batch), width), dtype=np.int64),
+    }
     if "token_type_ids" in names:
         feed["token_type_ids"] = np.zeros((len(batch), width), dtype=np.int64)
     for row, (ids, types) in enumerate(batch):
-        feed["input_ids"][row, :len(ids)] = ids
-        feed["attention_mask"][row, :len(ids)] = 1
+        feed["input_ids"][row, : len(ids)] = ids
+        feed["attention_mask"][row, : len(ids)] = 1
         if types is not None and "token_type_ids" in feed:
-            feed["token_type_ids"][row, :len(ids)] = types
+            feed["token_type_ids"][row, : len(ids)] = types
     return feed

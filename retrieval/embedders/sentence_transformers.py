@@ -33,8 +33,9 @@ class SentenceTransformerEmbedder(BaseEmbedder[str]):
 
     batches_itself = True
 
-    def __init__(self, spec: str, device: str = "auto", batch_size: int = 32,
-                 cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, spec: str, device: str = "auto", batch_size: int = 32, cache_dir: Path | None = None
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         super().__init__(spec, batch_size)
@@ -54,8 +55,13 @@ class SentenceTransformerEmbedder(BaseEmbedder[str]):
         return self._model.tokenizer
 
     def _embed_batch(self, batch: list[str]) -> np.ndarray:
-        return self._model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False)
+        return self._model.encode(
+            batch,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     def _count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False))

@@ -32,8 +32,13 @@ class WordLlamaEmbedder(BaseEmbedder[str]):
         (1, 256)
     """
 
-    def __init__(self, spec: str = "pkg:wordllama-l2-supercat", device: str = "cpu", batch_size: int = 32,
-                 cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        spec: str = "pkg:wordllama-l2-supercat",
+        device: str = "cpu",
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+    ) -> None:
         from safetensors import safe_open
         from tokenizers import Tokenizer
 
@@ -45,8 +50,10 @@ class WordLlamaEmbedder(BaseEmbedder[str]):
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()  # a mean reads any length; the chunker keeps texts short
         if self._tokenizer.get_vocab_size() != self._table.shape[0]:
-            raise ValueError(f"{spec}: tokenizer has {self._tokenizer.get_vocab_size()} tokens, "
-                             f"the table {self._table.shape[0]} rows")
+            raise ValueError(
+                f"{spec}: tokenizer has {self._tokenizer.get_vocab_size()} tokens, "
+                f"the table {self._table.shape[0]} rows"
+            )
         super().__init__(spec, batch_size)
         self.dimension = int(self._table.shape[1])
         self.max_tokens = PACKAGED[spec.removeprefix(PACKAGED_PREFIX)].context_length

@@ -25,7 +25,6 @@ from typing import Literal, Protocol
 from askdocs.registry import Registry
 from askdocs.settings import Settings
 
-
 RerankFusion = Literal["off", "rrf"]
 
 
@@ -39,11 +38,14 @@ class RerankerFactory(Protocol):
     def __call__(self, spec: str, settings: Settings, max_length: int) -> Reranker: ...
 
 
-RERANKERS: Registry[RerankerFactory] = Registry("reranker backend", {
-    "torch": "retrieval.rerankers.cross_encoder:from_settings",
-    "onnx": "retrieval.rerankers.onnx:fp32",
-    "onnx-int8": "retrieval.rerankers.onnx:int8",
-})
+RERANKERS: Registry[RerankerFactory] = Registry(
+    "reranker backend",
+    {
+        "torch": "retrieval.rerankers.cross_encoder:from_settings",
+        "onnx": "retrieval.rerankers.onnx:fp32",
+        "onnx-int8": "retrieval.rerankers.onnx:int8",
+    },
+)
 
 
 def rerank_order(

@@ -35,8 +35,9 @@ _IDENTITY = ("torch.nn.modules.linear.Identity", "torch.nn.Identity")
 
 def _sigmoid_applies(config: dict) -> bool:
     """Whether ``CrossEncoder.predict`` would put a sigmoid on this folder's logit."""
-    named = (config.get("sentence_transformers") or {}).get("activation_fn") \
-        or config.get("sbert_ce_default_activation_function")
+    named = (config.get("sentence_transformers") or {}).get("activation_fn") or config.get(
+        "sbert_ce_default_activation_function"
+    )
     if named is not None and named not in _SIGMOID + _IDENTITY:
         raise ValueError(f"cross-encoder activation {named!r} is not supported on ONNX (sigmoid or identity)")
     return named is None or named in _SIGMOID
@@ -51,8 +52,15 @@ class OnnxCrossEncoderReranker(BaseReranker[Tokens]):
         [0.99, 0.01]
     """
 
-    def __init__(self, spec_or_folder: str | Path, variant: Variant = "int8", max_length: int = 256,
-                 batch_size: int = 32, cache_dir: Path | None = None, threads: int = 0) -> None:
+    def __init__(
+        self,
+        spec_or_folder: str | Path,
+        variant: Variant = "int8",
+        max_length: int = 256,
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+        threads: int = 0,
+    ) -> None:
         from transformers import AutoTokenizer
 
         source = Path(spec_or_folder)
@@ -73,8 +81,9 @@ class OnnxCrossEncoderReranker(BaseReranker[Tokens]):
         self.variant, self.max_length = variant, max_length
 
     def _prepare(self, query: str, passages: list[str]) -> list[Tokens]:
-        tokens = self.tokenizer([query] * len(passages), passages, truncation=True,
-                                max_length=self.max_length)
+        tokens = self.tokenizer(
+            [query] * len(passages), passages, truncation=True, max_length=self.max_length
+        )
         types = tokens.get("token_type_ids")
         return [(ids, types[r] if types is not None else None) for r, ids in enumerate(tokens["input_ids"])]
 
@@ -95,7 +104,9 @@ def _from_a_folder(variant: Variant) -> RerankerFactory:
                 f"ASKDOCS_RERANKER_BACKEND={settings.reranker_backend} needs ASKDOCS_RERANKER to be a local model "
                 f"folder, and {spec!r} is not one; use the torch backend for a Hugging Face id"
             )
-        return OnnxCrossEncoderReranker(folder, variant, max_length=max_length, cache_dir=settings.model_cache_dir)
+        return OnnxCrossEncoderReranker(
+            folder, variant, max_length=max_length, cache_dir=settings.model_cache_dir
+        )
 
     return build
 

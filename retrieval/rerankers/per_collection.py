@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from retrieval.rerankers import Reranker
-
 from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 from retrieval.stores import COLLECTION_NAME, check_collection_name
 
@@ -118,13 +117,16 @@ class CollectionRerankers:
         <retrieval.rerankers.cross_encoder.CrossEncoderReranker object at ...>
     """
 
-    def __init__(self, root: Path, base: Reranker | None, *,
-                 load: Callable[[str, int], Reranker] | None = None) -> None:
+    def __init__(
+        self, root: Path, base: Reranker | None, *, load: Callable[[str, int], Reranker] | None = None
+    ) -> None:
         self.root = root
         self.base = base
         # (model folder, max length) -> reranker; the app passes ``rerankers.load_reranker`` on its settings,
         # so an adapted model runs on the configured backend (int8 ONNX when the base does)
-        self.load = load or (lambda folder, max_length: CrossEncoderReranker(folder, "cpu", max_length=max_length))
+        self.load = load or (
+            lambda folder, max_length: CrossEncoderReranker(folder, "cpu", max_length=max_length)
+        )
         self._lock = threading.Lock()
         # by collection: (the pointer's mtime and size, its model or None when that failed)
         self._loaded: dict[str, tuple[tuple[int, int], Reranker | None]] = {}
@@ -153,8 +155,14 @@ class CollectionRerankers:
             if len(model.score("probe", ["a probe passage"])) != 1:
                 raise ValueError("the model gave no score")
         except Exception as error:  # noqa: BLE001 - any breakage means "serve with the base"
-            log.error("the adapted reranker of collection %r (%s) cannot be used, so the base reranker "
-                      "serves instead: %s: %s", collection, pointer, type(error).__name__, error)
+            log.error(
+                "the adapted reranker of collection %r (%s) cannot be used, so the base reranker "
+                "serves instead: %s: %s",
+                collection,
+                pointer,
+                type(error).__name__,
+                error,
+            )
             return None
         log.info("collection %r reranks with its adapted model %s", collection, folder.name)
         return model

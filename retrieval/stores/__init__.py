@@ -66,21 +66,28 @@ class ChunkIndex(Protocol):
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None: ...
     def delete_document(self, collection: str, doc_id: str, keep_version: str | None = None) -> None:
         """Delete a document (record, then chunks), or only its chunks of versions other than ``keep_version``."""
+
     def query(
         self, collection: str, embedding: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[Chunk, float]]:
         """The ``k`` nearest chunks with their cosine similarity, best first."""
+
     def get_chunks(self, collection: str, chunk_ids: Sequence[str]) -> list[Chunk]:
         """Chunks by id, in the order asked; ids no longer stored are left out."""
+
     def chunks_on_page(self, collection: str, doc_id: str, page: int) -> list[Chunk]:
         """A document's chunks covering ``page``, in reading order."""
+
     def iter_chunks(self, collection: str) -> Iterator[Chunk]: ...
     def iter_chunk_vectors(self, collection: str) -> Iterator[tuple[Chunk, np.ndarray]]:
         """Every chunk with its stored vector (benchmarks reuse vectors instead of embedding again)."""
+
     def chunk_ids(self, collection: str) -> list[str]:
         """The id of every chunk, in storage order."""
+
     def iter_chunk_refs(self, collection: str) -> Iterator[tuple[str, str, str, str, int]]:
         """``(chunk_id, doc_id, source, version, position)`` of every chunk, without texts or vectors."""
+
     def count(self, collection: str) -> int: ...
 
 
@@ -98,9 +105,11 @@ class CollectionPolicies(Protocol):
 
     def collections(self) -> list[str]:
         """The names of the collections that hold chunks (or were created), sorted."""
+
     def create_collection(self, collection: str) -> None: ...
     def policy(self, collection: str) -> CollectionPolicy:
         """Read fresh on every call (another replica may change it); unrestricted for an unknown collection."""
+
     def set_policy(self, collection: str, policy: CollectionPolicy) -> None: ...
 
 
@@ -109,6 +118,7 @@ class VectorStore(ChunkIndex, DocumentCatalogue, CollectionPolicies, Protocol):
 
     def bind_embedder(self, identity: str) -> None:
         """From now on, write and query only collections built by the embedder ``identity``."""
+
     def close(self) -> None:
         """Release what the store holds (clients, locks); idempotent."""
 
@@ -119,9 +129,12 @@ class StoreBackend(Protocol):
     def from_settings(self, settings: Settings) -> VectorStore: ...
 
 
-STORES: Registry[StoreBackend] = Registry("store", {
-    "chroma": "retrieval.stores.chroma:ChromaStore",
-})
+STORES: Registry[StoreBackend] = Registry(
+    "store",
+    {
+        "chroma": "retrieval.stores.chroma:ChromaStore",
+    },
+)
 
 
 def store_from_settings(settings: Settings) -> VectorStore:

@@ -55,7 +55,8 @@ class StoreBase:
             raise EmbedderMismatch(
                 f"collection {collection!r} was indexed with {recorded}, not {self._embedder}: its vectors "
                 "cannot be compared. Set ASKDOCS_EMBEDDER / ASKDOCS_EMBEDDER_BACKEND back, or re-index it "
-                "into a new collection.")
+                "into a new collection."
+            )
         if recorded is not None or writing:
             self._matching.add(collection)  # a recorded identity never changes: one check per process
 

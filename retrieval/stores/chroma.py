@@ -90,7 +90,7 @@ class ChromaStore(StoreBase):
         chunks.modify(metadata={**(chunks.metadata or {}), "askdocs_embedder": identity})
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ChromaStore":
+    def from_settings(cls, settings: Settings) -> ChromaStore:
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if settings.chroma_mode == "server":
             try:
@@ -99,12 +99,16 @@ class ChromaStore(StoreBase):
                 )
             except Exception as error:
                 if unreachable(error):
-                    raise StoreUnavailable(unavailable_message(settings.chroma_host, settings.chroma_port)) from None
+                    raise StoreUnavailable(
+                        unavailable_message(settings.chroma_host, settings.chroma_port)
+                    ) from None
                 raise
             return cls(client)
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock_folder(settings.chroma_dir)
-        return cls(chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings), lock_fd)
+        return cls(
+            chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings), lock_fd
+        )
 
     def close(self) -> None:
         """Release the client (SQLite handles, HNSW memory) and then the folder's lock; idempotent."""
@@ -123,8 +127,15 @@ class ChromaStore(StoreBase):
                     name,
                     embedding_function=None,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"askdocs_collection": collection, "askdocs_role": role,
-                              **({"askdocs_embedder": self._embedder} if self._embedder and role == "chunks" else {})},
+                    metadata={
+                        "askdocs_collection": collection,
+                        "askdocs_role": role,
+                        **(
+                            {"askdocs_embedder": self._embedder}
+                            if self._embedder and role == "chunks"
+                            else {}
+                        ),
+                    },
                 )
             else:
                 try:
@@ -271,14 +282,22 @@ class ChromaStore(StoreBase):
 
     def iter_chunk_vectors(self, collection: str) -> Iterator[tuple[Chunk, np.ndarray]]:
         for page in self._pages(collection, ["documents", "metadatas", "embeddings"]):
-            for cid, text, meta, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"]):
+            for cid, text, meta, vector in zip(
+                page["ids"], page["documents"], page["metadatas"], page["embeddings"]
+            ):
                 yield _chunk_from(cid, text, meta), np.asarray(vector, dtype=np.float32)
 
     def iter_chunk_refs(self, collection: str) -> Iterator[tuple[str, str, str, str, int]]:
         """``(chunk_id, doc_id, source, version, position)`` of every chunk, without texts or vectors."""
         for page in self._pages(collection, ["metadatas"]):
             for cid, meta in zip(page["ids"], page["metadatas"]):
-                yield cid, str(meta["doc_id"]), str(meta["source"]), str(meta["version"]), int(meta["position"])
+                yield (
+                    cid,
+                    str(meta["doc_id"]),
+                    str(meta["source"]),
+                    str(meta["version"]),
+                    int(meta["position"]),
+                )
 
     # -- catalogue -----------------------------------------------------------------------------
     def put_document(self, record: DocumentRecord) -> None:

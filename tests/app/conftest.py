@@ -23,4 +23,3 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  #
     finally:
         stack.close()  # releases the folder's lock: the servers open copies of it
     return data
-

@@ -25,8 +25,8 @@ from bench.webapp import ROOT, app_environment
 from ingest.pipeline import Ingestor
 from retrieval.access import CollectionPolicy
 from retrieval.factory import open_retrieval
-from tests.support.api_server import copy_index, events
 from tests.conftest import MODEL_CACHE, make_settings
+from tests.support.api_server import copy_index, events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,19 +58,41 @@ def api(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, embedder) 
     finally:
         stack.close()
     keys, lines = {}, []
-    for role, user, groups, admin in [("admin", "root", (), True), ("bob", "bob", ("sales",), False),
-                                      ("carol", "carol", ("support",), False)]:
+    for role, user, groups, admin in [
+        ("admin", "root", (), True),
+        ("bob", "bob", ("sales",), False),
+        ("carol", "carol", ("support",), False),
+    ]:
         keys[role], record = new_key(user, groups, admin)
         lines.append(record.line())
     (folder / "keys.txt").write_text("# test keys\n" + "\n".join(lines) + "\n")
     port = free_port()
-    env = app_environment(folder / "data", MODEL_CACHE, {
-        "ASKDOCS_REST_KEYS_FILE": str(folder / "keys.txt"), "ASKDOCS_MAX_UPLOAD_MB": "1",
-        "ASKDOCS_TEST_SCRIPTED_REPLY": REPLY, "ASKDOCS_FAST_GENERATOR_MODEL": "scripted-fast",
-        "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0",  # schemathesis asks many questions; the limit: test_api_limits.py
-    })
-    args = ["env", "-C", str(ROOT), *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "uvicorn",
-            "tests.support.api_server:scripted_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    env = app_environment(
+        folder / "data",
+        MODEL_CACHE,
+        {
+            "ASKDOCS_REST_KEYS_FILE": str(folder / "keys.txt"),
+            "ASKDOCS_MAX_UPLOAD_MB": "1",
+            "ASKDOCS_TEST_SCRIPTED_REPLY": REPLY,
+            "ASKDOCS_FAST_GENERATOR_MODEL": "scripted-fast",
+            "ASKDOCS_RATE_LIMIT_PER_MINUTE": "0",  # schemathesis asks many questions; the limit: test_api_limits.py
+        },
+    )
+    args = [
+        "env",
+        "-C",
+        str(ROOT),
+        *(f"{k}={v}" for k, v in env.items()),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.support.api_server:scripted_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with running_server(args, port, folder / "server.log", timeout_s=180):
         yield Api(f"http://127.0.0.1:{port}", keys, folder / "server.log")
 
@@ -111,9 +133,14 @@ def test_ask_streams_text_pieces_then_one_answer_with_cited_pages(api: Api) -> N
 
 def test_routing_answers_simple_questions_with_the_fast_model_and_names_the_tier(api: Api) -> None:
     simple = events(ask(api, question=SORT_QUESTION))[-1][1]
-    hard = events(ask(api, question="What is the difference between list.sort() and sorted() when sorting?"))[-1][1]
-    assert (simple["tier"], simple["tier_reason"], simple["backend"]) == ("fast", "short factual question",
-                                                                          "scripted-fast")
+    hard = events(ask(api, question="What is the difference between list.sort() and sorted() when sorting?"))[
+        -1
+    ][1]
+    assert (simple["tier"], simple["tier_reason"], simple["backend"]) == (
+        "fast",
+        "short factual question",
+        "scripted-fast",
+    )
     assert (hard["tier"], hard["tier_reason"], hard["backend"]) == ("strong", "comparison", "scripted")
     assert metric(api, "askdocs_tier_total", route="api", tier="strong") >= 1
 
@@ -138,7 +165,9 @@ def test_a_generator_failing_mid_answer_ends_with_an_error_event_keeping_the_tex
     assert error["partial"] == sent == "Sorting with sorted() "
     assert "broke off" in error["message"] or "stopped responding" in error["message"]
     if kinds[-1] == "answer":
-        assert stream[-1][1]["incomplete"] is True and stream[-1][1]["text"].startswith("Sorting with sorted()")
+        assert stream[-1][1]["incomplete"] is True and stream[-1][1]["text"].startswith(
+            "Sorting with sorted()"
+        )
     assert metric(api, "askdocs_errors_total", kind="generator") == before + 1
 
 
@@ -153,19 +182,38 @@ def test_concurrent_questions_each_get_their_own_stream(api: Api) -> None:
         assert stream[-1][1]["query"] == question  # its own answer, not a neighbour's
 
 
-@pytest.mark.parametrize("body", [{"question": ""}, {"question": "   "}, {"question": "x", "collection": "../etc"},
-                                  {"history": []}, {"question": "x" * 5000}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"question": ""},
+        {"question": "   "},
+        {"question": "x", "collection": "../etc"},
+        {"history": []},
+        {"question": "x" * 5000},
+    ],
+)
 def test_bad_ask_bodies_are_422(api: Api, body: dict) -> None:
     response = httpx.post(f"{api.url}/ask", json=body, timeout=30)
     assert response.status_code == 422, response.text
 
 
 # -- who may read what --------------------------------------------------------------------------
-@pytest.mark.parametrize("header", ["Bearer askd_00000000_" + "A" * 43, "Bearer nonsense", "Basic Ym9iOmJvYg==", ""])
+@pytest.mark.parametrize(
+    "header", ["Bearer askd_00000000_" + "A" * 43, "Bearer nonsense", "Basic Ym9iOmJvYg==", ""]
+)
 def test_a_wrong_key_is_401_everywhere(api: Api, header: str) -> None:
-    for method, path in [("POST", "/ask"), ("GET", "/collections"), ("GET", "/collections/default/documents")]:
-        response = httpx.request(method, f"{api.url}{path}", json={"question": "sorting?"},
-                                 headers={"Authorization": header}, timeout=30)
+    for method, path in [
+        ("POST", "/ask"),
+        ("GET", "/collections"),
+        ("GET", "/collections/default/documents"),
+    ]:
+        response = httpx.request(
+            method,
+            f"{api.url}{path}",
+            json={"question": "sorting?"},
+            headers={"Authorization": header},
+            timeout=30,
+        )
         assert response.status_code == 401, (path, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
         assert "askd_" not in response.text  # the key is never echoed
@@ -178,7 +226,9 @@ def test_a_restricted_collection_is_403_and_none_of_its_text_leaks(api: Api, rol
     assert "7741" not in response.text and "Bluebird is" not in response.text
     listing = httpx.get(f"{api.url}/collections/secret/documents", headers=api.headers(role), timeout=30)
     assert listing.status_code == 403 and "bluebird.md" not in listing.text
-    names = [c["name"] for c in httpx.get(f"{api.url}/collections", headers=api.headers(role), timeout=30).json()]
+    names = [
+        c["name"] for c in httpx.get(f"{api.url}/collections", headers=api.headers(role), timeout=30).json()
+    ]
     assert names == ["default"]  # the restricted one is not even named
     # Asking the open collection with the secret's words finds nothing of it either.
     stream = events(ask(api, role, question="What is the launch code of project Bluebird 7741-ALPHA?"))
@@ -190,18 +240,26 @@ def test_a_member_of_the_allowed_group_reads_the_restricted_collection(api: Api)
     assert response.status_code == 200
     answer = events(response)[-1][1]
     assert answer["sources"][0]["source"] == "bluebird.md" and "7741-ALPHA" in answer["sources"][0]["text"]
-    names = [c["name"] for c in httpx.get(f"{api.url}/collections", headers=api.headers("bob"), timeout=30).json()]
+    names = [
+        c["name"] for c in httpx.get(f"{api.url}/collections", headers=api.headers("bob"), timeout=30).json()
+    ]
     assert names == ["default", "secret"]
 
 
 # -- documents -----------------------------------------------------------------------------------
 def upload(api: Api, role: str | None, name: str, data: bytes, collection: str = "default") -> httpx.Response:
-    return httpx.post(f"{api.url}/collections/{collection}/documents", files={"file": (name, data)},
-                      headers=api.headers(role), timeout=120)
+    return httpx.post(
+        f"{api.url}/collections/{collection}/documents",
+        files={"file": (name, data)},
+        headers=api.headers(role),
+        timeout=120,
+    )
 
 
 def listing(api: Api, collection: str = "default") -> list[dict]:
-    response = httpx.get(f"{api.url}/collections/{collection}/documents", headers=api.headers("admin"), timeout=30)
+    response = httpx.get(
+        f"{api.url}/collections/{collection}/documents", headers=api.headers("admin"), timeout=30
+    )
     assert response.status_code == 200
     return response.json()
 
@@ -209,9 +267,12 @@ def listing(api: Api, collection: str = "default") -> list[dict]:
 def test_upload_and_delete_need_an_admin_key(api: Api) -> None:
     assert upload(api, None, "notes.md", b"# Notes\n\nHello.").status_code == 401
     assert upload(api, "bob", "notes.md", b"# Notes\n\nHello.").status_code == 403
-    assert httpx.delete(f"{api.url}/collections/default/documents/zstd_README.md", timeout=30).status_code == 401
-    deleted = httpx.delete(f"{api.url}/collections/default/documents/zstd_README.md", headers=api.headers("bob"),
-                           timeout=30)
+    assert (
+        httpx.delete(f"{api.url}/collections/default/documents/zstd_README.md", timeout=30).status_code == 401
+    )
+    deleted = httpx.delete(
+        f"{api.url}/collections/default/documents/zstd_README.md", headers=api.headers("bob"), timeout=30
+    )
     assert deleted.status_code == 403
     assert "zstd_README.md" in [d["source"] for d in listing(api)]
 
@@ -223,15 +284,18 @@ def test_an_admin_uploads_lists_asks_and_deletes_a_document(api: Api) -> None:
     assert created.json()["status"] == "ingested" and created.json()["chunks"] >= 1
     assert upload(api, "admin", "otters.md", text, "animals").json()["status"] == "unchanged"
     assert [d["source"] for d in listing(api, "animals")] == ["otters.md"]
-    answer = events(ask(api, question="What is a group of otters resting in the water called?",
-                        collection="animals"))[-1][1]
+    answer = events(
+        ask(api, question="What is a group of otters resting in the water called?", collection="animals")
+    )[-1][1]
     assert answer["sources"][0]["source"] == "otters.md"  # searchable at once: BM25 and vectors both updated
-    deleted = httpx.delete(f"{api.url}/collections/animals/documents/otters.md", headers=api.headers("admin"),
-                           timeout=60)
+    deleted = httpx.delete(
+        f"{api.url}/collections/animals/documents/otters.md", headers=api.headers("admin"), timeout=60
+    )
     assert deleted.status_code == 200 and deleted.json()["status"] == "deleted"
     assert listing(api, "animals") == []
-    again = httpx.delete(f"{api.url}/collections/animals/documents/otters.md", headers=api.headers("admin"),
-                         timeout=60)
+    again = httpx.delete(
+        f"{api.url}/collections/animals/documents/otters.md", headers=api.headers("admin"), timeout=60
+    )
     assert again.status_code == 404
 
 
@@ -300,9 +364,15 @@ def test_a_repeated_question_is_cached_and_metrics_count_cache_tokens_cost_and_s
     assert second[-1][1]["text"] == first["text"] and second[-1][1]["citations"] == first["citations"]
     assert second[-1][1]["prompt_tokens"] == 0
     assert metric(api, "askdocs_cache_total", route="api", result="hit") == hits + 1
-    assert metric(api, "askdocs_tokens_total", route="api", direction="in") == tokens_in + first["prompt_tokens"] > 0
+    assert (
+        metric(api, "askdocs_tokens_total", route="api", direction="in")
+        == tokens_in + first["prompt_tokens"]
+        > 0
+    )
     assert metric(api, "askdocs_stage_seconds_count", route="api", stage="retrieve") >= 1
-    assert metric(api, "askdocs_cost_usd_total", route="api") == 0  # a local (here scripted) model costs nothing
+    assert (
+        metric(api, "askdocs_cost_usd_total", route="api") == 0
+    )  # a local (here scripted) model costs nothing
     # The UI process appends to the same store; /metrics shows its records as gauges.
     Recorder(api.log.parent / "data" / "monitor.sqlite3").record_error("ui", "default", "index", 0.1)
     assert metric(api, "askdocs_recorded_requests", route="ui", outcome="error", cache="skip") >= 1
@@ -312,12 +382,22 @@ def test_a_repeated_question_is_cached_and_metrics_count_cache_tokens_cost_and_s
 def test_the_openapi_schema_describes_every_endpoint_and_body(api: Api) -> None:
     schema = httpx.get(f"{api.url}/openapi.json", timeout=10).json()
     paths = schema["paths"]
-    assert set(paths) == {"/ask", "/collections", "/collections/{collection}/documents",
-                          "/collections/{collection}/documents/{document}", "/health", "/metrics"}
+    assert set(paths) == {
+        "/ask",
+        "/collections",
+        "/collections/{collection}/documents",
+        "/collections/{collection}/documents/{document}",
+        "/health",
+        "/metrics",
+    }
     ask_body = paths["/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert ask_body.endswith("/AskRequest")
     assert set(schema["components"]["schemas"]["AskRequest"]["properties"]) == {
-        "question", "collection", "history", "doc_ids"}
+        "question",
+        "collection",
+        "history",
+        "doc_ids",
+    }
     assert "text/event-stream" in paths["/ask"]["post"]["responses"]["200"]["content"]
     upload_body = paths["/collections/{collection}/documents"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload_body
@@ -325,9 +405,14 @@ def test_the_openapi_schema_describes_every_endpoint_and_body(api: Api) -> None:
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     # Each event of the stream is described, with its JSON data's own schema.
     stream = paths["/ask"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]["oneOf"]
-    described = {e["properties"]["event"]["const"]: e["properties"]["data"]["contentSchema"]["$ref"] for e in stream}
-    assert described == {"token": "#/components/schemas/TokenEvent", "answer": "#/components/schemas/AnswerEvent",
-                         "error": "#/components/schemas/ErrorEvent"}
+    described = {
+        e["properties"]["event"]["const"]: e["properties"]["data"]["contentSchema"]["$ref"] for e in stream
+    }
+    assert described == {
+        "token": "#/components/schemas/TokenEvent",
+        "answer": "#/components/schemas/AnswerEvent",
+        "error": "#/components/schemas/ErrorEvent",
+    }
     assert {"TokenEvent", "AnswerEvent", "ErrorEvent", "CitationOut"} <= set(schema["components"]["schemas"])
 
 
@@ -354,17 +439,28 @@ def test_schemathesis_finds_no_server_error_and_responses_match_the_schema(api: 
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 7  # ask, collections, list/upload/delete documents, health, metrics
-    runs = [(None, schemathesis.GenerationMode.POSITIVE), (None, schemathesis.GenerationMode.NEGATIVE),
-            ("admin", schemathesis.GenerationMode.POSITIVE)]
+    runs = [
+        (None, schemathesis.GenerationMode.POSITIVE),
+        (None, schemathesis.GenerationMode.NEGATIVE),
+        ("admin", schemathesis.GenerationMode.POSITIVE),
+    ]
     calls = []
     for operation in operations:
         for role, mode in runs:
-            @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+
+            @settings(
+                max_examples=FUZZ_EXAMPLES,
+                derandomize=True,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def fuzz(case: schemathesis.Case) -> None:
                 response = case.call_and_validate(
-                    base_url=api.url, headers=api.headers(role), timeout=120,
+                    base_url=api.url,
+                    headers=api.headers(role),
+                    timeout=120,
                     checks=[not_a_server_error, response_schema_conformance],
                 )
                 calls.append(response.status_code)
@@ -372,7 +468,10 @@ def test_schemathesis_finds_no_server_error_and_responses_match_the_schema(api: 
             try:
                 fuzz()
             except Unsatisfiable:  # no input to break: GET /health and /metrics take no parameters
-                assert mode == schemathesis.GenerationMode.NEGATIVE and operation.path in ("/health", "/metrics")
+                assert mode == schemathesis.GenerationMode.NEGATIVE and operation.path in (
+                    "/health",
+                    "/metrics",
+                )
     assert len(calls) >= 60 and max(calls) < 500
 
 

@@ -57,7 +57,10 @@ def test_an_unreachable_index_is_503_not_a_server_error(client, monkeypatch) -> 
 
     monkeypatch.setattr(parts.runtime.store, "collections", down)
     monkeypatch.setattr(parts.runtime.retriever, "retrieve", down)
-    for response in (http.get("/collections"), http.post("/ask", json={"question": "What does sort return?"})):
+    for response in (
+        http.get("/collections"),
+        http.post("/ask", json={"question": "What does sort return?"}),
+    ):
         assert response.status_code == 503, response.text
         assert "unreachable" in response.json()["detail"]
         assert response.headers["Retry-After"] == "5"

@@ -10,21 +10,19 @@ reply. Each test gets its own data folder and its own ``AppTest`` session.
 from __future__ import annotations
 
 import dataclasses
-
+import io
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import io
-import zipfile
-
 import app.services
-from app.eval_jobs import EvalJobs
 from app.auth import ENV_ADMIN_HASH, hash_password
+from app.eval_jobs import EvalJobs
 from app.feedback import FeedbackStore
 from app.monitoring import Recorder
 from app.services import Services
@@ -74,8 +72,12 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     ingestor = runtime.ingestor
     assert ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
     ingestor.rebuild_bm25("default")
-    svc = Services(settings, runtime, FeedbackStore(settings.data_dir / "feedback.jsonl"),
-                   recorder=Recorder.from_settings(settings))
+    svc = Services(
+        settings,
+        runtime,
+        FeedbackStore(settings.data_dir / "feedback.jsonl"),
+        recorder=Recorder.from_settings(settings),
+    )
     local, api = ScriptedGenerator(EVIL_REPLY), ScriptedGenerator(GeneratorUnavailable("connection refused"))
     evaluations = EvalJobs()
     monkeypatch.setattr(app.services, "eval_jobs", lambda: evaluations)
@@ -361,7 +363,9 @@ def test_an_admin_re_indexes_a_collection(new_app, parts):
     assert not at.exception, [e.value for e in at.exception]
     after = svc.runtime.bm25.current_version("default")
     assert after != before
-    assert any("re-index into `default` — done" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    assert any("re-index into `default` — done" in m.value for m in at.markdown), [
+        m.value for m in at.markdown
+    ]
     assert f"BM25 index rebuilt (version {after})" in [c.value for c in at.caption]
     assert len(svc.runtime.bm25.get("default")) == svc.runtime.store.count("default")
 
@@ -378,7 +382,11 @@ def test_the_status_page_reports_models_index_and_health(new_app, parts):
     chunks = parts["svc"].runtime.store.count("default")
     assert chunks > 0
     assert (row["collection"], row["documents"], row["chunks"], row["BM25 chunks"], row["restricted to"]) == (
-        "default", 1, chunks, chunks, "everyone"
+        "default",
+        1,
+        chunks,
+        chunks,
+        "everyone",
     )
     rows = {row["part"]: row for row in health.to_dict("records")}
     assert rows["vector store"]["healthy"] == "yes"
@@ -410,7 +418,9 @@ def test_the_status_page_shows_no_credentials_from_the_api_url(new_app, parts, m
     monkeypatch.setattr(app.services, "services", lambda: changed)
     at = new_app().run()
     at.switch_page(STATUS).run()
-    shown = [str(t.value.to_dict("records")) for t in at.table] + [e.value for e in (*at.caption, *at.markdown)]
+    shown = [str(t.value.to_dict("records")) for t in at.table] + [
+        e.value for e in (*at.caption, *at.markdown)
+    ]
     assert "127.0.0.1" in shown[0] and secret not in " ".join(shown)
 
 
@@ -464,7 +474,9 @@ def test_a_second_evaluation_is_refused_while_one_runs_and_a_failure_is_shown(ne
     release.set()
     wait_for_evaluation(evaluations, busy)
 
-    failing = evaluations.start("a broken one", lambda progress: (_ for _ in ()).throw(ValueError("no qrels")))
+    failing = evaluations.start(
+        "a broken one", lambda progress: (_ for _ in ()).throw(ValueError("no qrels"))
+    )
     wait_for_evaluation(evaluations, failing)
     at.session_state["eval_job"] = failing
     at.run()
@@ -486,17 +498,41 @@ def scripted_adaptation(calls: list, release: threading.Event | None = None):  #
     from tuning.adoption import Scores
 
     def fake(settings, collection, questions, steps, *, stack, generator, progress):  # noqa: ANN001, ANN202
-        calls.append({"collection": collection, "questions": questions, "steps": steps, "stack": stack,
-                      "generator": generator})
+        calls.append(
+            {
+                "collection": collection,
+                "questions": questions,
+                "steps": steps,
+                "stack": stack,
+                "generator": generator,
+            }
+        )
         progress("fine-tuning", 1, steps)
         if release is not None:
             release.wait(30)
         folder = per_collection.collection_dir(settings.data_dir / "rerankers", collection)
-        counts = {"chunks": 2, "passages": questions, "questions": 10, "train_questions": 7,
-                  "held_out_questions": 3, "train_groups": 7, "steps": steps, "pairs_seen": 4 * steps}
-        result = AdaptResult(collection, "20260101-000000-abcdef", folder / "runs" / "20260101-000000-abcdef",
-                             True, "nDCG@10 0.9000 against retrieval 0.7000: better", counts, {"echo": 2},
-                             {"retrieval": Scores(0.6, 0.7), "base_reranker": None}, Scores(0.85, 0.9), {})
+        counts = {
+            "chunks": 2,
+            "passages": questions,
+            "questions": 10,
+            "train_questions": 7,
+            "held_out_questions": 3,
+            "train_groups": 7,
+            "steps": steps,
+            "pairs_seen": 4 * steps,
+        }
+        result = AdaptResult(
+            collection,
+            "20260101-000000-abcdef",
+            folder / "runs" / "20260101-000000-abcdef",
+            True,
+            "nDCG@10 0.9000 against retrieval 0.7000: better",
+            counts,
+            {"echo": 2},
+            {"retrieval": Scores(0.6, 0.7), "base_reranker": None},
+            Scores(0.85, 0.9),
+            {},
+        )
         with per_collection.staging(folder) as tmp:
             per_collection.publish(tmp, folder, result.run, result.to_dict(), result.adopted, max_length=64)
         return result
@@ -504,7 +540,9 @@ def scripted_adaptation(calls: list, release: threading.Event | None = None):  #
     return fake
 
 
-def test_an_admin_adapts_the_reranker_in_the_background_and_sees_before_and_after(new_app, parts, monkeypatch):
+def test_an_admin_adapts_the_reranker_in_the_background_and_sees_before_and_after(
+    new_app, parts, monkeypatch
+):
     calls: list = []
     release = threading.Event()
     monkeypatch.setattr("tuning.adapt.adapt", scripted_adaptation(calls, release))
@@ -519,8 +557,15 @@ def test_an_admin_adapts_the_reranker_in_the_background_and_sees_before_and_afte
     wait_for_evaluation(parts["evaluations"], job_id)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert calls == [{"collection": "default", "questions": 12, "steps": 3, "stack": parts["svc"].runtime,
-                      "generator": parts["local"]}]  # the app lends its own index and local model
+    assert calls == [
+        {
+            "collection": "default",
+            "questions": 12,
+            "steps": 3,
+            "stack": parts["svc"].runtime,
+            "generator": parts["local"],
+        }
+    ]  # the app lends its own index and local model
     table = at.dataframe[1].value
     assert list(table["ranking"]) == ["retrieval alone", "adapted reranker"]  # no base reranker configured
     assert list(table["nDCG@10"]) == [0.7, 0.9]
@@ -559,7 +604,9 @@ def with_settings(monkeypatch: pytest.MonkeyPatch, svc: Services, **changes: obj
     return changed
 
 
-def test_the_question_over_the_rate_limit_gets_a_polite_message_and_no_model_call(new_app, parts, monkeypatch):
+def test_the_question_over_the_rate_limit_gets_a_polite_message_and_no_model_call(
+    new_app, parts, monkeypatch
+):
     with_settings(monkeypatch, parts["svc"], rate_limit_per_minute=2)
     at = ask(ask(new_app().run(), QUESTION), "Is it stable?")
     at = ask(at, "And a third question?")
@@ -575,8 +622,10 @@ def test_the_question_over_the_rate_limit_gets_a_polite_message_and_no_model_cal
 
 def test_an_answer_cut_off_mid_stream_is_kept_with_a_note(new_app, parts, monkeypatch):
     # a backend whose server dies mid-answer
-    cut = ScriptedGenerator(GeneratorUnavailable("the API stream broke off: could not connect"),
-                            after="The operator module provides them [1].")
+    cut = ScriptedGenerator(
+        GeneratorUnavailable("the API stream broke off: could not connect"),
+        after="The operator module provides them [1].",
+    )
     monkeypatch.setattr(app.services, "local_generator", lambda: cut)
     at = ask(new_app().run(), QUESTION)
     assistant = at.chat_message[-1]
@@ -600,7 +649,9 @@ def proxied_api(parts, llama_server, monkeypatch) -> Iterator[FaultyProxy]:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_real_api_server_cut_off_mid_answer_leaves_the_partial_answer_and_the_note(new_app, parts, proxied_api):
+def test_a_real_api_server_cut_off_mid_answer_leaves_the_partial_answer_and_the_note(
+    new_app, parts, proxied_api
+):
     proxied_api.faults.cut_after_events = 6
     at = new_app().run()
     at.sidebar.radio[0].set_value("API").run()
@@ -629,14 +680,20 @@ def test_a_stopped_real_api_server_falls_back_to_the_local_model_with_a_banner(n
 
 
 def server_mode_services(settings) -> Services:  # noqa: ANN001 - Settings
-    return Services(settings, Runtime(settings, embedder=HashingEmbedder()), FeedbackStore(settings.data_dir / "f.jsonl"))
+    return Services(
+        settings, Runtime(settings, embedder=HashingEmbedder()), FeedbackStore(settings.data_dir / "f.jsonl")
+    )
 
 
 @pytest.fixture
 def server_mode(parts, chroma_process: ChromaProcess, tmp_path: Path) -> Iterator[Services]:
     """An indexed collection in a real Chroma server the test can stop; the app's other parts from ``parts``."""
     settings = parts["svc"].settings.model_copy(
-        update={"chroma_mode": "server", "chroma_port": chroma_process.port, "data_dir": tmp_path / "server-data"}
+        update={
+            "chroma_mode": "server",
+            "chroma_port": chroma_process.port,
+            "data_dir": tmp_path / "server-data",
+        }
     )
     svc = server_mode_services(settings)
     assert svc.ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
@@ -743,7 +800,10 @@ def test_a_repeated_question_is_answered_from_the_cache_and_shown_as_cached(new_
     assert assistant.expander[0].label == "Sources (1)"  # the sources come with it
     assert len(parts["local"].prompts) == 1  # no model call for the second
     records = parts["svc"].recorder.records()
-    assert [(r.route, r.outcome, r.cache) for r in records] == [("ui", "answered", "miss"), ("ui", "answered", "hit")]
+    assert [(r.route, r.outcome, r.cache) for r in records] == [
+        ("ui", "answered", "miss"),
+        ("ui", "answered", "hit"),
+    ]
     assert records[1].prompt_tokens == 0 and records[0].prompt_tokens > 0
 
 
@@ -764,8 +824,11 @@ def test_an_admin_sees_the_monitor_page_with_charts_and_the_latest_comment(new_a
     assert shown["Questions"] == "3" and shown["Cache hit rate"] == "50.0%" and shown["Error rate"] == "33.3%"
     assert shown["Thumbs up"] == "0%"
     assert [s.value for s in admin.subheader][:4] == [
-        "Latency (s, question to full answer)", "Error rate and cache hit rate", "Tokens per day",
-        "Estimated cost per day (USD)"]
+        "Latency (s, question to full answer)",
+        "Error rate and cache hit rate",
+        "Tokens per day",
+        "Estimated cost per day (USD)",
+    ]
     assert len(charts(admin)) >= 5  # latency, rates, tokens, cost, feedback
     assert any("missed the second function" in m.value for m in admin.markdown)
 
@@ -776,7 +839,9 @@ def test_routing_shows_the_tier_with_the_answer_and_on_the_monitor_page(new_app,
     monkeypatch.setattr(app.services, "fast_generator", lambda: fast)
     at = ask(new_app().run(), QUESTION)
     assert len(fast.prompts) == 1 and not parts["local"].prompts
-    assert any("local:fast · fast model (short factual question)" in c.value for c in at.chat_message[-1].caption)
+    assert any(
+        "local:fast · fast model (short factual question)" in c.value for c in at.chat_message[-1].caption
+    )
     ask(at, "What is the difference between itemgetter() and attrgetter() when sorting?")
     assert len(parts["local"].prompts) == 1  # the comparison went to the strong (main) model
     assert any("strong model (comparison)" in c.value for c in at.chat_message[-1].caption)

@@ -113,7 +113,7 @@ def secrets(toml: str) -> AttrDict:
         (f"[auth]\n{PROVIDER}", []),  # no redirect_uri / cookie_secret: st.login would refuse
         (f'[auth]\nredirect_uri = "http://x/oauth2callback"\n{PROVIDER}', []),  # no cookie_secret
         (f"[auth]\n{SHARED}{PROVIDER.replace('client_secret', 'client_secrt')}", []),
-        (f"[auth]\n{SHARED}\n[auth.google]\nclient_id = \"id\"\n", []),  # provider incomplete
+        (f'[auth]\n{SHARED}\n[auth.google]\nclient_id = "id"\n', []),  # provider incomplete
         (f"[auth]\n{SHARED}\n[auth.my_idp]\n{PROVIDER}", []),  # Streamlit rejects "_" in names
         ('auth = "yes"', []),
     ],
@@ -173,7 +173,11 @@ def test_logged_out_or_empty_user_is_anonymous():
 # -- CLI -----------------------------------------------------------------------------------------
 def run_cli(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.auth", *args], input=stdin, capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "app.auth", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         timeout=60,
     )
 

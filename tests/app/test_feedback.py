@@ -27,8 +27,13 @@ def test_add_appends_one_json_line_with_a_timestamp(store):
     assert record.comment == "clear" and record.user == "ada" and before <= record.created_at <= time.time()
     [line] = store.path.read_text(encoding="utf-8").splitlines()
     assert json.loads(line) == {
-        "answer_id": "a1", "question": "What is BM25?", "answer": "A ranking function [1].", "rating": "up",
-        "comment": "clear", "user": "ada", "created_at": record.created_at,
+        "answer_id": "a1",
+        "question": "What is BM25?",
+        "answer": "A ranking function [1].",
+        "rating": "up",
+        "comment": "clear",
+        "user": "ada",
+        "created_at": record.created_at,
     }
     assert store.path.stat().st_mode & 0o077 == 0  # answers and comments are private to the app
     with pytest.raises(dataclasses.FrozenInstanceError):

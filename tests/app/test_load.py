@@ -57,7 +57,9 @@ def test_the_leak_check_sees_another_sessions_tag() -> None:
 
 
 def test_the_summary_reports_percentiles_and_memory_growth() -> None:
-    turns = tuple(load.TurnResult(i, f"q{i}", first_text_s=float(i), total_s=float(i) + 1) for i in range(1, 11))
+    turns = tuple(
+        load.TurnResult(i, f"q{i}", first_text_s=float(i), total_s=float(i) + 1) for i in range(1, 11)
+    )
     report = load.LoadReport(10, 120.0, turns, (), (), (), rss_mb=(1000.0, 1100.0, 1200.0, 1300.0))
     summary = report.summary()
     assert summary["ttft p50 s"] == 5.5

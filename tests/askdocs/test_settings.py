@@ -38,7 +38,9 @@ def test_every_setting_is_documented():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("raw", "expected"), [("none", None), ("None", None), ("", None), ("off", None), ("0.5", 0.5)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("none", None), ("None", None), ("", None), ("off", None), ("0.5", 0.5)]
+)
 def test_the_code_weight_can_be_turned_off_from_the_environment(monkeypatch, raw, expected):
     monkeypatch.setenv("ASKDOCS_BM25_WEIGHT_CODE", raw)
     monkeypatch.setenv("ASKDOCS_RERANKER", "none")  # other settings keep "none" as plain text

@@ -12,18 +12,23 @@ from tests.conftest import MODEL_CACHE, SMOLLM
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_quick_adaptation_benchmark_measures_before_and_after_on_real_questions(tmp_path: Path,
-                                                                                 monkeypatch) -> None:  # noqa: ANN001
+def test_quick_adaptation_benchmark_measures_before_and_after_on_real_questions(
+    tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
     pytest.importorskip("llama_cpp", reason="the packaged SmolLM2 runs through llama.cpp here")
     from askdocs.settings import load_settings
     from bench import adaptation
     from eval.beir import load_beir
     from eval.retrieval_eval import EvalIndex, evaluate_config, parse_config
-    from retrieval.rerankers import per_collection
     from retrieval.embedders import embedder_from_settings
+    from retrieval.rerankers import per_collection
 
-    for name, value in {"ASKDOCS_DATA_DIR": tmp_path / "data", "ASKDOCS_GENERATOR_BACKEND": "llamacpp",
-                        "ASKDOCS_GENERATOR_MODEL": SMOLLM, "ASKDOCS_MODEL_CACHE": MODEL_CACHE}.items():
+    for name, value in {
+        "ASKDOCS_DATA_DIR": tmp_path / "data",
+        "ASKDOCS_GENERATOR_BACKEND": "llamacpp",
+        "ASKDOCS_GENERATOR_MODEL": SMOLLM,
+        "ASKDOCS_MODEL_CACHE": MODEL_CACHE,
+    }.items():
         monkeypatch.setenv(name, str(value))
     monkeypatch.delenv("ASKDOCS_RERANKER", raising=False)
     out, models = tmp_path / "adaptation.json", tmp_path / "models"

@@ -43,12 +43,18 @@ def test_both_modes_ingest_the_same_real_documents(result: dict) -> None:
 def test_every_rate_is_finite_and_the_time_adds_up(result: dict) -> None:
     for mode in ("sequential", "pipelined"):
         found = rows(result, mode)
-        for metric in ("pages/s parsed (pages / time in parse)", "chunks/s embedded (chunks / time in embed)",
-                       "end-to-end (Ingestor.ingest_paths)", "CPU: this process (all threads, torch's included)"):
+        for metric in (
+            "pages/s parsed (pages / time in parse)",
+            "chunks/s embedded (chunks / time in embed)",
+            "end-to-end (Ingestor.ingest_paths)",
+            "CPU: this process (all threads, torch's included)",
+        ):
             assert math.isfinite(found[metric]) and found[metric] > 0, (mode, metric)
         main = sum(v for m, v in found.items() if m.startswith("  main thread"))
         wall = found["end-to-end (Ingestor.ingest_paths)"] * 60
-        assert main == pytest.approx(wall, rel=0.02)  # the main thread's stages and "other" make the wall time
+        assert main == pytest.approx(
+            wall, rel=0.02
+        )  # the main thread's stages and "other" make the wall time
         assert any(m.startswith("CPU: core 1 busy") for m in found)
     helper = [m for m in rows(result, "pipelined") if m.startswith("  helper thread: in parse")]
     assert helper and not [m for m in rows(result, "sequential") if m.startswith("  helper thread")]

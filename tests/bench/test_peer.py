@@ -17,8 +17,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_padding_replicates_distractors_only_with_nearby_vectors():
     vectors = np.eye(3, 8, dtype=np.float32)
-    corpus = peer.Corpus(("faq1", "lib1", "lib2"), ("answer text here", "alpha beta gamma delta " * 5, "one two"),
-                         vectors, distractors=(1, 2))
+    corpus = peer.Corpus(
+        ("faq1", "lib1", "lib2"),
+        ("answer text here", "alpha beta gamma delta " * 5, "one two"),
+        vectors,
+        distractors=(1, 2),
+    )
     pads = list(peer.padding(corpus, 50))
     assert len({p[0] for p in pads}) == 50 and not any("faq1" in p[0] for p in pads)
     for pad_id, text, vector in pads:
@@ -56,9 +60,14 @@ def test_quick_run_compares_both_retrievers_on_the_same_queries(faq: Path, tmp_p
         run = report[key]
         for side in ("askdocs", "peer"):
             latency = run[side]["latency_ms"]
-            assert latency["count"] == count and 0 < latency["p50"] <= latency["p95"] and math.isfinite(latency["p95"])
+            assert (
+                latency["count"] == count
+                and 0 < latency["p50"] <= latency["p95"]
+                and math.isfinite(latency["p95"])
+            )
         assert run["p50_ratio_askdocs_over_peer"] == pytest.approx(
-            run["askdocs"]["latency_ms"]["p50"] / run["peer"]["latency_ms"]["p50"])
+            run["askdocs"]["latency_ms"]["p50"] / run["peer"]["latency_ms"]["p50"]
+        )
     quality = report["benchmark"]
     # nDCG is deterministic (same data, same model): askdocs's defaults must not rank worse than the peer.
     assert 0 < quality["peer"]["ndcg@10"] <= quality["askdocs"]["ndcg@10"] <= 1

@@ -22,7 +22,9 @@ def test_quick_rerank_benchmark(tmp_path: Path) -> None:
     speed = report["speed"]
     assert "stand-in" in report["model"]  # the output says the weights are untrained
     assert speed["queries"] == 3 and speed["candidates"] == 20
-    assert set(speed["variants"]) == {f"{k}-{n}" for k in ("torch", "onnx-fp32", "onnx-int8") for n in (256, 128)}
+    assert set(speed["variants"]) == {
+        f"{k}-{n}" for k in ("torch", "onnx-fp32", "onnx-int8") for n in (256, 128)
+    }
     for name, row in speed["variants"].items():
         for field in ("p50_ms", "p95_ms", "ratio_to_baseline"):
             assert math.isfinite(row[field]) and row[field] > 0, (name, field)

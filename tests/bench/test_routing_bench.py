@@ -48,7 +48,8 @@ def test_the_summary_counts_strong_tokens_cost_and_ratios(report: dict) -> None:
     assert [summary[c]["to strong"] for c in routing.CONFIGS] == [0, 2, 1]
     routed = summary["routed"]
     assert routed["strong cost USD"] == pytest.approx(
-        (routed["strong tokens in"] * 1.0 + routed["strong tokens out"] * 2.0) / 1e6)
+        (routed["strong tokens in"] * 1.0 + routed["strong tokens out"] * 2.0) / 1e6
+    )
     assert 0 < ratios["strong tokens, routed / strong only"] < 1
     assert all(math.isfinite(v) for v in ratios.values())
     assert "| correctness |" in routing.table(report)

@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_synthetic_corpus_is_deterministic_and_topical():
     import numpy as np
 
-    anchors = scale.Anchors(("sorting lists with key functions", "ip addresses and networks"),
-                            np.eye(2, 4, dtype=np.float32))
+    anchors = scale.Anchors(
+        ("sorting lists with key functions", "ip addresses and networks"), np.eye(2, 4, dtype=np.float32)
+    )
     first = list(scale.SyntheticCorpus(anchors, 30).batches(batch=7))
     again = list(scale.SyntheticCorpus(anchors, 30).batches(batch=7))
     chunks = [c for part, _ in first for c in part]

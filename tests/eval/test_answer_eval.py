@@ -31,8 +31,14 @@ def test_questions_load_answerable_first_then_unanswerable():
 
 def test_a_scripted_run_scores_citations_on_the_raw_reply_and_reports_a_failing_judge(tmp_path, embedder):
     reply = "The operator module provides them [1]. It also sorts [7]."
-    folder = run_answers(make_settings(tmp_path / "data"), limit=2, out=tmp_path / "run", judge=BrokenJudge(),
-                         embedder=embedder, generator=ScriptedGenerator(reply))
+    folder = run_answers(
+        make_settings(tmp_path / "data"),
+        limit=2,
+        out=tmp_path / "run",
+        judge=BrokenJudge(),
+        embedder=embedder,
+        generator=ScriptedGenerator(reply),
+    )
     run = json.loads((folder / "run.json").read_text())
     config = run["configs"]["scripted"]
     q2 = config["per_query"]["q2"]
@@ -63,7 +69,9 @@ def test_the_judge_talks_to_a_real_openai_compatible_server(llama_server):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("reply", "verdict"), [("CORRECT", True), (" incorrect.", False), ("Correct!", True)])
+@pytest.mark.parametrize(
+    ("reply", "verdict"), [("CORRECT", True), (" incorrect.", False), ("Correct!", True)]
+)
 def test_judge_verdicts_are_parsed_strictly(monkeypatch, reply, verdict):
     judge = OpenAICompatibleJudge("http://127.0.0.1:9/v1", "m")
 
@@ -90,8 +98,13 @@ def test_a_rambling_judge_is_an_error_not_a_guess(monkeypatch):
 def test_the_smoke_answer_evaluation_with_the_real_default_model(tmp_path, embedder):
     """The CI smoke of the answer evaluation: one answerable and one unanswerable question, the real model."""
     settings = make_settings(tmp_path / "data")
-    folder = run_answers(settings, limit=1, out=tmp_path / "run", embedder=embedder,
-                         generator=generator_from_settings(settings))
+    folder = run_answers(
+        settings,
+        limit=1,
+        out=tmp_path / "run",
+        embedder=embedder,
+        generator=generator_from_settings(settings),
+    )
     metrics = json.loads((folder / "metrics.json").read_text())["local"]
     run = json.loads((folder / "run.json").read_text())
     assert run["extra"]["generator"] == f"local:{settings.generator_model}"

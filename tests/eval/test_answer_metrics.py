@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from eval.answer_metrics import (
-    citation_precision, citation_validity, correctness, groundedness, mean_of,
+    citation_precision,
+    citation_validity,
+    correctness,
+    groundedness,
+    mean_of,
 )
 
 pytestmark = pytest.mark.unit

@@ -18,19 +18,42 @@ TINY = Path(__file__).parent / "fixtures" / "beir_tiny"
 
 def run_eval(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "ASKDOCS_DATA_DIR": str(data_dir), "ASKDOCS_MODEL_CACHE": str(MODEL_CACHE)}
-    return subprocess.run([sys.executable, "-m", "eval", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "eval", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_retrieval_then_compare_from_the_command_line(tmp_path):
-    first = run_eval("retrieval", "--beir", str(TINY), "--configs", "bm25,dense", "--out", str(tmp_path / "a"),
-                     data_dir=tmp_path / "data")
+    first = run_eval(
+        "retrieval",
+        "--beir",
+        str(TINY),
+        "--configs",
+        "bm25,dense",
+        "--out",
+        str(tmp_path / "a"),
+        data_dir=tmp_path / "data",
+    )
     assert first.returncode == 0, first.stderr
     assert "report:" in first.stdout and "ndcg@10" in first.stdout
     assert sorted(json.loads((tmp_path / "a" / "metrics.json").read_text())) == ["bm25", "dense"]
 
-    second = run_eval("retrieval", "--beir", str(TINY), "--configs", "bm25,hybrid@0.5", "--out",
-                      str(tmp_path / "b"), data_dir=tmp_path / "data")
+    second = run_eval(
+        "retrieval",
+        "--beir",
+        str(TINY),
+        "--configs",
+        "bm25,hybrid@0.5",
+        "--out",
+        str(tmp_path / "b"),
+        data_dir=tmp_path / "data",
+    )
     assert second.returncode == 0, second.stderr
     compared = run_eval("compare", str(tmp_path / "a"), str(tmp_path / "b"), data_dir=tmp_path / "data")
     assert compared.returncode == 0, compared.stderr

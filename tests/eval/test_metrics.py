@@ -223,8 +223,12 @@ def test_latency_summary_by_hand():
     # numpy "linear": p95 sits at 0.95 * (n - 1) = 2.85 -> 30 + 0.85 * (40 - 30) = 38.5.
     summary = latency_summary([40, 10, 30, 20])
     assert summary == {
-        "count": 4, "mean": 25.0, "max": 40.0,
-        "p50": 25.0, "p95": pytest.approx(38.5), "p99": pytest.approx(39.7),
+        "count": 4,
+        "mean": 25.0,
+        "max": 40.0,
+        "p50": 25.0,
+        "p95": pytest.approx(38.5),
+        "p99": pytest.approx(39.7),
     }
     assert latency_summary(iter([7.5])) == dict(count=1, mean=7.5, p50=7.5, p95=7.5, p99=7.5, max=7.5)
 

@@ -135,16 +135,18 @@ def test_inline_markup(source: str, text: str) -> None:
 
 @pytest.mark.unit
 def test_object_directives_keep_signature_with_description() -> None:
-    text = rest_to_text([
-        ".. function:: remove(path, *, dir_fd=None)",
-        "              unlink(path)",
-        "",
-        "   Remove the file *path*.",
-        "",
-        "   .. audit-event:: os.remove path,dir_fd os.remove",
-        "",
-        "   .. availability:: Unix, Windows.",
-    ])
+    text = rest_to_text(
+        [
+            ".. function:: remove(path, *, dir_fd=None)",
+            "              unlink(path)",
+            "",
+            "   Remove the file *path*.",
+            "",
+            "   .. audit-event:: os.remove path,dir_fd os.remove",
+            "",
+            "   .. availability:: Unix, Windows.",
+        ]
+    )
     assert text == (
         "remove(path, *, dir_fd=None)\nunlink(path)\nRemove the file path.\n\n"
         "Raises an auditing event os.remove with arguments path, dir_fd.\n\nAvailability: Unix, Windows."
@@ -153,13 +155,15 @@ def test_object_directives_keep_signature_with_description() -> None:
 
 @pytest.mark.unit
 def test_literal_block_after_a_list_item_ends_at_the_item_text() -> None:
-    text = rest_to_text([
-        "* the script defines its own usage message::",
-        "",
-        '     usage = "usage: %prog"',
-        "",
-        "  :mod:`optparse` expands ``%prog``.",
-    ])
+    text = rest_to_text(
+        [
+            "* the script defines its own usage message::",
+            "",
+            '     usage = "usage: %prog"',
+            "",
+            "  :mod:`optparse` expands ``%prog``.",
+        ]
+    )
     assert text == (
         '* the script defines its own usage message:\n\n    usage = "usage: %prog"\n\noptparse expands %prog.'
     )
@@ -259,7 +263,9 @@ def test_missing_apt_lists_give_a_clear_error(tmp_path: Path, monkeypatch: pytes
     apt.chmod(apt.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr("eval.datasets.python_faq.APT_LISTS", tmp_path / "no-lists")
-    with pytest.raises(DocsUnavailable, match=r"apt has no package lists, so it cannot find .*: run `apt-get update`"):
+    with pytest.raises(
+        DocsUnavailable, match=r"apt has no package lists, so it cannot find .*: run `apt-get update`"
+    ):
         fetch_docs(tmp_path / "cache")
 
 

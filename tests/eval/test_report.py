@@ -25,19 +25,40 @@ def retrieval_run() -> dict:
         per_query = {
             f"q{i:02d}": {
                 "question": HOSTILE_QUESTION if i == 3 else f"question {i}?",
-                "ndcg@10": s, "recall@10": min(1.0, s + 0.1), "mrr@10": s,
-                "retrieved": [{"id": f"d{i}", "title": HOSTILE_TITLE if i == 3 else f"Doc {i}",
-                               "relevant": s > 0.5, "score": 1.5}],
+                "ndcg@10": s,
+                "recall@10": min(1.0, s + 0.1),
+                "mrr@10": s,
+                "retrieved": [
+                    {
+                        "id": f"d{i}",
+                        "title": HOSTILE_TITLE if i == 3 else f"Doc {i}",
+                        "relevant": s > 0.5,
+                        "score": 1.5,
+                    }
+                ],
                 "relevant": [f"d{i}", "d-missed"],
             }
             for i, s in enumerate(scores)
         }
         return {
             "description": description,
-            "metrics": {"ndcg@10": ndcg, "recall@10": ndcg + 0.1, "recall@100": 0.9, "mrr@10": ndcg - 0.05,
-                        "latency_p50_ms": p50, "latency_p95_ms": p50 * 2},
+            "metrics": {
+                "ndcg@10": ndcg,
+                "recall@10": ndcg + 0.1,
+                "recall@100": 0.9,
+                "mrr@10": ndcg - 0.05,
+                "latency_p50_ms": p50,
+                "latency_p95_ms": p50 * 2,
+            },
             "recall_curve": {
-                "1": 0.2, "3": 0.4, "5": 0.5, "10": ndcg + 0.1, "20": 0.8, "50": 0.85, "100": 0.9},
+                "1": 0.2,
+                "3": 0.4,
+                "5": 0.5,
+                "10": ndcg + 0.1,
+                "20": 0.8,
+                "50": 0.85,
+                "100": 0.9,
+            },
             "latencies_ms": [p50 * (1 + i / 10) for i in range(20)],
             "per_query": per_query,
             "notes": [],
@@ -45,19 +66,28 @@ def retrieval_run() -> dict:
 
     scores = [0.9, 0.8, 0.7, 0.05, 0.6, 0.0, 0.95, 0.3, 0.5, 0.45, 0.85, 0.2]
     return {
-        "kind": "retrieval", "run_id": "20261122-104512-retrieval-python-faq",
-        "created": "2026-11-22T10:45:12+00:00", "git_revision": "0123abc-dirty",
-        "settings": {"embedder": "pkg:all-minilm-l6-v2", "top_k": 4, "rrf_k": 60, "data_dir": "/tmp/x",
-                     "reranker": "/models/rr", "reranker_backend": "onnx-int8", "rerank_fusion": "rrf"},
+        "kind": "retrieval",
+        "run_id": "20261122-104512-retrieval-python-faq",
+        "created": "2026-11-22T10:45:12+00:00",
+        "git_revision": "0123abc-dirty",
+        "settings": {
+            "embedder": "pkg:all-minilm-l6-v2",
+            "top_k": 4,
+            "rrf_k": 60,
+            "data_dir": "/tmp/x",
+            "reranker": "/models/rr",
+            "reranker_backend": "onnx-int8",
+            "rerank_fusion": "rrf",
+        },
         "dataset": {"name": "python-faq", "split": "test", "queries": 12, "documents": 300},
         "configs": {
             "bm25": config("BM25 alone", 0.41, 3.0, scores),
             "dense": config("MiniLM dense", 0.52, 20.0, scores),
             "hybrid": config("weighted RRF", 0.55, 24.0, scores),
         },
-        "extra": {"embedders": [
-            {"embedder": "minilm", "ndcg@10": 0.52},
-            {"embedder": "bge", "ndcg@10": 0.5}]},
+        "extra": {
+            "embedders": [{"embedder": "minilm", "ndcg@10": 0.52}, {"embedder": "bge", "ndcg@10": 0.5}]
+        },
     }
 
 
@@ -67,7 +97,10 @@ def answers_run() -> dict:
             f"a{i}": {
                 "question": HOSTILE_QUESTION if i == 0 else f"how do I {i}?",
                 "answer": "See [1]. ![p](https://evil/track.gif)" if i == 0 else f"answer {i}",
-                "gold": f"gold {i}", "cited": ["faq.html, p. 1"], "correctness": c, "abstained": False,
+                "gold": f"gold {i}",
+                "cited": ["faq.html, p. 1"],
+                "correctness": c,
+                "abstained": False,
                 "retrieved": [{"id": f"c{i}", "title": "faq.html p. 1", "relevant": True, "score": 0.7}],
                 "relevant": [],
             }
@@ -75,29 +108,52 @@ def answers_run() -> dict:
         }
 
     return {
-        "kind": "answers", "run_id": "20261122-110000-answers-sample", "created": "2026-11-22T11:00:00+00:00",
-        "git_revision": "unknown", "settings": {}, "dataset": {"name": "sample", "split": "test"},
+        "kind": "answers",
+        "run_id": "20261122-110000-answers-sample",
+        "created": "2026-11-22T11:00:00+00:00",
+        "git_revision": "unknown",
+        "settings": {},
+        "dataset": {"name": "sample", "split": "test"},
         "configs": {
             "qwen": {
-                "description": "Qwen 0.5B", "metrics": {
-                    "correctness": 0.7, "citation_validity": 0.9, "groundedness": None, "ttft_p50_ms": 2300.0,
-                    "total_p50_ms": 9000.0, "tokens_in_mean": 355.0, "judge_failures": 2.0},
+                "description": "Qwen 0.5B",
+                "metrics": {
+                    "correctness": 0.7,
+                    "citation_validity": 0.9,
+                    "groundedness": None,
+                    "ttft_p50_ms": 2300.0,
+                    "total_p50_ms": 9000.0,
+                    "tokens_in_mean": 355.0,
+                    "judge_failures": 2.0,
+                },
                 "latencies_ms": {"ttft": [2000.0, 2300.0, None], "total": [8000.0, 9000.0, 12000.0]},
                 "per_query": per_query([1.0, 0.0, None, 0.5]),
-                "notes": ["judge failed on 2 of 4; judge_correctness covers the rest",
-                          "groundedness: judge down"],
+                "notes": [
+                    "judge failed on 2 of 4; judge_correctness covers the rest",
+                    "groundedness: judge down",
+                ],
             },
             "smollm": {
-                "description": "SmolLM2 135M", "metrics": {
-                    "correctness": 0.3, "citation_validity": None, "groundedness": None, "ttft_p50_ms": 300.0,
-                    "total_p50_ms": 1500.0, "tokens_in_mean": 355.0, "judge_failures": 0.0},
+                "description": "SmolLM2 135M",
+                "metrics": {
+                    "correctness": 0.3,
+                    "citation_validity": None,
+                    "groundedness": None,
+                    "ttft_p50_ms": 300.0,
+                    "total_p50_ms": 1500.0,
+                    "tokens_in_mean": 355.0,
+                    "judge_failures": 0.0,
+                },
                 "latencies_ms": {"ttft": [300.0], "total": [1500.0]},
                 "per_query": per_query([0.0, 1.0]),
                 "notes": [],
             },
         },
-        "extra": {"generator": "local:qwen", "index": {"embedder": "pkg:minilm", "build_seconds": 1.5},
-                  "raw": {"nested": [1, 2]}},
+        "extra": {
+            "generator": "local:qwen",
+            "index": {"embedder": "pkg:minilm", "build_seconds": 1.5},
+            "raw": {"nested": [1, 2]},
+        },
     }
 
 
@@ -118,7 +174,11 @@ def test_a_retrieval_report_has_its_files_and_valid_plots(tmp_path):
 
     assert files.markdown == tmp_path / "report.md" and files.html == tmp_path / "report.html"
     assert [p.name for p in files.plots] == [
-        "metrics-quality.png", "metrics-latency.png", "recall-at-k.png", "latency-distribution.png"]
+        "metrics-quality.png",
+        "metrics-latency.png",
+        "recall-at-k.png",
+        "latency-distribution.png",
+    ]
     for png in files.plots:
         assert_valid_png(png)
     page = files.html.read_text()
@@ -175,8 +235,14 @@ def test_missing_metrics_show_n_a_with_the_note_that_explains_them(tmp_path):
 
 
 def test_worst_queries_are_the_lowest_scoring_with_unscored_last():
-    per_query = {"a": {"s": 0.5}, "b": {"s": None}, "c": {"s": 0.1}, "d": {"s": 0.1}, "e": {"s": 0.9},
-                 "f": {}}
+    per_query = {
+        "a": {"s": 0.5},
+        "b": {"s": None},
+        "c": {"s": 0.1},
+        "d": {"s": 0.1},
+        "e": {"s": 0.9},
+        "f": {},
+    }
     assert [q for q, _ in worst_queries(per_query, "s", 4)] == ["c", "d", "a", "e"]
     assert [q for q, _ in worst_queries(per_query, "s", 10)][-2:] == ["b", "f"]
 
@@ -186,7 +252,10 @@ def test_the_report_lists_the_worst_retrieval_queries_with_what_was_retrieved(tm
     bm25 = markdown.split("## Worst queries: bm25")[1].split("## Worst queries: dense")[0]
 
     assert re.findall(r"^### (q\d+): ndcg@10 ([\d.]+)$", bm25, re.M) == [
-        ("q05", "0.000"), ("q03", "0.050"), ("q11", "0.200")]
+        ("q05", "0.000"),
+        ("q03", "0.050"),
+        ("q11", "0.200"),
+    ]
     assert "Relevant but not retrieved: d\\-missed" not in bm25  # only escaped where it starts a line
     assert "Relevant but not retrieved: d-missed" in bm25
     assert "| 1 | d5 | Doc 5 | ✗ | 1.500 |" in bm25
@@ -198,7 +267,11 @@ def test_an_answers_report_shows_answer_gold_and_both_latency_series(tmp_path):
     markdown = files.markdown.read_text()
 
     assert [p.name for p in files.plots] == [
-        "metrics-quality.png", "metrics-latency.png", "metrics-tokens.png", "latency-distribution.png"]
+        "metrics-quality.png",
+        "metrics-latency.png",
+        "metrics-tokens.png",
+        "latency-distribution.png",
+    ]
     for png in files.plots:
         assert_valid_png(png)
     with Image.open(tmp_path / "latency-distribution.png") as image:
@@ -234,8 +307,12 @@ def test_reporting_never_touches_pyplot(tmp_path):
     )
 
     done = subprocess.run(  # the run goes in as JSON: the contract is JSON anyway
-[sys.executable, "-c", code, json.dumps(answers_run()), str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [sys.executable, "-c", code, json.dumps(answers_run()), str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "latency-distribution.png").exists()
 

@@ -35,9 +35,15 @@ def test_configuration_names(tmp_path, name, bm25, dense, candidates, rerank):
 
 @pytest.mark.unit
 def test_default_takes_weights_and_depths_from_the_settings(tmp_path):
-    settings = make_settings(tmp_path, bm25_weight=0.3, dense_weight=1.0, bm25_candidates=40, dense_candidates=50)
+    settings = make_settings(
+        tmp_path, bm25_weight=0.3, dense_weight=1.0, bm25_candidates=40, dense_candidates=50
+    )
     config = parse_config("default", settings)
-    assert (config.hybrid.bm25_weight, config.hybrid.bm25_candidates, config.hybrid.dense_candidates) == (0.3, 40, 50)
+    assert (config.hybrid.bm25_weight, config.hybrid.bm25_candidates, config.hybrid.dense_candidates) == (
+        0.3,
+        40,
+        50,
+    )
 
 
 @pytest.mark.unit
@@ -63,8 +69,9 @@ def test_a_bad_configuration_name_says_what_is_allowed(tmp_path, name):
 def test_a_run_writes_metrics_that_agree_with_pytrec_eval_and_reuses_its_index(tmp_path, embedder):
     pytrec_eval = pytest.importorskip("pytrec_eval")
     settings = make_settings(tmp_path / "data")
-    folder = run_retrieval(TINY, settings, configs=["bm25", "dense", "hybrid@0.5"], out=tmp_path / "run",
-                           embedder=embedder)
+    folder = run_retrieval(
+        TINY, settings, configs=["bm25", "dense", "hybrid@0.5"], out=tmp_path / "run", embedder=embedder
+    )
     metrics = json.loads((folder / "metrics.json").read_text())
     assert sorted(metrics) == ["bm25", "dense", "hybrid@0.5"]
     run = json.loads((folder / "run.json").read_text())
@@ -76,8 +83,10 @@ def test_a_run_writes_metrics_that_agree_with_pytrec_eval_and_reuses_its_index(t
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10"})
     for name, config in run["configs"].items():
         # Scores that keep the run's order (trec_eval sorts by score, not by our rank).
-        ranked = {q: {hit["id"]: 100.0 - i for i, hit in enumerate(row["retrieved"])}
-                  for q, row in config["per_query"].items()}
+        ranked = {
+            q: {hit["id"]: 100.0 - i for i, hit in enumerate(row["retrieved"])}
+            for q, row in config["per_query"].items()
+        }
         reference = evaluator.evaluate(ranked)
         ndcg = sum(r["ndcg_cut_10"] for r in reference.values()) / len(reference)
         recall = sum(r["recall_10"] for r in reference.values()) / len(reference)
@@ -110,8 +119,9 @@ def test_a_rerank_configuration_runs_the_configured_cross_encoder(tmp_path, embe
     # real model folder, enough to show the stage runs and reorders only the top candidates.
     CrossEncoder(resolve_embedder("pkg:all-minilm-l6-v2"), num_labels=1).save(str(tmp_path / "ce"))
     settings = make_settings(tmp_path / "data", reranker=str(tmp_path / "ce"), rerank_candidates=3)
-    folder = run_retrieval(TINY, settings, configs=["dense", "dense+rerank"], out=tmp_path / "run",
-                           embedder=embedder)
+    folder = run_retrieval(
+        TINY, settings, configs=["dense", "dense+rerank"], out=tmp_path / "run", embedder=embedder
+    )
     run = json.loads((folder / "run.json").read_text())
     description = run["configs"]["dense+rerank"]["description"]
     assert description.endswith("+ reranker (its order replaces retrieval's)")

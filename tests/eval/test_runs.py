@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -27,12 +27,15 @@ from eval.runs import (
 
 pytestmark = pytest.mark.unit
 
-NOON = datetime(2026, 11, 22, 10, 45, 12, tzinfo=timezone.utc)
+NOON = datetime(2026, 11, 22, 10, 45, 12, tzinfo=UTC)
 
 
 def run(created: str = "2026-11-22T10:45:12+00:00", **configs: dict) -> dict:
     return {
-        "kind": "retrieval", "run_id": "x", "created": created, "git_revision": "abc",
+        "kind": "retrieval",
+        "run_id": "x",
+        "created": created,
+        "git_revision": "abc",
         "settings": {"top_k": 4, "bm25_weight": 1.0, "data_dir": "/home/a/.askdocs"},
         "dataset": {"name": "python-faq", "split": "test", "queries": 20, "documents": 300},
         "configs": {name: {"description": name, "metrics": m, "notes": []} for name, m in configs.items()},
@@ -79,8 +82,13 @@ def test_saving_again_replaces_the_file_whole(tmp_path):
 
 @pytest.mark.parametrize(
     "content, reason",
-    [(None, "no run"), ("{not json", "unreadable"), ('{"kind": "speed"}', "kind"),
-     ('{"kind": "answers", "configs": {"a": 3}}', "configuration 'a'"), ("[1, 2]", "JSON object")],
+    [
+        (None, "no run"),
+        ("{not json", "unreadable"),
+        ('{"kind": "speed"}', "kind"),
+        ('{"kind": "answers", "configs": {"a": 3}}', "configuration 'a'"),
+        ("[1, 2]", "JSON object"),
+    ],
 )
 def test_unusable_runs_raise_a_run_error_with_the_reason(tmp_path, content, reason):
     if content is not None:
@@ -92,7 +100,9 @@ def test_unusable_runs_raise_a_run_error_with_the_reason(tmp_path, content, reas
 def test_runs_are_listed_newest_first_broken_ones_skipped_with_a_note_running_ones_quietly(tmp_path, caplog):
     save_run(run("2026-11-22T09:00:00+00:00", bm25={"ndcg@10": 0.3}), tmp_path / "b-older")
     newest = run("2026-11-22T11:00:00+00:00", bm25={"ndcg@10": 0.4}, dense={})
-    save_run({**newest, "git_revision": "0123456789abcdef0123456789abcdef01234567-dirty"}, tmp_path / "a-newer")
+    save_run(
+        {**newest, "git_revision": "0123456789abcdef0123456789abcdef01234567-dirty"}, tmp_path / "a-newer"
+    )
     save_run(run("2026-11-22T10:00:00+00:00"), tmp_path / "c-middle")
     (tmp_path / "d-broken").mkdir()
     (tmp_path / "d-broken" / "run.json").write_text('{"kind": "retrieval", "configs": ')
@@ -105,7 +115,9 @@ def test_runs_are_listed_newest_first_broken_ones_skipped_with_a_note_running_on
     assert [r.run_id for r in runs] == ["a-newer", "c-middle", "b-older"]
     assert runs[0].headline == (("bm25", 0.4), ("dense", None))
     assert (runs[0].dataset, runs[0].split, runs[0].path) == ("python-faq", "test", tmp_path / "a-newer")
-    assert str(runs[0]) == "a-newer  python-faq/test  ndcg@10: bm25 0.400, dense n/a  (git 0123456789ab-dirty)"
+    assert (
+        str(runs[0]) == "a-newer  python-faq/test  ndcg@10: bm25 0.400, dense n/a  (git 0123456789ab-dirty)"
+    )
     assert str(runs[1]).endswith("(git abc)")
     assert [s.split(":")[0] for s in skipped] == ["d-broken"]  # e-empty has no run.json yet: still running
     assert "d-broken" in caplog.text
@@ -117,8 +129,12 @@ def test_runs_are_listed_newest_first_broken_ones_skipped_with_a_note_running_on
 
 def test_git_revision_names_the_commit_and_says_when_the_tree_is_dirty(tmp_path):
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
 
     assert git_revision(tmp_path) == "unknown"
     git("init", "-q")
@@ -148,11 +164,19 @@ def test_public_settings_drop_the_api_key_and_keep_token_counts(tmp_path):
 
 
 def test_public_settings_judge_names_by_whole_words_and_values():
-    public = public_settings({
-        "hf_token": "hf_abc", "admin_password": "pw", "cookie-secret": "s", "openai_apikey": None,
-        "sso_credentials": {"id": "x"}, "tokenizer": "bert", "max_token": 5, "monkey": "ok",
-        "nested": {"db_password": "pw", "size": 3},
-    })
+    public = public_settings(
+        {
+            "hf_token": "hf_abc",
+            "admin_password": "pw",
+            "cookie-secret": "s",
+            "openai_apikey": None,
+            "sso_credentials": {"id": "x"},
+            "tokenizer": "bert",
+            "max_token": 5,
+            "monkey": "ok",
+            "nested": {"db_password": "pw", "size": 3},
+        }
+    )
     assert public == {"tokenizer": "bert", "max_token": 5, "monkey": "ok", "nested": {"size": 3}}
 
 
@@ -170,11 +194,20 @@ def test_new_run_starts_a_run_json_with_provenance(tmp_path):
 
 
 def test_compare_gives_each_delta_its_direction():
-    a = run(bm25={"ndcg@10": 0.412, "latency_p50_ms": 12.0, "tokens_in_mean": 300.0, "mrr@10": None},
-            dense={"ndcg@10": 0.5})
-    b = run(bm25={"ndcg@10": 0.437, "latency_p50_ms": 15.0, "tokens_in_mean": 250.0, "mrr@10": 0.3,
-                  "recall@100": 0.9},
-            hybrid={"ndcg@10": 0.6})
+    a = run(
+        bm25={"ndcg@10": 0.412, "latency_p50_ms": 12.0, "tokens_in_mean": 300.0, "mrr@10": None},
+        dense={"ndcg@10": 0.5},
+    )
+    b = run(
+        bm25={
+            "ndcg@10": 0.437,
+            "latency_p50_ms": 15.0,
+            "tokens_in_mean": 250.0,
+            "mrr@10": 0.3,
+            "recall@100": 0.9,
+        },
+        hybrid={"ndcg@10": 0.6},
+    )
     deltas = {(d.config, d.metric): d for d in compare_runs(a, b)}
 
     ndcg = deltas["bm25", "ndcg@10"]

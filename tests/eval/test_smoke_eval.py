@@ -20,8 +20,13 @@ pytestmark = pytest.mark.integration
 def test_the_smoke_set_keeps_its_measured_quality(tmp_path, embedder):
     settings = make_settings(tmp_path / "data")
     build_sample_smoke(tmp_path / "smoke", settings, embedder.count_tokens)
-    folder = run_retrieval(tmp_path / "smoke", settings, configs=["bm25", "dense", "default"],
-                           out=tmp_path / "run", embedder=embedder)
+    folder = run_retrieval(
+        tmp_path / "smoke",
+        settings,
+        configs=["bm25", "dense", "default"],
+        out=tmp_path / "run",
+        embedder=embedder,
+    )
     metrics = json.loads((folder / "metrics.json").read_text())
     for name in ("bm25", "dense", "default"):
         assert metrics[name]["recall@10"] == 1.0, name  # every gold chunk within the first ten

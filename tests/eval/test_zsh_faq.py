@@ -109,8 +109,10 @@ def test_an_answer_runs_to_the_next_heading_of_any_kind(answers: dict[str, str])
 @pytest.mark.unit
 def test_examples_stay_indented_and_blank_lines_are_tidied(answers: dict[str, str]) -> None:
     prompt = answers["3.13"]
-    assert prompt.startswith('You can place a literal newline in quotes, i.e.\n\n    PROMPT="Hi Joe,\n'
-                             '    what now?%# "\n\n  If you have')  # the "  " lines around it became blank
+    assert prompt.startswith(
+        'You can place a literal newline in quotes, i.e.\n\n    PROMPT="Hi Joe,\n'
+        '    what now?%# "\n\n  If you have'
+    )  # the "  " lines around it became blank
     assert all(line == line.rstrip() for line in prompt.split("\n")) and "\n\n\n" not in prompt
 
 
@@ -121,8 +123,11 @@ def test_manual_sections_follow_underlined_headings_without_menus_or_indices(inf
     assert [path for path, _ in sections] == [
         ("7 Redirection",),
         ("7 Redirection", "7.1 Opening file descriptors using parameters"),
-        ("7 Redirection", "7.1 Opening file descriptors using parameters",
-         "7.1.1 A subsection written for the tests"),
+        (
+            "7 Redirection",
+            "7.1 Opening file descriptors using parameters",
+            "7.1.1 A subsection written for the tests",
+        ),
     ]  # no Top node, no Concept Index
     redirection = sections[0][1]
     assert "input/output\nspecifications; see Command Execution.\n\n< WORD" in redirection  # *note X:: -> X
@@ -149,8 +154,11 @@ def test_benchmark_drops_pointers_titles_with_the_chapter_and_picks_distractors(
     for query in bench.queries:  # a passage's title never gives its question away
         assert all(query.text not in corpus[c].title for q, c, _ in bench.qrels if q == query.id)
     distractors = sorted(p.id for p in bench.corpus if p.id.startswith("manual/"))
-    assert distractors == ["manual/7-1-1-a-subsection-written-for-the-tests/1",
-                           "manual/7-1-opening-file-descriptors-using-parameters/1", "manual/7-redirection/1"]
+    assert distractors == [
+        "manual/7-1-1-a-subsection-written-for-the-tests/1",
+        "manual/7-1-opening-file-descriptors-using-parameters/1",
+        "manual/7-redirection/1",
+    ]
     assert corpus["manual/7-redirection/1"].title == "Zsh manual \u203a 7 Redirection"
     fewer = build_benchmark(faq_text, [info_text], distractors=2)
     assert {p.id for p in fewer.corpus if p.id.startswith("manual/")} < set(distractors)
@@ -180,8 +188,11 @@ def _deb(cache: Path, package: str, files: dict[str, bytes]) -> Path:
         (tree / name).write_bytes(data)
     cache.mkdir(parents=True, exist_ok=True)
     deb = cache / f"{package}_{VERSION}_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+    )
     shutil.rmtree(tree)
     return deb
 
@@ -191,12 +202,22 @@ def _gz(data: bytes) -> bytes:
 
 
 def _fake_debs(cache: Path) -> None:
-    _deb(cache, "zsh-common", {
-        "usr/share/doc/zsh-common/FAQ.gz": _gz((FIXTURES / "FAQ").read_bytes()),
-        "usr/share/doc/zsh-common/copyright": (FIXTURES / "copyright").read_bytes(),
-    })
-    _deb(cache, "zsh-doc", {"usr/share/info/zsh.info.gz": _gz(b"Tag Table:\n"),
-                            "usr/share/info/zsh.info-1.gz": _gz((FIXTURES / "zsh.info-1").read_bytes())})
+    _deb(
+        cache,
+        "zsh-common",
+        {
+            "usr/share/doc/zsh-common/FAQ.gz": _gz((FIXTURES / "FAQ").read_bytes()),
+            "usr/share/doc/zsh-common/copyright": (FIXTURES / "copyright").read_bytes(),
+        },
+    )
+    _deb(
+        cache,
+        "zsh-doc",
+        {
+            "usr/share/info/zsh.info.gz": _gz(b"Tag Table:\n"),
+            "usr/share/info/zsh.info-1.gz": _gz((FIXTURES / "zsh.info-1").read_bytes()),
+        },
+    )
 
 
 def _rows(path: Path) -> list[dict]:
@@ -262,8 +283,18 @@ def test_retrieval_cli_takes_zsh_faq_by_name(tmp_path: Path) -> None:
     from tests.eval.test_cli import run_eval
 
     _fake_debs(tmp_path / "data" / "eval" / "debs")
-    run = run_eval("retrieval", "--dataset", "zsh-faq", "--split", "dev", "--configs", "bm25",
-                   "--out", str(tmp_path / "run"), data_dir=tmp_path / "data")
+    run = run_eval(
+        "retrieval",
+        "--dataset",
+        "zsh-faq",
+        "--split",
+        "dev",
+        "--configs",
+        "bm25",
+        "--out",
+        str(tmp_path / "run"),
+        data_dir=tmp_path / "data",
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "run" / "run.json").read_text())["dataset"]["queries"] == 2
     both = run_eval("retrieval", "--dataset", "zsh-faq", "--beir", str(tmp_path), data_dir=tmp_path / "data")

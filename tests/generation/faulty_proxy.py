@@ -88,7 +88,7 @@ class FaultyProxy:
             self.faults.fail_times -= 1
             return self.faults.fail_status
 
-    def __enter__(self) -> "FaultyProxy":
+    def __enter__(self) -> FaultyProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:

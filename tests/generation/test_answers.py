@@ -36,7 +36,11 @@ def test_sample_question_cites_the_right_document_and_page(pipeline, question):
     assert isinstance(answer, Answer)
     assert "".join(e for e in events[:-1]).strip(), "the answer text is streamed before the Answer"
     assert not answer.abstained, answer.text
-    right = [c for c in answer.citations if c.source == question["source"] and c.page_start <= question["page"] <= c.page_end]
+    right = [
+        c
+        for c in answer.citations
+        if c.source == question["source"] and c.page_start <= question["page"] <= c.page_end
+    ]
     assert right, f"cited {[(c.source, c.page_start) for c in answer.citations]} for {answer.text!r}"
     for c in answer.citations:  # every citation points at a source that was actually given
         assert answer.sources[c.number - 1].chunk.chunk_id == c.chunk_id

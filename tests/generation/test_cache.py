@@ -49,19 +49,32 @@ def answer(text: str, **kwargs) -> Answer:  # noqa: ANN003
     return Answer("q", "q", text, (), (), False, **kwargs)
 
 
-def make_cache(angles: dict[str, float], threshold: float = 0.95, max_entries: int = 100,
-               versions: dict[str, str] | None = None, allowed: set[str | None] | None = None) -> SemanticCache:
+def make_cache(
+    angles: dict[str, float],
+    threshold: float = 0.95,
+    max_entries: int = 100,
+    versions: dict[str, str] | None = None,
+    allowed: set[str | None] | None = None,
+) -> SemanticCache:
     versions = versions if versions is not None else {}
     allows = (lambda c, p: True) if allowed is None else (lambda c, p: (p.name if p else None) in allowed)
-    return SemanticCache(AngleEmbedder(angles), lambda c: versions.get(c, "1"), allows, threshold, max_entries)
+    return SemanticCache(
+        AngleEmbedder(angles), lambda c: versions.get(c, "1"), allows, threshold, max_entries
+    )
 
 
 def put(cache: SemanticCache, question: str, text: str, collection: str = "docs") -> None:
     assert cache.store(cache.embed(question), cache.scope(collection, None, "gen"), answer(text))
 
 
-def get(cache: SemanticCache, question: str, collection: str = "docs", who: Principal | None = None,
-        doc_ids=None, generator: str = "gen") -> str | None:  # noqa: ANN001
+def get(
+    cache: SemanticCache,
+    question: str,
+    collection: str = "docs",
+    who: Principal | None = None,
+    doc_ids=None,
+    generator: str = "gen",
+) -> str | None:  # noqa: ANN001
     found = cache.lookup(cache.embed(question), cache.scope(collection, doc_ids, generator), who)
     return None if found is None else found[0].text
 
@@ -203,7 +216,10 @@ def test_a_repeated_question_is_answered_from_the_cache_without_a_model_call(ind
     assert not first.cached and "cache_lookup" in first.timings
     assert second.cached and events[0] == second.text == first.text
     assert second.citations == first.citations and second.sources == first.sources
-    assert second.prompt_tokens == second.completion_tokens == 0 and set(second.timings) == {"cache_lookup", "total"}
+    assert second.prompt_tokens == second.completion_tokens == 0 and set(second.timings) == {
+        "cache_lookup",
+        "total",
+    }
 
 
 def test_ingesting_or_deleting_a_document_changes_the_version_and_misses(index):
@@ -219,7 +235,6 @@ def test_ingesting_or_deleting_a_document_changes_the_version_and_misses(index):
     assert pipeline.ask(QUESTION).cached
     assert ingestor.delete("default", "more.md").status == "deleted"
     assert not pipeline.ask(QUESTION).cached and len(generator.prompts) == 3
-
 
 
 class NamedReranker:
@@ -242,6 +257,7 @@ def test_adopting_an_adapted_reranker_misses_without_a_restart(index):
     assert not pipeline.ask(QUESTION).cached and len(generator.prompts) == 2
     assert pipeline.ask(QUESTION).cached
 
+
 def test_a_restricted_collections_answer_is_served_only_to_its_readers(index):
     stack, _, _ = index
     generator = ScriptedGenerator("The operator module provides them [1].")
@@ -258,8 +274,9 @@ def test_a_restricted_collections_answer_is_served_only_to_its_readers(index):
 
 
 def test_incomplete_stopped_and_follow_up_answers_are_not_cached(index):
-    breaking = pipeline_for(index, ScriptedGenerator(GeneratorUnavailable("connection reset"),
-                                                     after="Itemgetter comes"))
+    breaking = pipeline_for(
+        index, ScriptedGenerator(GeneratorUnavailable("connection reset"), after="Itemgetter comes")
+    )
     cut = breaking.ask(QUESTION)
     assert cut.incomplete and not breaking.ask(QUESTION).cached
 

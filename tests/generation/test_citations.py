@@ -36,7 +36,9 @@ def test_uncited_sentence_with_no_matching_source_is_flagged():
 
 
 def test_abstention_is_recognised_and_needs_no_citation():
-    checked = check_citations("I don't know: the documents do not contain the answer to this question.", SOURCES)
+    checked = check_citations(
+        "I don't know: the documents do not contain the answer to this question.", SOURCES
+    )
     assert checked.abstained and checked.unsupported == () and checked.cited == ()
 
 

@@ -65,7 +65,9 @@ def test_a_timeout_is_retried(proxy):
 
 def test_the_connect_and_read_timeouts_are_separate():
     # A single float would make the connect timeout 60 s too: a dead host would hold a session a minute.
-    timeout = OpenAICompatibleGenerator("http://127.0.0.1:9/v1", "m", "k", timeout_s=60, retries=0)._client.timeout
+    timeout = OpenAICompatibleGenerator(
+        "http://127.0.0.1:9/v1", "m", "k", timeout_s=60, retries=0
+    )._client.timeout
     assert (timeout.connect, timeout.read) == (5.0, 60.0)
 
 
@@ -101,7 +103,9 @@ def test_a_refused_connection_is_retried_and_succeeds_when_the_server_returns(pr
 
 def test_a_refused_connection_fails_clearly_once_retries_run_out(proxy):
     proxy.stop()
-    with pytest.raises(GeneratorUnavailable, match=r"the API at http://127\.0\.0\.1:\d+/v1 did not answer: could not"):
+    with pytest.raises(
+        GeneratorUnavailable, match=r"the API at http://127\.0\.0\.1:\d+/v1 did not answer: could not"
+    ):
         list(api(proxy, retries=1).stream(MESSAGES, max_tokens=8))
 
 
@@ -132,11 +136,15 @@ def test_a_server_going_silent_mid_answer_times_out(proxy):
         for piece in api(proxy, timeout_s=1).stream(MESSAGES, max_tokens=40):
             pieces.append(piece)
             last_piece = time.monotonic()
-    assert 0 < len(pieces) <= 3 and 0.9 < time.monotonic() - last_piece < 2  # the 1 s read timeout, not the 3 s stall
+    assert (
+        0 < len(pieces) <= 3 and 0.9 < time.monotonic() - last_piece < 2
+    )  # the 1 s read timeout, not the 3 s stall
 
 
 def run_pipeline(generator: OpenAICompatibleGenerator) -> tuple[list[str], Answer]:
-    pipeline = AnswerPipeline(FixedRetriever(0.9), generator, make_settings("/tmp/unused", max_answer_tokens=60))
+    pipeline = AnswerPipeline(
+        FixedRetriever(0.9), generator, make_settings("/tmp/unused", max_answer_tokens=60)
+    )
     events = list(pipeline.stream("What does sort return?"))
     return events[:-1], events[-1]
 
@@ -193,9 +201,24 @@ def test_a_stopped_llama_cpp_server_fails_fast_and_clearly(tmp_path):
     from askdocs.models import packaged_gguf
 
     port = free_port()
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf(SMOLLM, MODEL_CACHE)),
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--model_alias", "smollm2"]
-    generator = OpenAICompatibleGenerator(f"http://127.0.0.1:{port}/v1", "smollm2", KEY, timeout_s=30, retries=2)
+    args = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(packaged_gguf(SMOLLM, MODEL_CACHE)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--model_alias",
+        "smollm2",
+    ]
+    generator = OpenAICompatibleGenerator(
+        f"http://127.0.0.1:{port}/v1", "smollm2", KEY, timeout_s=30, retries=2
+    )
     with running_server(args, port, tmp_path / "server.log", timeout_s=120):
         assert list(generator.stream(MESSAGES, max_tokens=8))
     started = time.monotonic()  # the process has exited: nothing listens on the port any more

@@ -77,7 +77,9 @@ class OneChunkRetriever:
 
 
 def ask(reply: str, **settings: object) -> tuple[list[str], Answer]:
-    pipeline = AnswerPipeline(OneChunkRetriever(), ScriptedGenerator(reply), make_settings("/tmp/unused", **settings))
+    pipeline = AnswerPipeline(
+        OneChunkRetriever(), ScriptedGenerator(reply), make_settings("/tmp/unused", **settings)
+    )
     events = list(pipeline.stream("How do I get access to the archive?"))
     return events[:-1], events[-1]
 
@@ -115,21 +117,27 @@ def test_a_wrong_content_filter_setting_is_a_clear_error(spec: str) -> None:
 def test_filters_follow_the_settings(tmp_path) -> None:
     assert answer_filters(make_settings(tmp_path)) == ()
     assert answer_filters(make_settings(tmp_path, redact_pii=True, content_filter=f"{__name__}:shout")) == (
-        redact_pii, shout,
+        redact_pii,
+        shout,
     )
 
 
 def test_feedback_and_monitoring_store_no_personal_data_when_redaction_is_on(tmp_path) -> None:
     settings = make_settings(tmp_path, redact_pii=True, monitor_store_questions=True)
     feedback = FeedbackStore(tmp_path / "feedback.jsonl", scrub=redact_pii)
-    feedback.add("a1", "Is ann.lee@example.org right?", "Call +44 20 7946 0958.", "down", "my card 4111111111111111")
+    feedback.add(
+        "a1", "Is ann.lee@example.org right?", "Call +44 20 7946 0958.", "down", "my card 4111111111111111"
+    )
     stored = json.loads((tmp_path / "feedback.jsonl").read_text())
     assert (stored["question"], stored["answer"], stored["comment"]) == (
-        "Is [email] right?", "Call [phone].", "my card [card number]",
+        "Is [email] right?",
+        "Call [phone].",
+        "my card [card number]",
     )
 
     recorder = Recorder.from_settings(settings)
     recorder.record_error("ui", "default", "generator", question="mail ann.lee@example.org please")
     raw = settings.monitor_path.read_bytes() + b"".join(
-        p.read_bytes() for p in settings.monitor_path.parent.glob("monitor.sqlite3*"))
+        p.read_bytes() for p in settings.monitor_path.parent.glob("monitor.sqlite3*")
+    )
     assert b"ann.lee" not in raw and b"[email]" in raw

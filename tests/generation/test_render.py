@@ -93,9 +93,43 @@ def test_a_file_name_in_a_citation_heading_is_made_safe():
 
 # Text built from the characters that make markdown active, plus a few hostile words.
 PIECES = st.sampled_from(
-    ["!", "[", "]", "(", ")", "<", ">", "`", "```", "~~~", "\\", "\n", "\r", " ", "  ", ":", "/", "&#33;",
-     "&lt;", "http://e.example/p.png", "https://", "www.e.example", "javascript:", "img", "src=x", "a", "-", "*",
-     "#", "    ", ">", "script", "\t", "data:", "mailto:"]
+    [
+        "!",
+        "[",
+        "]",
+        "(",
+        ")",
+        "<",
+        ">",
+        "`",
+        "```",
+        "~~~",
+        "\\",
+        "\n",
+        "\r",
+        " ",
+        "  ",
+        ":",
+        "/",
+        "&#33;",
+        "&lt;",
+        "http://e.example/p.png",
+        "https://",
+        "www.e.example",
+        "javascript:",
+        "img",
+        "src=x",
+        "a",
+        "-",
+        "*",
+        "#",
+        "    ",
+        ">",
+        "script",
+        "\t",
+        "data:",
+        "mailto:",
+    ]
 )
 
 
@@ -117,8 +151,20 @@ def test_the_app_never_allows_raw_html():
 
 
 def test_the_answer_line_names_the_routing_tier_only_when_routing_chose_one():
-    plain = Answer("q", "q", "a", (), (), False, timings={"retrieve": 0.1, "total": 2.0}, backend="local:qwen")
-    routed = Answer("q", "q", "a", (), (), False, timings={"retrieve": 0.1, "total": 2.0}, backend="local:smol",
-                    tier="fast", tier_reason="short factual question")
+    plain = Answer(
+        "q", "q", "a", (), (), False, timings={"retrieve": 0.1, "total": 2.0}, backend="local:qwen"
+    )
+    routed = Answer(
+        "q",
+        "q",
+        "a",
+        (),
+        (),
+        False,
+        timings={"retrieve": 0.1, "total": 2.0},
+        backend="local:smol",
+        tier="fast",
+        tier_reason="short factual question",
+    )
     assert timing_line(plain) == "retrieval 0.10 s · total 2.00 s · local:qwen"
     assert timing_line(routed).endswith("local:smol · fast model (short factual question)")

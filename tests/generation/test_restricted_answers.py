@@ -23,7 +23,9 @@ SECRET = (
     "Project Nightjar budget memo. The Nightjar budget for 2027 is 4.2 million euros, "
     "approved by the board on 3 March. Only the finance group may read this memo."
 )
-QUOTING = "The Nightjar budget for 2027 is 4.2 million euros, approved by the board on 3 March: is that right?"
+QUOTING = (
+    "The Nightjar budget for 2027 is 4.2 million euros, approved by the board on 3 March: is that right?"
+)
 ALICE = Principal("alice", ("finance",))
 BOB = Principal("bob", ("sales",))
 

@@ -8,6 +8,7 @@ tests/bench/test_routing_bench.py.
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from generation.cache import cache_from_settings
@@ -64,7 +65,11 @@ def test_a_long_question_is_hard_at_the_configured_length():
 
 def test_the_sample_questions_are_all_simple():
     # The product's own smoke questions are the short factual kind the fast tier is for.
-    rows = [json.loads(line) for line in (ROOT / "sample_docs" / "questions.jsonl").read_text().splitlines() if line]
+    rows = [
+        json.loads(line)
+        for line in (ROOT / "sample_docs" / "questions.jsonl").read_text().splitlines()
+        if line
+    ]
     assert rows and all(classify(r["question"]).tier == "fast" for r in rows)
 
 
@@ -79,16 +84,23 @@ def test_no_fast_model_means_no_routing(tmp_path):
 
 
 def test_an_api_fast_tier_shares_the_api_settings_but_names_its_own_model(tmp_path):
-    settings = make_settings(tmp_path, fast_generator_backend="openai", fast_generator_model="small-model",
-                             api_base_url="http://127.0.0.1:9/v1", api_model="big-model")
+    settings = make_settings(
+        tmp_path,
+        fast_generator_backend="openai",
+        fast_generator_model="small-model",
+        api_base_url="http://127.0.0.1:9/v1",
+        api_model="big-model",
+    )
     fast = fast_generator_from_settings(settings)
     assert isinstance(fast, OpenAICompatibleGenerator)
     assert fast.name == "api:small-model@http://127.0.0.1:9/v1"
 
 
 # -- in the pipeline, over a real index -----------------------------------------------------------
-SORTING = (b"# Sorting\n\nThe operator module provides itemgetter() and attrgetter() for sorting by key. "
-           b"list.sort() sorts in place and returns None, while sorted() builds a new sorted list.\n")
+SORTING = (
+    b"# Sorting\n\nThe operator module provides itemgetter() and attrgetter() for sorting by key. "
+    b"list.sort() sorts in place and returns None, while sorted() builds a new sorted list.\n"
+)
 
 
 @pytest.fixture
@@ -99,10 +111,12 @@ def tiers(tmp_path):
     assert ingestor.ingest_bytes("sorting.md", SORTING, "default").status == "ingested"
     ingestor.rebuild_bm25("default")
     fast = ScriptedGenerator("The operator module [1].", name="local:fast")
-    strong = ScriptedGenerator("sort() returns None and sorted() returns a new list [1].",
-                               name="local:strong")
-    pipeline = AnswerPipeline(stack.retriever, strong, settings, cache_from_settings(stack, settings),
-                              fast_generator=fast)
+    strong = ScriptedGenerator(
+        "sort() returns None and sorted() returns a new list [1].", name="local:strong"
+    )
+    pipeline = AnswerPipeline(
+        stack.retriever, strong, settings, cache_from_settings(stack, settings), fast_generator=fast
+    )
     try:
         yield pipeline, fast, strong
     finally:
@@ -113,7 +127,11 @@ def test_a_simple_question_goes_to_the_fast_model_and_a_hard_one_to_the_strong_o
     pipeline, fast, strong = tiers
     simple = pipeline.ask("Which module provides itemgetter for sorting?")
     assert (len(fast.prompts), len(strong.prompts)) == (1, 0)
-    assert (simple.tier, simple.tier_reason, simple.backend) == ("fast", "short factual question", "local:fast")
+    assert (simple.tier, simple.tier_reason, simple.backend) == (
+        "fast",
+        "short factual question",
+        "local:fast",
+    )
     hard = pipeline.ask("What is the difference between list.sort() and sorted() for sorting?")
     assert (len(fast.prompts), len(strong.prompts)) == (1, 1)
     assert (hard.tier, hard.tier_reason, hard.backend) == ("strong", "comparison", "local:strong")
@@ -142,11 +160,29 @@ def test_the_rule_reads_the_question_not_the_search_joined_to_history(tiers):
 def test_changing_either_tier_or_the_rule_is_another_cache_scope(tiers):
     pipeline, fast, strong = tiers
     names = {pipeline.generators_name}
-    names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings,
-                             fast_generator=ScriptedGenerator("x", name="local:other")).generators_name)
-    names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(update={"route_long_words": 9}),
-                             fast_generator=fast).generators_name)
-    names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings.model_copy(
-        update={"fast_max_answer_tokens": 32}), fast_generator=fast).generators_name)
+    names.add(
+        AnswerPipeline(
+            pipeline.retriever,
+            strong,
+            pipeline.settings,
+            fast_generator=ScriptedGenerator("x", name="local:other"),
+        ).generators_name
+    )
+    names.add(
+        AnswerPipeline(
+            pipeline.retriever,
+            strong,
+            pipeline.settings.model_copy(update={"route_long_words": 9}),
+            fast_generator=fast,
+        ).generators_name
+    )
+    names.add(
+        AnswerPipeline(
+            pipeline.retriever,
+            strong,
+            pipeline.settings.model_copy(update={"fast_max_answer_tokens": 32}),
+            fast_generator=fast,
+        ).generators_name
+    )
     names.add(AnswerPipeline(pipeline.retriever, strong, pipeline.settings).generators_name)
     assert len(names) == 5 and "local:strong" in names  # without a fast tier: the generator's own name

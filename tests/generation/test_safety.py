@@ -23,7 +23,10 @@ REMOVED = {
     "iframe": ('Sorted [1]. <iframe src="https://evil.example"></iframe>', "Sorted [1]."),
     "unclosed script": ("Sorted [1]. <script>alert(1)", "Sorted [1]."),
     "javascript link": ("See [help](javascript:alert(document.cookie)) [1].", "See help [1]."),
-    "outside link": ("Confirm at [the portal](https://evil.example/reset) [1].", "Confirm at the portal [1]."),
+    "outside link": (
+        "Confirm at [the portal](https://evil.example/reset) [1].",
+        "Confirm at the portal [1].",
+    ),
     "bare outside URL": ("Visit https://evil.example/x?d=abc now [1].", "Visit now [1]."),
     "autolink": ("Visit <https://evil.example/x> [1].", "Visit [1]."),
     "data URI": ("Icon data:image/svg+xml;base64,PHN2Zz4= here [1].", "Icon here [1]."),
@@ -82,6 +85,8 @@ def test_a_model_that_recites_its_instructions_does_not_show_them():
 
 def test_without_output_checks_the_pipeline_passes_the_text_through():
     generator = ScriptedGenerator("It returns None [1]. ![x](https://evil.example/p.png)")
-    pipeline = AnswerPipeline(FixedRetriever(0.8), generator, make_settings("/tmp/unused"), output_checks=False)
+    pipeline = AnswerPipeline(
+        FixedRetriever(0.8), generator, make_settings("/tmp/unused"), output_checks=False
+    )
     assert "![x](https://evil.example/p.png)" in pipeline.ask("What does sort return?").text
     assert PASSAGES  # the fixed retriever's passages were the sources

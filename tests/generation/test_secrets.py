@@ -29,8 +29,13 @@ def canary() -> str:
 def api_settings(tmp_path, monkeypatch, key: str, base_url: str | None = None) -> Settings:
     monkeypatch.setenv("ASKDOCS_API_KEY", key)  # read from the environment, as in production
     base_url = base_url or f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    settings = Settings(data_dir=tmp_path / "data", generator_backend="openai", api_base_url=base_url,
-                        api_timeout_s=2, api_retries=1)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        generator_backend="openai",
+        api_base_url=base_url,
+        api_timeout_s=2,
+        api_retries=1,
+    )
     assert settings.api_key.get_secret_value() == key
     return settings
 
@@ -60,7 +65,9 @@ def test_the_api_key_is_in_no_error_or_log_when_the_api_is_down(tmp_path, monkey
 
 
 def test_credentials_in_the_api_url_are_in_no_error(tmp_path, monkeypatch, caplog, canary):
-    settings = api_settings(tmp_path, monkeypatch, "not-needed", f"http://user:{canary}@127.0.0.1:{free_port()}/v1")
+    settings = api_settings(
+        tmp_path, monkeypatch, "not-needed", f"http://user:{canary}@127.0.0.1:{free_port()}/v1"
+    )
     error = ask_dead_api(settings, caplog)
     for text in everything_said(error, caplog, settings):
         assert canary not in text

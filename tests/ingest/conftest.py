@@ -13,8 +13,8 @@ from __future__ import annotations
 import io
 import textwrap
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from pypdf import PdfReader, PdfWriter

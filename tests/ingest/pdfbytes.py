@@ -50,7 +50,8 @@ def build_with_xref_stream(objects: dict[int, bytes], *, prev: str = "") -> byte
     out += (
         b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R %s/Length %d >>\nstream\n"
         % (xref_number, xref_number + 1, extra, len(body))
-        + body + b"\nendstream\nendobj\n"
+        + body
+        + b"\nendstream\nendobj\n"
     )
     out += b"startxref\n%d\n%%%%EOF\n" % start
     return bytes(out)

@@ -23,7 +23,12 @@ def test_chunks_respect_the_token_size_and_overlap():
 def test_chunks_never_cross_pages_but_short_pages_merge_into_a_span():
     long_page = " ".join(["alpha"] * 60)
     doc = ParsedDocument(
-        (Page(1, "Title page"), Page(2, long_page), Page(3, long_page.replace("alpha", "beta")), Page(4, "   ")),
+        (
+            Page(1, "Title page"),
+            Page(2, long_page),
+            Page(3, long_page.replace("alpha", "beta")),
+            Page(4, "   "),
+        ),
         paginated=True,
     )
     pieces = TokenChunker(words, chunk_tokens=100, overlap_tokens=0).split(doc)
@@ -33,8 +38,13 @@ def test_chunks_never_cross_pages_but_short_pages_merge_into_a_span():
 
 
 def test_make_chunks_assigns_positions_and_ids():
-    chunks = make_chunks([TextPiece("a b", 1, 1), TextPiece("c d", 2, 3)], doc_id="d", source="s.pdf",
-                         collection="default", version="v")
+    chunks = make_chunks(
+        [TextPiece("a b", 1, 1), TextPiece("c d", 2, 3)],
+        doc_id="d",
+        source="s.pdf",
+        collection="default",
+        version="v",
+    )
     assert [c.position for c in chunks] == [0, 1]
     assert chunks[1].page_label == "pp. 2-3" and chunks[0].page_label == "p. 1"
     assert chunks[0].chunk_id != chunks[1].chunk_id

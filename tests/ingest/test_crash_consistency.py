@@ -42,16 +42,29 @@ CHILD = Path(__file__).with_name("crash_child.py")
 COL = "default"
 CHANGED, UNCHANGED, ADDED = "ipaddress.txt", "birds.md", "zstd.md"
 # Ingesting NEW over OLD writes these, in this order (files go in sorted order; birds.md writes nothing).
-WRITES = ["upsert ipaddress", "put ipaddress", "delete old ipaddress", "upsert zstd", "put zstd",
-          "delete old zstd", "publish bm25"]
+WRITES = [
+    "upsert ipaddress",
+    "put ipaddress",
+    "delete old ipaddress",
+    "upsert zstd",
+    "put zstd",
+    "delete old zstd",
+    "publish bm25",
+]
 SWAP = len(WRITES) + 1  # announced inside "publish bm25": its files written, CURRENT not yet moved
 BIRDS = "# Birds\n\nHerons and ibises wade in shallow water; this file never changes.\n"
 TIMEOUT = 300  # seconds for one child, model loading included, on a busy machine
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "ASKDOCS_DATA_DIR": str(data_dir), "ASKDOCS_MODEL_CACHE": str(MODEL_CACHE),
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        "ASKDOCS_DATA_DIR": str(data_dir),
+        "ASKDOCS_MODEL_CACHE": str(MODEL_CACHE),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 @dataclass(frozen=True)
@@ -69,9 +82,16 @@ def run_child(
 ) -> Run:
     """Run the child; kill it paused before write ``kill_before``, or ``ms`` after write ``n`` started."""
     args = [sys.executable, str(CHILD), str(docs)] + (["--pause"] if kill_before else [])
-    proc = subprocess.Popen(args, cwd=ROOT, env=env_for(data_dir), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env_for(data_dir),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -231,20 +251,27 @@ _rng = random.Random(6)
 KILLS_IN_WRITES = [(n, round(_rng.uniform(1, top), 1)) for n, top in ((1, 25), (3, 15), (4, 25))]
 
 
-@pytest.mark.parametrize("kill_after_ms", KILLS_IN_WRITES,
-                         ids=lambda k: f"{k[1]}ms into {WRITES[k[0] - 1]}")
+@pytest.mark.parametrize("kill_after_ms", KILLS_IN_WRITES, ids=lambda k: f"{k[1]}ms into {WRITES[k[0] - 1]}")
 def test_a_kill_inside_a_write_repairs_to_old_or_new(folders, versions, tmp_path, kill_after_ms):
     run, data = killed_run(folders, tmp_path, kill_after_ms=kill_after_ms)
     assert run.started >= kill_after_ms[0]
     state = assert_old_or_new(data, versions, run)
-    print(f"killed {kill_after_ms[1]} ms into write {kill_after_ms[0]}: started {run.started}, "
-          f"done {run.done}; after repair {state}")
+    print(
+        f"killed {kill_after_ms[1]} ms into write {kill_after_ms[0]}: started {run.started}, "
+        f"done {run.done}; after repair {state}"
+    )
 
 
 def test_the_command_line_repairs_at_start_up(folders, versions, tmp_path):
     run, data = killed_run(folders, tmp_path, kill_before=WRITES.index("delete old ipaddress") + 1)
-    cli = subprocess.run([sys.executable, "-m", "ingest", "--list"], cwd=ROOT, env=env_for(data),
-                         capture_output=True, text=True, timeout=TIMEOUT)
+    cli = subprocess.run(
+        [sys.executable, "-m", "ingest", "--list"],
+        cwd=ROOT,
+        env=env_for(data),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert cli.returncode == 0, cli.stderr
     # The new version's record was written; the old version's chunks and the stale BM25 were left.
     assert "index checked: repaired 2 problems" in cli.stderr
@@ -284,8 +311,14 @@ def test_the_app_repairs_at_start_up_and_a_second_writer_gets_a_clear_error(
         # Killed before its record was written: the changed document is at its old version.
         assert before == {CHANGED: versions[0][CHANGED], UNCHANGED: versions[0][UNCHANGED]}
 
-        cli = subprocess.run([sys.executable, "-m", "ingest", str(folders["new docs"])], cwd=ROOT,
-                             env=env_for(data), capture_output=True, text=True, timeout=TIMEOUT)
+        cli = subprocess.run(
+            [sys.executable, "-m", "ingest", str(folders["new docs"])],
+            cwd=ROOT,
+            env=env_for(data),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
         assert cli.returncode == 2 and "another askdocs process is using the embedded store" in cli.stderr
         assert "ASKDOCS_CHROMA_MODE=server" in cli.stderr and "Traceback" not in cli.stderr
 

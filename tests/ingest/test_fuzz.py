@@ -58,6 +58,7 @@ def budget(examples: int) -> settings:
 
 # -- seeds and mutations ----------------------------------------------------------------------------
 
+
 def _reportlab_pdf() -> bytes:
     from tests.ingest.conftest import make_pdf
 
@@ -106,20 +107,88 @@ SEEDS: dict[str, list[bytes]] = {
 # Fragments that mean something to the parsers, so mutations reach past the first syntax check.
 TOKENS = {
     "pdf": [
-        b" 0 R", b"<<", b">>", b"[", b"]", b"(", b")", b"\\", b"/Kids", b"/Parent", b"/Count 999999999",
-        b"/Contents", b"/Length 0", b"/Filter /FlateDecode", b"stream\n", b"endstream", b"obj", b"endobj",
-        b"xref", b"trailer", b"startxref", b"%%EOF", b"-1", b"9999999999", b"1 0 R", b"2 0 R", b"3 0 R",
-        b"/Encrypt", b"Tj", b"TJ", b"BT", b"ET", b"Tf", b"Td", b"\x00", b"\xff\xfe",
+        b" 0 R",
+        b"<<",
+        b">>",
+        b"[",
+        b"]",
+        b"(",
+        b")",
+        b"\\",
+        b"/Kids",
+        b"/Parent",
+        b"/Count 999999999",
+        b"/Contents",
+        b"/Length 0",
+        b"/Filter /FlateDecode",
+        b"stream\n",
+        b"endstream",
+        b"obj",
+        b"endobj",
+        b"xref",
+        b"trailer",
+        b"startxref",
+        b"%%EOF",
+        b"-1",
+        b"9999999999",
+        b"1 0 R",
+        b"2 0 R",
+        b"3 0 R",
+        b"/Encrypt",
+        b"Tj",
+        b"TJ",
+        b"BT",
+        b"ET",
+        b"Tf",
+        b"Td",
+        b"\x00",
+        b"\xff\xfe",
     ],
     "html": [
-        b"<", b">", b"</", b"<p>", b"<pre>", b"<br>", b"<td>", b"<script>", b"<style>", b"<!--", b"-->",
-        b"<![CDATA[", b"]]>", b"&amp;", b"&#0;", b"&#x110000;", b"&#xd800;", b"<meta charset=utf-16>",
-        b"<meta charset=cp1252>", b"<meta charset=base64>", b"<meta charset=idna>", b"<meta charset=utf-7>",
-        b" hidden ", b" style='display:none' ", b"<?xml?>", b"\x00", b"\ue000",
-        "\ue000".encode(), "\ue001".encode(), b"<title>", b"<svg><foreignObject>",
+        b"<",
+        b">",
+        b"</",
+        b"<p>",
+        b"<pre>",
+        b"<br>",
+        b"<td>",
+        b"<script>",
+        b"<style>",
+        b"<!--",
+        b"-->",
+        b"<![CDATA[",
+        b"]]>",
+        b"&amp;",
+        b"&#0;",
+        b"&#x110000;",
+        b"&#xd800;",
+        b"<meta charset=utf-16>",
+        b"<meta charset=cp1252>",
+        b"<meta charset=base64>",
+        b"<meta charset=idna>",
+        b"<meta charset=utf-7>",
+        b" hidden ",
+        b" style='display:none' ",
+        b"<?xml?>",
+        b"\x00",
+        b"\ue000",
+        "\ue000".encode(),
+        "\ue001".encode(),
+        b"<title>",
+        b"<svg><foreignObject>",
     ],
     "markdown": [
-        b"#", b"# ", b"<!--", b"-->", b"\t", b"\r", b"\r\n", b"\xef\xbb\xbf", b"\x00", b"\xff", b"`",
+        b"#",
+        b"# ",
+        b"<!--",
+        b"-->",
+        b"\t",
+        b"\r",
+        b"\r\n",
+        b"\xef\xbb\xbf",
+        b"\x00",
+        b"\xff",
+        b"`",
     ],
     "text": [b"\r", b"\n\n\n", b"\t", b"\x0c", b"\xe2\x80\xae", b"\xef\xbb\xbf", b"\x00", b"\xff", b"\xc3"],
 }
@@ -174,6 +243,7 @@ def load_or_refuse(kind: str, data: bytes) -> ParsedDocument | None:
 
 
 # -- loaders ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", KINDS)
 @budget(300)
@@ -231,8 +301,32 @@ def test_normalize_text_leaves_no_controls_and_is_stable(text: str, keep_indent:
 # -- names -----------------------------------------------------------------------------------------
 
 NAME_PIECES = st.sampled_from(
-    ["..", ".", "/", "\\", "\x00", "\u202e", "\u0301", "\uff0f", "\uff3c", "\uff0e", "\u2024", "\u200b",
-     "C:", "~", " ", "\t", "\n", "etc", "passwd", ".md", "a" * 120, "\U0001f600", "\ufeff", "\u2215"]
+    [
+        "..",
+        ".",
+        "/",
+        "\\",
+        "\x00",
+        "\u202e",
+        "\u0301",
+        "\uff0f",
+        "\uff3c",
+        "\uff0e",
+        "\u2024",
+        "\u200b",
+        "C:",
+        "~",
+        " ",
+        "\t",
+        "\n",
+        "etc",
+        "passwd",
+        ".md",
+        "a" * 120,
+        "\U0001f600",
+        "\ufeff",
+        "\u2215",
+    ]
 )
 NAMES = st.one_of(
     st.text(max_size=300),
@@ -271,6 +365,7 @@ def test_sanitize_source_gives_a_clean_relative_key(name: str) -> None:
 
 
 # -- chunker ---------------------------------------------------------------------------------------
+
 
 def words(text: str) -> int:
     return len(text.split())
@@ -366,6 +461,7 @@ def test_chunker_invariants_with_the_real_tokenizer(  # noqa: ANN001 - the sessi
 
 
 # -- atheris ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_atheris_harness_runs_a_fixed_number_of_iterations(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def test_a_pdf_without_hidden_text_reads_exactly_as_pypdf_reads_it():
 
 def test_hidden_html_inside_markdown_is_dropped_and_visible_html_kept():
     source = (
-        f"# Kettles\n\n{VISIBLE}\n\n<div style=\"display:none\">\nSECRET one\n</div>\n\n"
+        f'# Kettles\n\n{VISIBLE}\n\n<div style="display:none">\nSECRET one\n</div>\n\n'
         "<span style='color:#fff'>SECRET two</span> and <span hidden>SECRET three</span>\n\n"
         "<details><summary>More</summary>SHOWN inside details</details>\n<!-- SECRET four -->\nAfter.\n"
     )

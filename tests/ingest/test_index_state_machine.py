@@ -98,8 +98,9 @@ class IndexMachine(RuleBasedStateMachine):
         """The process dies before write ``crash_at`` (upsert, catalogue record, old-version delete)."""
         if self.model.get(name) == text:
             return  # unchanged content writes nothing, so there is nothing to interrupt
-        crashing = Ingestor(CrashingStore(self.store, crash_at, [0]), TinyEmbedder(), self.ingestor.bm25,
-                            self.settings)
+        crashing = Ingestor(
+            CrashingStore(self.store, crash_at, [0]), TinyEmbedder(), self.ingestor.bm25, self.settings
+        )
         with pytest.raises(Crash):
             crashing.ingest_bytes(name, text.encode(), COL)
         report = repair(self.store, BM25Directory(self.settings.bm25_dir))  # as a restarted process would
@@ -124,7 +125,10 @@ class IndexMachine(RuleBasedStateMachine):
 
 
 IndexMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=10, derandomize=True, deadline=None,
+    max_examples=12,
+    stateful_step_count=10,
+    derandomize=True,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestIndexStateMachine = IndexMachine.TestCase

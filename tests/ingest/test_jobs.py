@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ingest.jobs import FileStatus, IngestionQueue, JobStatus
-from ingest.pipeline import IngestOutcome, Ingestor
+from ingest.pipeline import Ingestor, IngestOutcome
 from retrieval.factory import open_retrieval
 from tests.conftest import SAMPLE_DOCS
 
@@ -70,18 +70,24 @@ def test_files_go_queued_working_done_in_order_then_bm25_once():
     assert fake.entered["a.pdf"].wait(WAIT)
     during = jobs.job(job_id)
     assert statuses(during) == [
-        ("a.pdf", "working", None), ("b.md", "queued", None), ("c.txt", "queued", None),
+        ("a.pdf", "working", None),
+        ("b.md", "queued", None),
+        ("c.txt", "queued", None),
     ]
     assert not during.finished and during.progress == 0
     release.set()
     done = jobs.wait(job_id, WAIT)
     assert done.finished and done.finished_at and done.progress == 1
     assert statuses(done) == [
-        ("a.pdf", "done", "ingested"), ("b.md", "done", "unchanged"), ("c.txt", "done", "ingested"),
+        ("a.pdf", "done", "ingested"),
+        ("b.md", "done", "unchanged"),
+        ("c.txt", "done", "ingested"),
     ]
     assert fake.calls == [
-        ("ingest", "a.pdf", b"A", "default"), ("ingest", "b.md", b"B", "default"),
-        ("ingest", "c.txt", b"C", "default"), ("rebuild", "default"),
+        ("ingest", "a.pdf", b"A", "default"),
+        ("ingest", "b.md", b"B", "default"),
+        ("ingest", "c.txt", b"C", "default"),
+        ("rebuild", "default"),
     ]
     assert "version 7" in done.detail
     assert statuses(during)[0][1] == "working"  # an old snapshot never changes under the reader
@@ -96,7 +102,9 @@ def test_a_raising_file_is_refused_and_the_rest_and_later_jobs_still_run():
     second = jobs.submit([("later.md", b"4")], "docs")
     done = jobs.wait(first, WAIT)
     assert statuses(done) == [
-        ("boom.pdf", "done", "refused"), ("ok.md", "done", "ingested"), ("bad.pdf", "done", "refused"),
+        ("boom.pdf", "done", "refused"),
+        ("ok.md", "done", "ingested"),
+        ("bad.pdf", "done", "refused"),
     ]
     assert done.files[0].outcome == IngestOutcome("boom.pdf", "refused", "internal error: RuntimeError")
     assert statuses(jobs.wait(second, WAIT)) == [("later.md", "done", "ingested")]
@@ -123,8 +131,10 @@ def test_jobs_run_in_submission_order_and_are_listed_newest_first():
     release.set()
     reindex = jobs.wait(ids[2], WAIT)
     assert fake.calls == [
-        ("ingest", "one.md", b"1", "c1"), ("rebuild", "c1"),
-        ("ingest", "two.md", b"2", "c2"), ("rebuild", "c2"),
+        ("ingest", "one.md", b"1", "c1"),
+        ("rebuild", "c1"),
+        ("ingest", "two.md", b"2", "c2"),
+        ("rebuild", "c2"),
         ("rebuild", "c1"),
     ]
     assert reindex.kind == "reindex" and reindex.files == ()
@@ -237,6 +247,7 @@ def wait_polling(jobs: IngestionQueue, job_id: str, seconds: float) -> JobStatus
 def test_real_ingestion_off_the_calling_thread(settings, embedder, zip_bytes):
     stack = open_retrieval(settings, embedder=embedder)
     try:
+
         def make() -> Ingestor:  # called on the worker thread, as the app does
             return Ingestor(stack.store, stack.embedder, stack.bm25, settings)
 
@@ -246,7 +257,8 @@ def test_real_ingestion_off_the_calling_thread(settings, embedder, zip_bytes):
         job_id = jobs.submit([*files, ("report.pdf", zip_bytes)], "default")
         done = wait_polling(jobs, job_id, 300)
         assert statuses(done) == [
-            ("python_ipaddress_howto.txt", "done", "ingested"), ("zstd_README.md", "done", "ingested"),
+            ("python_ipaddress_howto.txt", "done", "ingested"),
+            ("zstd_README.md", "done", "ingested"),
             ("report.pdf", "done", "refused"),
         ], [f.outcome for f in done.files]
         assert "zip" in done.files[2].outcome.detail.lower()

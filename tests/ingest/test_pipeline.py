@@ -33,8 +33,10 @@ def ingestor(stack, settings):
 
 
 def counts(stack, collection="default"):
-    return {d.source: d.chunks for d in stack.store.documents(collection)}, stack.store.count(collection), len(
-        stack.bm25.get(collection)
+    return (
+        {d.source: d.chunks for d in stack.store.documents(collection)},
+        stack.store.count(collection),
+        len(stack.bm25.get(collection)),
     )
 
 
@@ -137,7 +139,10 @@ def test_files_with_the_same_name_in_different_folders_stay_apart(stack, ingesto
         (tmp_path / "docs" / folder).mkdir(parents=True)
         (tmp_path / "docs" / folder / "notes.md").write_text(text)
     outcomes = ingestor.ingest_paths([tmp_path / "docs"])
-    assert [(o.source, o.status) for o in outcomes] == [("a/notes.md", "ingested"), ("b/notes.md", "ingested")]
+    assert [(o.source, o.status) for o in outcomes] == [
+        ("a/notes.md", "ingested"),
+        ("b/notes.md", "ingested"),
+    ]
     assert {d.source for d in stack.store.documents("default")} == {"a/notes.md", "b/notes.md"}
 
 
@@ -220,7 +225,8 @@ def test_the_next_file_is_parsed_while_this_one_is_embedded(tmp_path, monkeypatc
     store = store_from_settings(settings)
     try:
         outcomes = Ingestor(store, embedder, BM25Directory(settings.bm25_dir), settings).ingest_paths(
-            [write_files(tmp_path / "docs", DOCS)])
+            [write_files(tmp_path / "docs", DOCS)]
+        )
     finally:
         store.close()
     assert [(o.source, o.status) for o in outcomes] == [(n, "ingested") for n in sorted(DOCS)]
@@ -232,7 +238,10 @@ def test_the_next_file_is_parsed_while_this_one_is_embedded(tmp_path, monkeypatc
 
 
 MIXED: dict[str, str | bytes] = {
-    **DOCS, "empty.txt": b"", "fake.pdf": b"%PDF-1.7\nnot really a pdf", "blank.md": "   \n\n",
+    **DOCS,
+    "empty.txt": b"",
+    "fake.pdf": b"%PDF-1.7\nnot really a pdf",
+    "blank.md": "   \n\n",
     "page.html": "<html><body><h1>Herons</h1><p>Herons wade in shallow water.</p></body></html>",
 }
 
@@ -265,8 +274,14 @@ def test_look_ahead_changes_no_outcome_and_no_write(tmp_path, monkeypatch):
     assert {thread for *_, thread in log_ahead} == {threading.main_thread().name}  # writes stay here
     assert publishes == 2  # BM25: once per ingest_paths call
     statuses = {(source, status) for source, status, *_ in ahead}
-    assert {("empty.txt", "refused"), ("fake.pdf", "refused"), ("blank.md", "refused"),
-            ("b.md", "updated"), ("a.md", "unchanged"), ("new.md", "ingested")} <= statuses
+    assert {
+        ("empty.txt", "refused"),
+        ("fake.pdf", "refused"),
+        ("blank.md", "refused"),
+        ("b.md", "updated"),
+        ("a.md", "unchanged"),
+        ("new.md", "ingested"),
+    } <= statuses
     assert ahead[-1][:2] == ("c.md", "updated")  # the second c.md of one run sees the first one's record
 
 
@@ -275,8 +290,9 @@ def test_a_failed_write_stops_the_run_and_the_helper_thread(tmp_path):
     store = store_from_settings(settings)
     counter = [0]
     try:
-        crashing = Ingestor(CrashingStore(store, 3, counter), TinyEmbedder(), BM25Directory(settings.bm25_dir),
-                            settings)
+        crashing = Ingestor(
+            CrashingStore(store, 3, counter), TinyEmbedder(), BM25Directory(settings.bm25_dir), settings
+        )
         with pytest.raises(Crash):
             crashing.ingest_paths([write_files(tmp_path / "docs", DOCS)])
         assert counter[0] == 4  # a.md's three writes, then b.md's upsert raised; nothing after it

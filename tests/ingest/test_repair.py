@@ -19,7 +19,12 @@ from retrieval.consistency import check, repair, repair_at_startup
 from retrieval.stores import store_from_settings
 from tests.conftest import make_settings
 from tests.ingest.index_invariants import (
-    Crash, CrashingStore, TinyEmbedder, documents_by_source, index_problems, tick,
+    Crash,
+    CrashingStore,
+    TinyEmbedder,
+    documents_by_source,
+    index_problems,
+    tick,
 )
 
 pytestmark = pytest.mark.unit
@@ -92,8 +97,12 @@ def test_every_crash_point_of_a_re_ingestion_repairs_to_old_or_new(env, versions
     Ingestor(store, TinyEmbedder(), bm25, settings).ingest_paths([write_docs(docs, OLD)], COL)
 
     counter = [0]
-    crashing = Ingestor(CrashingStore(store, crash_at, counter), TinyEmbedder(),
-                        CrashingBM25(settings.bm25_dir, crash_at, counter), settings)
+    crashing = Ingestor(
+        CrashingStore(store, crash_at, counter),
+        TinyEmbedder(),
+        CrashingBM25(settings.bm25_dir, crash_at, counter),
+        settings,
+    )
     try:
         crashing.ingest_paths([write_docs(docs, NEW)], COL)
     except Crash:

@@ -14,6 +14,7 @@ import tomllib
 import uuid
 import zipfile
 from pathlib import Path
+
 import numpy as np
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -45,6 +46,7 @@ def assert_still_works(settings: Settings) -> None:
 
 
 # -- limits ----------------------------------------------------------------------------------------
+
 
 def test_streamlit_upload_limit_is_the_settings_default() -> None:
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -141,6 +143,7 @@ def test_page_limit_counts_real_pages_not_the_declared_count() -> None:
 
 # -- kind by content -------------------------------------------------------------------------------
 
+
 def _docx() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -164,8 +167,10 @@ def test_a_pdf_is_parsed_as_pdf_whatever_its_name(
     assert [p.text for p in upload.document.pages] == [page_text[n] for n in (1, 2, 3)]
 
 
-HTML = b"<!DOCTYPE html><html><head><title>T</title><script>var leaked = 'SCRIPT_TEXT';</script></head>" \
-       b"<body><p>visible words</p><div style='display:none'>HIDDEN_TEXT</div></body></html>"
+HTML = (
+    b"<!DOCTYPE html><html><head><title>T</title><script>var leaked = 'SCRIPT_TEXT';</script></head>"
+    b"<body><p>visible words</p><div style='display:none'>HIDDEN_TEXT</div></body></html>"
+)
 
 
 @pytest.mark.parametrize("name", ["page.md", "page.txt", "page", "page.markdown"])
@@ -205,6 +210,7 @@ def test_kind_ignores_what_the_name_claims() -> None:
 
 
 # -- names -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
@@ -315,6 +321,7 @@ def test_uploads_never_create_files_outside_the_data_dir(
 
 # -- the parse child's limits, with real hostile files ---------------------------------------------
 
+
 def page_bomb(pages: int, mebibytes_each: int) -> bytes:
     """A PDF whose every page has its own content stream of ``mebibytes_each`` MiB of zeros."""
     deflated = pdfbytes.zeros_deflated(mebibytes_each)
@@ -381,6 +388,7 @@ def test_a_hang_is_killed_and_the_next_upload_works(bad_loaders: Path, settings:
 
 
 # -- encrypted, truncated, circular and malformed PDFs ---------------------------------------------
+
 
 @pytest.mark.parametrize("algorithm", ["RC4-40", "RC4-128", "AES-128", "AES-256"])
 @pytest.mark.parametrize("user_password", ["", "secret"])

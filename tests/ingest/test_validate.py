@@ -166,8 +166,23 @@ def test_refused_input_carries_reason() -> None:
 @pytest.mark.parametrize(
     "label",
     [
-        "base64", "rot13", "zlib", "hex", "bz2", "uu", "quopri", "undefined", "idna", "punycode",
-        "unicode_escape", "raw_unicode_escape", "utf-7", "cp037", "hz", "utf-32", "utf_16_le",
+        "base64",
+        "rot13",
+        "zlib",
+        "hex",
+        "bz2",
+        "uu",
+        "quopri",
+        "undefined",
+        "idna",
+        "punycode",
+        "unicode_escape",
+        "raw_unicode_escape",
+        "utf-7",
+        "cp037",
+        "hz",
+        "utf-32",
+        "utf_16_le",
     ],
 )
 def test_decode_html_ignores_labels_that_are_not_ascii_compatible_web_encodings(label: str) -> None:

@@ -25,7 +25,13 @@ def test_tokenize_lowercases_stems_and_drops_stop_words():
 
 @pytest.mark.parametrize(
     "query",
-    ["compression level dictionary", "ip address network", "zstd speed benchmark", "ipv6 interface", "sort key"],
+    [
+        "compression level dictionary",
+        "ip address network",
+        "zstd speed benchmark",
+        "ipv6 interface",
+        "sort key",
+    ],
 )
 def test_ranking_matches_rank_bm25_on_the_same_tokens(query):
     texts = _paragraphs()
@@ -42,7 +48,9 @@ def test_ranking_matches_rank_bm25_on_the_same_tokens(query):
 
 
 def test_search_respects_the_document_filter_and_drops_zero_scores():
-    index = BM25Index.build([("a", "d1", "zstd compresses fast"), ("b", "d2", "zstd has levels"), ("c", "d2", "other")])
+    index = BM25Index.build(
+        [("a", "d1", "zstd compresses fast"), ("b", "d2", "zstd has levels"), ("c", "d2", "other")]
+    )
     assert {h.chunk_id for h in index.search("zstd", 10)} == {"a", "b"}
     assert [h.chunk_id for h in index.search("zstd", 10, doc_ids=["d2"])] == ["b"]
     assert index.search("zstd", 10, doc_ids=["nope"]) == []
@@ -102,8 +110,12 @@ def test_two_processes_publishing_to_one_folder_take_turns(tmp_path):
     go = tmp_path / "go"
     root = Path(__file__).resolve().parents[2]
     workers = [
-        subprocess.Popen([sys.executable, "-c", _PUBLISHER, str(tmp_path / "bm25"), str(p), "40", str(go)],
-                         cwd=root, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _PUBLISHER, str(tmp_path / "bm25"), str(p), "40", str(go)],
+            cwd=root,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for p in (1, 2)
     ]
     time.sleep(1.0)
@@ -160,7 +172,9 @@ def test_publishing_stored_chunks_reads_only_new_chunks_and_equals_a_full_build(
             (h.chunk_id, round(h.score, 4)) for h in full.search(query, 10)
         ]
     reloaded = BM25Directory(tmp_path).get("docs")  # another process reading the files
-    assert [h.chunk_id for h in reloaded.search("zstd dictionary", 5)] == [h.chunk_id for h in full.search("zstd dictionary", 5)]
+    assert [h.chunk_id for h in reloaded.search("zstd dictionary", 5)] == [
+        h.chunk_id for h in full.search("zstd dictionary", 5)
+    ]
 
 
 def test_publishing_stored_chunks_after_deleting_drops_the_chunks_and_their_terms(tmp_path):

@@ -53,10 +53,16 @@ def recorded() -> Iterator[None]:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("spec", "backend"), [
-    ("pkg:all-minilm-l6-v2", "torch"), ("pkg:all-mpnet-base-v2", "torch"),
-    ("pkg:wordllama-l2-supercat", "wordllama"),
-    ("sentence-transformers/all-MiniLM-L6-v2", "torch"), ("/srv/models/my-embedder", "torch")])
+@pytest.mark.parametrize(
+    ("spec", "backend"),
+    [
+        ("pkg:all-minilm-l6-v2", "torch"),
+        ("pkg:all-mpnet-base-v2", "torch"),
+        ("pkg:wordllama-l2-supercat", "wordllama"),
+        ("sentence-transformers/all-MiniLM-L6-v2", "torch"),
+        ("/srv/models/my-embedder", "torch"),
+    ],
+)
 def test_load_embedder_picks_the_backend_by_spec(recorded: None, spec: str, backend: str) -> None:
     made = load_embedder(spec, "cpu", 8, Path("/cache"))
     assert type(made).__name__ == backend
@@ -71,8 +77,9 @@ def test_unknown_packaged_embedder_lists_the_known_ones(recorded: None) -> None:
 
 @pytest.mark.unit
 def test_embedder_from_settings(recorded: None, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    settings = make_settings(tmp_path, embedder="pkg:all-mpnet-base-v2", device="cpu", embed_batch_size=4,
-                             chunk_tokens=100)
+    settings = make_settings(
+        tmp_path, embedder="pkg:all-mpnet-base-v2", device="cpu", embed_batch_size=4, chunk_tokens=100
+    )
     assert embedder_from_settings(settings).args == ("pkg:all-mpnet-base-v2", "cpu", 4, MODEL_CACHE)
     assert not caplog.records
     embedder_from_settings(settings.model_copy(update={"chunk_tokens": 300}))
@@ -85,6 +92,7 @@ def test_embedder_from_settings(recorded: None, tmp_path: Path, caplog: pytest.L
 @contextmanager
 def no_network() -> Iterator[None]:
     """Any attempt to resolve a host name or open a connection fails the test."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"network access attempted: {args}")
 
@@ -96,13 +104,16 @@ def no_network() -> Iterator[None]:
         socket.getaddrinfo, socket.socket.connect = saved  # type: ignore[assignment]
 
 
-@pytest.fixture(scope="module", params=[
-    "pkg:all-minilm-l6-v2",
-    pytest.param("pkg:all-mpnet-base-v2", marks=pytest.mark.slow),  # ~440 MB unpacked once, ~4 s a load
-    "pkg:wordllama-l2-supercat",
-    "pkg:all-minilm-l6-v2#onnx",  # SPEC#BACKEND: ASKDOCS_EMBEDDER_BACKEND (exported once into the cache)
-    "pkg:all-minilm-l6-v2#onnx-int8",
-])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "pkg:all-minilm-l6-v2",
+        pytest.param("pkg:all-mpnet-base-v2", marks=pytest.mark.slow),  # ~440 MB unpacked once, ~4 s a load
+        "pkg:wordllama-l2-supercat",
+        "pkg:all-minilm-l6-v2#onnx",  # SPEC#BACKEND: ASKDOCS_EMBEDDER_BACKEND (exported once into the cache)
+        "pkg:all-minilm-l6-v2#onnx-int8",
+    ],
+)
 def offline(request: pytest.FixtureRequest) -> Embedder:
     spec, _, backend = request.param.partition("#")
     with no_network():
@@ -204,8 +215,9 @@ def test_shared_between_threads(offline: Embedder) -> None:
 def test_wordllama_matches_the_wordllama_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # wordllama reads its training configs with `toml`, which we do not install (it is --no-deps);
     # the standard library's tomllib reads them the same.
-    monkeypatch.setitem(sys.modules, "toml", types.SimpleNamespace(
-        load=lambda path: tomllib.loads(Path(path).read_text())))
+    monkeypatch.setitem(
+        sys.modules, "toml", types.SimpleNamespace(load=lambda path: tomllib.loads(Path(path).read_text()))
+    )
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
@@ -231,11 +243,18 @@ def test_wordllama_matches_the_wordllama_library(tmp_path: Path, monkeypatch: py
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("backend", "device", "cls"), [
-    ("onnx-int8", "cpu", "ONNX"), ("onnx", "cpu", "ONNX"), ("torch", "cpu", "torch"),
-    ("onnx-int8", "cuda", "torch")])
-def test_load_embedder_runs_onnx_on_the_cpu_only(recorded: None, monkeypatch: pytest.MonkeyPatch,
-                                                 backend: str, device: str, cls: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "device", "cls"),
+    [
+        ("onnx-int8", "cpu", "ONNX"),
+        ("onnx", "cpu", "ONNX"),
+        ("torch", "cpu", "torch"),
+        ("onnx-int8", "cuda", "torch"),
+    ],
+)
+def test_load_embedder_runs_onnx_on_the_cpu_only(
+    recorded: None, monkeypatch: pytest.MonkeyPatch, backend: str, device: str, cls: str
+) -> None:
     from retrieval.embedders import onnx
 
     monkeypatch.setattr(onnx, "OnnxEmbedder", type("ONNX", (Recorder,), {}))
@@ -258,17 +277,24 @@ TEXTS = [CAT, KITTEN, TAX, QUERY, ANSWER, TAX * 12, " ".join([ANSWER] * 30), "x"
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("variant", "least_cosine", "least_mean"), [
-    ("fp32", 0.99999, 0.99999),  # float32 kernels differ between CPUs by rounding only (~1e-6)
-    ("int8", INT8_TEXT_FLOOR, INT8_MEAN_FLOOR)])
-def test_onnx_vectors_agree_with_torch(torch_minilm: Embedder, variant: str, least_cosine: float,
-                                       least_mean: float) -> None:
+@pytest.mark.parametrize(
+    ("variant", "least_cosine", "least_mean"),
+    [
+        ("fp32", 0.99999, 0.99999),  # float32 kernels differ between CPUs by rounding only (~1e-6)
+        ("int8", INT8_TEXT_FLOOR, INT8_MEAN_FLOOR),
+    ],
+)
+def test_onnx_vectors_agree_with_torch(
+    torch_minilm: Embedder, variant: str, least_cosine: float, least_mean: float
+) -> None:
     onnx = OnnxEmbedder("pkg:all-minilm-l6-v2", variant, 16, MODEL_CACHE)
     cosine = np.sum(onnx.embed(TEXTS) * torch_minilm.embed(TEXTS), axis=1)
     assert cosine.min() > least_cosine, cosine
     assert cosine[:-1].mean() > least_mean, cosine  # all but the one-character "x"
     # fp32 vectors are torch's, so an index keeps its identity; int8 ones are not
-    assert onnx.identity == ("pkg:all-minilm-l6-v2" if variant == "fp32" else "pkg:all-minilm-l6-v2#onnx-int8")
+    assert onnx.identity == (
+        "pkg:all-minilm-l6-v2" if variant == "fp32" else "pkg:all-minilm-l6-v2#onnx-int8"
+    )
     assert [onnx.count_tokens(t) for t in TEXTS] == [torch_minilm.count_tokens(t) for t in TEXTS]
 
 
@@ -291,4 +317,6 @@ def test_the_onnx_export_is_made_once_and_reused(tmp_path: Path) -> None:
     made = (first / "model.onnx").stat().st_mtime_ns
     assert exported("all-minilm-l6-v2", source, tmp_path, "int8") == first
     assert (first / "model.onnx").stat().st_mtime_ns == made
-    assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".") and p.is_dir()]  # no temp left
+    assert not [
+        p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".") and p.is_dir()
+    ]  # no temp left

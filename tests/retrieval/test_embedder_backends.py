@@ -58,8 +58,11 @@ def test_settings_build_a_backend_registered_by_name(registered: str, tmp_path: 
 @pytest.mark.unit
 def test_an_unknown_backend_fails_with_the_choices(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, embedder_backend="onnx-int4")  # Settings itself accepts any name
-    with pytest.raises(UnknownBackend, match="ASKDOCS_EMBEDDER_BACKEND='onnx-int4' is not a known embedder "
-                                             "backend; choose one of: onnx, onnx-int8, torch, wordllama"):
+    with pytest.raises(
+        UnknownBackend,
+        match="ASKDOCS_EMBEDDER_BACKEND='onnx-int4' is not a known embedder "
+        "backend; choose one of: onnx, onnx-int8, torch, wordllama",
+    ):
         embedder_from_settings(settings)
     assert embedder_backend.NAME not in EMBEDDERS  # registered only while a test needs it
 
@@ -69,9 +72,15 @@ def test_every_registered_backend_runs_the_contract(registered: str) -> None:
     assert set(EMBEDDERS.names()) == set(CHEAP)  # a new backend adds its spec to CHEAP, or says why not
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.unit if name == embedder_backend.NAME else pytest.mark.integration)
-    for name in CHEAP])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(
+            name, marks=pytest.mark.unit if name == embedder_backend.NAME else pytest.mark.integration
+        )
+        for name in CHEAP
+    ],
+)
 def backend(request: pytest.FixtureRequest) -> Embedder:
     with hashing_backend_registered():
         return load_embedder(CHEAP[request.param], "cpu", BATCH, MODEL_CACHE, request.param)

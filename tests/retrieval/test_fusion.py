@@ -6,7 +6,9 @@ pytestmark = pytest.mark.unit
 
 
 def test_matches_hand_computed_rrf():
-    fused = dict(weighted_rrf({"bm25": ["a", "b", "c"], "dense": ["c", "a", "d"]}, {"bm25": 1.0, "dense": 1.0}, k=60))
+    fused = dict(
+        weighted_rrf({"bm25": ["a", "b", "c"], "dense": ["c", "a", "d"]}, {"bm25": 1.0, "dense": 1.0}, k=60)
+    )
     assert fused["a"] == pytest.approx(1 / 61 + 1 / 62)
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
     assert fused["b"] == pytest.approx(1 / 62)

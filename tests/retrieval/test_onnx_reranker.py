@@ -64,7 +64,9 @@ def test_scores_come_back_in_the_callers_order_and_threads_share_it(folder: Path
     reranker = onnx(folder, "fp32")
     forward = reranker.score(QUERY, PASSAGES)
     np.testing.assert_allclose(reranker.score(QUERY, PASSAGES[::-1]), forward[::-1], atol=1e-6)
-    np.testing.assert_allclose(reranker.score(QUERY, PASSAGES[:1]), forward[:1], atol=1e-6)  # batch-independent
+    np.testing.assert_allclose(
+        reranker.score(QUERY, PASSAGES[:1]), forward[:1], atol=1e-6
+    )  # batch-independent
     with ThreadPoolExecutor(4) as pool:
         for got in pool.map(lambda _: reranker.score(QUERY, PASSAGES), range(8)):
             np.testing.assert_allclose(got, forward, atol=1e-6)
@@ -73,7 +75,9 @@ def test_scores_come_back_in_the_callers_order_and_threads_share_it(folder: Path
 
 def test_activation_follows_the_folders_config() -> None:
     assert _sigmoid_applies({})  # CrossEncoder's default for one logit
-    assert not _sigmoid_applies({"sentence_transformers": {"activation_fn": "torch.nn.modules.linear.Identity"}})
+    assert not _sigmoid_applies(
+        {"sentence_transformers": {"activation_fn": "torch.nn.modules.linear.Identity"}}
+    )
     assert _sigmoid_applies({"sbert_ce_default_activation_function": "torch.nn.modules.activation.Sigmoid"})
     with pytest.raises(ValueError, match="not supported"):
         _sigmoid_applies({"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Tanh"}})
@@ -86,8 +90,9 @@ def test_settings_choose_the_reranker_backend_and_length(folder: Path, torch_sco
     from retrieval.rerankers.cross_encoder import CrossEncoderReranker
 
     def configured(**values: object) -> object:
-        return reranker_from_settings(load_settings(data_dir=folder.parent / "data", model_cache=folder.parent / "cache",
-                                                    **values))
+        return reranker_from_settings(
+            load_settings(data_dir=folder.parent / "data", model_cache=folder.parent / "cache", **values)
+        )
 
     assert configured(reranker="") is None
     assert isinstance(configured(reranker=str(folder)), CrossEncoderReranker)  # torch: the default backend
@@ -101,16 +106,23 @@ def test_an_adopted_adaptation_runs_on_the_configured_onnx_backend(folder: Path,
     import shutil
 
     from askdocs.settings import load_settings
-    from retrieval.rerankers import per_collection
     from retrieval.factory import open_retrieval
+    from retrieval.rerankers import per_collection
     from tests.fakes import HashingEmbedder
 
-    settings = load_settings(data_dir=tmp_path / "data", model_cache=folder.parent / "cache",
-                             reranker=str(folder), reranker_backend="onnx-int8", reranker_max_length=256)
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        model_cache=folder.parent / "cache",
+        reranker=str(folder),
+        reranker_backend="onnx-int8",
+        reranker_max_length=256,
+    )
     home = per_collection.collection_dir(settings.data_dir / "rerankers", "handbook")
     with per_collection.staging(home) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)  # a real cross-encoder folder stands in for a run
-        per_collection.publish(tmp, home, "20260101-000000-a", {"run": "20260101-000000-a"}, True, max_length=64)
+        per_collection.publish(
+            tmp, home, "20260101-000000-a", {"run": "20260101-000000-a"}, True, max_length=64
+        )
     stack = open_retrieval(settings, embedder=HashingEmbedder())
     try:
         served = stack.retriever.reranker_for("handbook")
@@ -126,6 +138,8 @@ def test_an_onnx_backend_needs_a_local_folder(tmp_path: Path) -> None:
     from askdocs.settings import load_settings
     from retrieval.rerankers import reranker_from_settings
 
-    settings = load_settings(data_dir=tmp_path, reranker="cross-encoder/ms-marco-MiniLM-L6-v2", reranker_backend="onnx")
+    settings = load_settings(
+        data_dir=tmp_path, reranker="cross-encoder/ms-marco-MiniLM-L6-v2", reranker_backend="onnx"
+    )
     with pytest.raises(ValueError, match="needs ASKDOCS_RERANKER to be a local model folder"):
         reranker_from_settings(settings)

@@ -38,8 +38,10 @@ def test_settings_build_a_backend_registered_by_name(registered: str, tmp_path: 
 
 def test_an_unknown_backend_fails_with_the_choices(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, reranker_backend="tensorrt")  # Settings itself accepts any name
-    message = ("ASKDOCS_RERANKER_BACKEND='tensorrt' is not a known reranker backend; "
-               "choose one of: onnx, onnx-int8, torch")
+    message = (
+        "ASKDOCS_RERANKER_BACKEND='tensorrt' is not a known reranker backend; "
+        "choose one of: onnx, onnx-int8, torch"
+    )
     with pytest.raises(UnknownBackend, match=message):
         reranker_from_settings(settings)  # even with no reranker set: the setting is wrong either way
     with pytest.raises(UnknownBackend, match=message):

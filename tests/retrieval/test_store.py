@@ -25,8 +25,17 @@ DIM = 8
 
 
 def chunk(doc: str, version: str, position: int, text: str, collection: str = "docs") -> Chunk:
-    return Chunk(f"{doc}-{version}-{position}", doc, f"{doc}.pdf", collection, version, position, text, position + 1,
-                 position + 1)
+    return Chunk(
+        f"{doc}-{version}-{position}",
+        doc,
+        f"{doc}.pdf",
+        collection,
+        version,
+        position,
+        text,
+        position + 1,
+        position + 1,
+    )
 
 
 def vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -66,7 +75,10 @@ def test_upsert_query_and_get_round_trip(store):
     assert store.count(col) == 3
     found = store.query(col, vecs[1], k=2)
     assert found[0][0] == chunks[1] and found[0][1] == pytest.approx(1.0, abs=1e-4)
-    assert store.get_chunks(col, [chunks[2].chunk_id, "missing", chunks[0].chunk_id]) == [chunks[2], chunks[0]]
+    assert store.get_chunks(col, [chunks[2].chunk_id, "missing", chunks[0].chunk_id]) == [
+        chunks[2],
+        chunks[0],
+    ]
     assert sorted(c.chunk_id for c in store.iter_chunks(col)) == sorted(c.chunk_id for c in chunks)
     assert col in store.collections()
 
@@ -185,7 +197,9 @@ def test_chunk_ids_refs_and_vectors_read_back_what_was_written(store):
     vecs = vectors(3)
     store.upsert(chunks, vecs)
     assert sorted(store.chunk_ids(col)) == sorted(c.chunk_id for c in chunks)
-    assert sorted(store.iter_chunk_refs(col)) == sorted((c.chunk_id, "a", "a.pdf", "v1", c.position) for c in chunks)
+    assert sorted(store.iter_chunk_refs(col)) == sorted(
+        (c.chunk_id, "a", "a.pdf", "v1", c.position) for c in chunks
+    )
     read = {c.chunk_id: (c, v) for c, v in store.iter_chunk_vectors(col)}
     for original, vector in zip(chunks, vecs):
         assert read[original.chunk_id][0] == original
@@ -208,7 +222,9 @@ def test_the_setting_picks_the_backend_and_an_unknown_one_lists_the_choices(tmp_
     chroma = store_from_settings(make_settings(tmp_path))
     assert isinstance(chroma, ChromaStore)  # the default, "chroma"
     chroma.close()
-    with pytest.raises(UnknownBackend, match=r"store_backend='qdrant' is not a known store; choose one of: chroma, memory"):
+    with pytest.raises(
+        UnknownBackend, match=r"store_backend='qdrant' is not a known store; choose one of: chroma, memory"
+    ):
         store_from_settings(make_settings(tmp_path, store_backend="qdrant"))
 
 

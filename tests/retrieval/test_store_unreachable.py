@@ -42,7 +42,16 @@ class ChromaProcess:
 
     def start(self) -> None:
         chroma = Path(sys.executable).with_name("chroma")
-        args = [str(chroma), "run", "--path", str(self.folder / "data"), "--host", "127.0.0.1", "--port", str(self.port)]
+        args = [
+            str(chroma),
+            "run",
+            "--path",
+            str(self.folder / "data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self.starts += 1
         self.process = start_server(args, self.port, self.folder / f"server-{self.starts}.log")
 
@@ -70,7 +79,9 @@ def server_settings(folder: Path, port: int):  # noqa: ANN201 - Settings
 def test_opening_the_store_with_the_server_down_is_a_typed_error_not_a_traceback(tmp_path, capsys):
     settings = server_settings(tmp_path / "data", free_port())  # nothing listens there
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable, match=r"document index \(Chroma server at 127\.0\.0\.1:\d+\) is unreachable"):
+    with pytest.raises(
+        StoreUnavailable, match=r"document index \(Chroma server at 127\.0\.0\.1:\d+\) is unreachable"
+    ):
         open_retrieval(settings)
     assert time.monotonic() - started < 5  # the store is tried first: no model was loaded for nothing
     assert open_for_command_line(settings) is None

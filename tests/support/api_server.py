@@ -40,8 +40,10 @@ class BreakingGenerator(ScriptedGenerator):
         self, messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
     ) -> Iterator[str]:
         if BREAK in messages[-1]["content"]:
-            self.enqueue(GeneratorUnavailable("the API stream broke off: connection reset"),
-                         after=" ".join(self.reply.split(" ")[:3]))
+            self.enqueue(
+                GeneratorUnavailable("the API stream broke off: connection reset"),
+                after=" ".join(self.reply.split(" ")[:3]),
+            )
         return super().stream(messages, max_tokens, temperature, stop)
 
 

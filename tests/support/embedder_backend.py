@@ -25,8 +25,9 @@ class HashedWordsEmbedder(BaseEmbedder[str]):
     dimension = 64
     max_tokens = 512
 
-    def __init__(self, spec: str, device: str = "cpu", batch_size: int = 32,
-                 cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, spec: str, device: str = "cpu", batch_size: int = 32, cache_dir: Path | None = None
+    ) -> None:
         super().__init__(spec, batch_size, identity=f"{spec}#{NAME}")
         self.batches: list[int] = []  # the size of every batch run, for the contract's batching check
 

@@ -46,8 +46,14 @@ class ScriptedGenerator:
 
     model_setting: ClassVar[str] = "generator_model"
 
-    def __init__(self, reply: str | BaseException = "", *, after: str = "", name: str = "scripted",
-                 context_window: int = 4096) -> None:
+    def __init__(
+        self,
+        reply: str | BaseException = "",
+        *,
+        after: str = "",
+        name: str = "scripted",
+        context_window: int = 4096,
+    ) -> None:
         self.name = name
         self.context_window = context_window
         self.standing = self._reply(reply, after)
@@ -57,8 +63,11 @@ class ScriptedGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScriptedGenerator:
-        return cls(f"Scripted by {settings.generator_model}.", name=f"scripted:{settings.generator_model}",
-                   context_window=settings.context_window or 4096)
+        return cls(
+            f"Scripted by {settings.generator_model}.",
+            name=f"scripted:{settings.generator_model}",
+            context_window=settings.context_window or 4096,
+        )
 
     @staticmethod
     def _reply(reply: str | BaseException, after: str) -> Reply:
@@ -81,7 +90,11 @@ class ScriptedGenerator:
         return sum(self.count_tokens(m["content"]) for m in messages)
 
     def stream(
-        self, messages: Messages, max_tokens: int, temperature: float = 0.0, stop: threading.Event | None = None
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: threading.Event | None = None,
     ) -> Iterator[str]:
         self.prompts.append(messages)
         self.limits.append(max_tokens)

@@ -43,7 +43,11 @@ def _starts_like_docx(data: bytes) -> bool:
 
 
 KIND = FileKind(
-    name="docx", label="Word", noun="Word document", loader=DocxLoader, extensions=(".docx",),
+    name="docx",
+    label="Word",
+    noun="Word document",
+    loader=DocxLoader,
+    extensions=(".docx",),
     magic=_starts_like_docx,
 )
 

@@ -28,7 +28,7 @@ class MemoryStore(StoreBase):
         self._embedders: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "MemoryStore":
+    def from_settings(cls, settings: Settings) -> MemoryStore:
         return cls()
 
     def close(self) -> None:
@@ -100,8 +100,11 @@ class MemoryStore(StoreBase):
         return [rows[i][0] for i in chunk_ids if i in rows]
 
     def chunks_on_page(self, collection: str, doc_id: str, page: int) -> list[Chunk]:
-        on_page = [c for c, _ in self._rows(collection).values()
-                   if c.doc_id == doc_id and c.page_start <= page <= c.page_end]
+        on_page = [
+            c
+            for c, _ in self._rows(collection).values()
+            if c.doc_id == doc_id and c.page_start <= page <= c.page_end
+        ]
         return sorted(on_page, key=lambda c: c.position)
 
     def chunk_ids(self, collection: str) -> list[str]:

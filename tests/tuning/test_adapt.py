@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from askdocs.types import Chunk
-from retrieval.rerankers import per_collection
 from retrieval.hybrid import HybridConfig
+from retrieval.rerankers import per_collection
 from tests.conftest import SAMPLE_DOCS, SMOLLM, make_settings
+from tests.support.generators import ScriptedGenerator
 from tuning.adapt import hard_negatives, sample_chunks
 from tuning.adoption import Case, Scores, adopt_if_better, case_scores, mean_scores, reranked, sign_test
 from tuning.questions import clean_question
 from tuning.train_reranker import held_out_ids
-from tests.support.generators import ScriptedGenerator
 
 PASSAGE = "Sorts are guaranteed to be stable: records with equal keys keep their original order."
 
@@ -27,17 +27,23 @@ def chunk(cid: str, text: str) -> Chunk:
 
 # -- questions ----------------------------------------------------------------------------------------
 @pytest.mark.unit
-@pytest.mark.parametrize("raw, expected", [
-    ("Question: Are Python sorts stable?\nThey are.", ("Are Python sorts stable?", "kept")),
-    ('1. "What order do records with equal keys keep?" Extra', ("What order do records with equal keys keep?", "kept")),
-    ("**Q: Is sorting stable in Python?**", ("Is sorting stable in Python?", "kept")),
-    ("   \n  ", (None, "empty")),
-    ("Sorting is stable.", (None, "not a question")),
-    ("Why?", (None, "not a question")),
-    ("Sorts are guaranteed to be stable?", (None, "echo")),  # a passage phrase with a question mark
-    ("What is the answer to this question?", (None, "off topic")),
-    ("What is the purpose of this passage?", (None, "off topic")),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Question: Are Python sorts stable?\nThey are.", ("Are Python sorts stable?", "kept")),
+        (
+            '1. "What order do records with equal keys keep?" Extra',
+            ("What order do records with equal keys keep?", "kept"),
+        ),
+        ("**Q: Is sorting stable in Python?**", ("Is sorting stable in Python?", "kept")),
+        ("   \n  ", (None, "empty")),
+        ("Sorting is stable.", (None, "not a question")),
+        ("Why?", (None, "not a question")),
+        ("Sorts are guaranteed to be stable?", (None, "echo")),  # a passage phrase with a question mark
+        ("What is the answer to this question?", (None, "off topic")),
+        ("What is the purpose of this passage?", (None, "off topic")),
+    ],
+)
 def test_a_generator_reply_is_cleaned_or_dropped_with_a_reason(raw: str, expected: tuple) -> None:
     assert clean_question(raw, PASSAGE) == expected
 
@@ -108,8 +114,14 @@ def test_held_out_questions_and_their_passages_stay_out_of_training() -> None:
 @pytest.mark.unit
 def test_negatives_skip_the_source_text_and_repeats() -> None:
     source = chunk("s", PASSAGE)
-    candidates = [chunk("dup", " " + PASSAGE.upper()), chunk("a", "Other text."), chunk("s", PASSAGE),
-                  chunk("a2", "other   TEXT."), chunk("b", "Third."), chunk("c", "Fourth.")]
+    candidates = [
+        chunk("dup", " " + PASSAGE.upper()),
+        chunk("a", "Other text."),
+        chunk("s", PASSAGE),
+        chunk("a2", "other   TEXT."),
+        chunk("b", "Third."),
+        chunk("c", "Fourth."),
+    ]
     assert [c.chunk_id for c in hard_negatives(source, candidates, 2)] == ["a", "b"]
     assert len(hard_negatives(source, candidates, 10)) == 3
 
@@ -142,7 +154,8 @@ def test_scores_find_the_source_or_its_duplicate_and_reranking_keeps_the_tail() 
     order = reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=5))(late)
     assert order[0] is source and order[5:] == list(late.candidates[5:])
     assert means([late], reranked(KeywordReranker("stable"), HybridConfig(rerank_candidates=3))) == means(
-        [late], lambda c: c.candidates)
+        [late], lambda c: c.candidates
+    )
     # Fused with retrieval's order, the reranker's pick (4th) only climbs to 2nd behind retrieval's first.
     fusing = HybridConfig(rerank_candidates=5, rerank_fusion="rrf", rrf_k=1)
     fused = reranked(KeywordReranker("stable"), fusing)(late)
@@ -156,11 +169,15 @@ def per_case(*ndcgs: float) -> list[Scores]:
 @pytest.mark.unit
 def test_adoption_needs_a_reliable_win_over_the_best_baseline_on_enough_questions() -> None:
     retrieval, base = per_case(*[0.5] * 30), per_case(*[0.6] * 30)
-    adopt, reason = adopt_if_better(per_case(*[0.7] * 30), {"retrieval": retrieval, "base_reranker": base}, 20)
+    adopt, reason = adopt_if_better(
+        per_case(*[0.7] * 30), {"retrieval": retrieval, "base_reranker": base}, 20
+    )
     assert adopt and "base reranker 0.6000" in reason and "lower bound of the gain +0.1000" in reason
     assert not adopt_if_better(per_case(*[0.6] * 30), {"retrieval": retrieval, "base_reranker": base}, 20)[0]
     assert adopt_if_better(per_case(*[0.55] * 30), {"retrieval": retrieval, "base_reranker": None}, 20)[0]
-    adopt, reason = adopt_if_better(per_case(*[0.9] * 5), {"retrieval": retrieval[:5], "base_reranker": None}, 20)
+    adopt, reason = adopt_if_better(
+        per_case(*[0.9] * 5), {"retrieval": retrieval[:5], "base_reranker": None}, 20
+    )
     assert not adopt and "only 5 held-out questions" in reason
     # A higher mean carried by two questions, against losses on many: not adopted.
     lucky = per_case(1.0, 1.0, *[0.47] * 28)
@@ -202,7 +219,9 @@ def test_a_run_is_published_whole_and_only_an_adopted_one_is_pointed_at(tmp_path
     assert per_collection.latest_report(folder) == {"run": "20260102-000000-b", "adopted": False}
     with pytest.raises(RuntimeError):
         fake_run(folder, "20260103-000000-c", adopt=True, crash=True)
-    assert per_collection.adopted_run(folder).name == "20260101-000000-a"  # the crash left the previous model in use
+    assert (
+        per_collection.adopted_run(folder).name == "20260101-000000-a"
+    )  # the crash left the previous model in use
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["20260101-000000-a", "20260102-000000-b"]
     fake_run(folder, "20260104-000000-d", adopt=False)  # the older unadopted run goes; the adopted one stays
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["20260101-000000-a", "20260104-000000-d"]
@@ -218,13 +237,16 @@ def test_a_broken_adopted_model_falls_back_to_the_base_and_says_so(tmp_path: Pat
     rerankers = per_collection.CollectionRerankers(tmp_path, base)
     assert rerankers.for_collection("handbook") is base  # nothing adopted
     assert rerankers.for_collection("../../etc") is base
-    fake_run(per_collection.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True)  # not a model
+    fake_run(
+        per_collection.collection_dir(tmp_path, "handbook"), "20260101-000000-a", adopt=True
+    )  # not a model
     with caplog.at_level(logging.ERROR, logger="retrieval.rerankers.per_collection"):
         assert rerankers.for_collection("handbook") is base
         assert rerankers.for_collection("handbook") is base
-    assert len([r for r in caplog.records if "cannot be used" in r.getMessage()]) == 1  # tried once per change
+    assert (
+        len([r for r in caplog.records if "cannot be used" in r.getMessage()]) == 1
+    )  # tried once per change
     assert per_collection.CollectionRerankers(tmp_path, None).for_collection("handbook") is None
-
 
 
 @pytest.mark.unit
@@ -241,10 +263,13 @@ def test_an_adopted_model_is_loaded_by_the_loader_given_with_its_trained_length(
     assert rerankers.for_collection("handbook") is model and rerankers.for_collection("handbook") is model
     assert loaded == [(str(tmp_path / "handbook" / "runs" / "20260101-000000-a"), 64)]  # once per change
 
+
 # -- one real run ----------------------------------------------------------------------------------------
 @pytest.mark.integration
 @pytest.mark.slow
-def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(
+    tmp_path: Path, embedder
+) -> None:  # noqa: ANN001
     pytest.importorskip("llama_cpp", reason="the packaged SmolLM2 runs through llama.cpp here")
     from ingest.pipeline import Ingestor
     from retrieval.factory import open_retrieval
@@ -255,8 +280,17 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     try:
         Ingestor(stack.store, stack.embedder, stack.bm25, settings).ingest_paths([SAMPLE_DOCS])
         stages: list[str] = []
-        result = adapt(settings, "default", questions=12, steps=3, held_out_share=0.34, stack=stack,
-                       max_length=64, min_held_out=1, progress=lambda stage, done, total: stages.append(stage))
+        result = adapt(
+            settings,
+            "default",
+            questions=12,
+            steps=3,
+            held_out_share=0.34,
+            stack=stack,
+            max_length=64,
+            min_held_out=1,
+            progress=lambda stage, done, total: stages.append(stage),
+        )
     finally:
         stack.close()
 
@@ -269,7 +303,9 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     for s in (result.before["retrieval"], result.after):
         assert 0.0 <= s.mrr_at_10 <= s.ndcg_at_10 <= 1.0  # one relevant passage: MRR never exceeds nDCG
     if result.adopted:  # the rule needs a higher mean and more: a bootstrap bound and a sign test
-        assert result.after.ndcg_at_10 > result.before["retrieval"].ndcg_at_10 and ": better (" in result.reason
+        assert (
+            result.after.ndcg_at_10 > result.before["retrieval"].ndcg_at_10 and ": better (" in result.reason
+        )
     else:
         assert "not better" in result.reason or "not reliably better" in result.reason
 
@@ -288,12 +324,23 @@ def test_adapting_on_the_sample_documents_reports_numbers_that_decide_adoption(t
     assert (result.folder / "model.safetensors").stat().st_size < 50_000_000
 
     # the same name as the model that wrote the replies, but it cannot write another
-    silent = ScriptedGenerator(AssertionError("a rerun over the same passages asked the generator again"),
-                               name=result.parameters["generator"])
+    silent = ScriptedGenerator(
+        AssertionError("a rerun over the same passages asked the generator again"),
+        name=result.parameters["generator"],
+    )
     stack = open_retrieval(settings, embedder=embedder)
     try:
-        again = adapt(settings, "default", questions=12, steps=1, held_out_share=0.34, stack=stack,
-                      generator=silent, max_length=64, min_held_out=1)
+        again = adapt(
+            settings,
+            "default",
+            questions=12,
+            steps=1,
+            held_out_share=0.34,
+            stack=stack,
+            generator=silent,
+            max_length=64,
+            min_held_out=1,
+        )
     finally:
         stack.close()
     assert again.counts["questions"] == c["questions"] and again.dropped == result.dropped

@@ -99,8 +99,10 @@ QUESTIONS = [f"How do I do thing number {n} with files?" for n in range(12)]
 def faq_page() -> str:
     parts = ["===============\nProgramming FAQ\n===============\n", "General Questions\n=================\n"]
     for n, question in enumerate(QUESTIONS):
-        parts.append(f"{question}\n{'-' * len(question)}\n\nAnswer {n}: use the marker word answer{n}x "
-                     f"together with shutil and os functions to do thing number {n}.\n")
+        parts.append(
+            f"{question}\n{'-' * len(question)}\n\nAnswer {n}: use the marker word answer{n}x "
+            f"together with shutil and os functions to do thing number {n}.\n"
+        )
     return "\n".join(parts)
 
 
@@ -126,8 +128,9 @@ def _groups(sources: Path) -> tuple[rd.Collected, list[rd.TrainingGroup]]:
     collected = rd.collect(sources, min_chars=60)
     chosen = rd.sample(collected.queries, max_headings=100, max_index=100)
     # two stand-in "retrievers" ranking the pool forwards and backwards; the BM25 one is real
-    return collected, rd.mine(collected, chosen, rd.bm25_hits(collected.pool), _backwards(collected),
-                              negatives=2, skip=0)
+    return collected, rd.mine(
+        collected, chosen, rd.bm25_hits(collected.pool), _backwards(collected), negatives=2, skip=0
+    )
 
 
 @pytest.mark.unit
@@ -190,15 +193,24 @@ def test_a_tiny_training_run_saves_a_working_cross_encoder(sources: Path, tmp_pa
     from tuning.train_reranker import train
 
     _, groups = _groups(sources)
-    args = argparse.Namespace(out=tmp_path / "ce", max_steps=2, max_length=64, groups_per_step=2, negatives=2,
-                              lr=5e-5, seed=1, freeze_embeddings=True, time_budget_min=0, log_every=1)
+    args = argparse.Namespace(
+        out=tmp_path / "ce",
+        max_steps=2,
+        max_length=64,
+        groups_per_step=2,
+        negatives=2,
+        lr=5e-5,
+        seed=1,
+        freeze_embeddings=True,
+        time_budget_min=0,
+        log_every=1,
+    )
     result = train(groups, args)
     assert result["steps"] == 2 and (tmp_path / "ce" / "model.safetensors").stat().st_size < 50_000_000
     reranker = CrossEncoderReranker(str(tmp_path / "ce"), device="cpu", max_length=64)
     assert str(next(reranker._model.model.parameters()).dtype) == "torch.float32"  # cast up from fp16
     scores = reranker.score("copy a file", ["Files are copied with copyfile.", "Archives are made."])
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
-
 
 
 @pytest.mark.integration
@@ -210,9 +222,18 @@ def test_training_twice_with_one_seed_gives_the_same_weights(sources: Path, tmp_
     _, groups = _groups(sources)
     weights = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        args = argparse.Namespace(out=tmp_path / name, max_steps=3, max_length=64, groups_per_step=2,
-                                  negatives=2, lr=5e-5, seed=seed, freeze_embeddings=True, time_budget_min=0,
-                                  log_every=1)
+        args = argparse.Namespace(
+            out=tmp_path / name,
+            max_steps=3,
+            max_length=64,
+            groups_per_step=2,
+            negatives=2,
+            lr=5e-5,
+            seed=seed,
+            freeze_embeddings=True,
+            time_budget_min=0,
+            log_every=1,
+        )
         train(groups, args)
         weights.append((tmp_path / name / "model.safetensors").read_bytes())
     assert weights[0] == weights[1]
@@ -228,6 +249,7 @@ def test_the_card_says_whether_the_fused_model_loses_on_the_smoke_set() -> None:
     assert "does not lose" in card_line({"retrieval": 0.938, "fused": 0.938, "replacing": 0.5})
     assert "could not run (OSError: offline)" in card_line({"error": "OSError: offline"})
 
+
 # -- synthetic questions ----------------------------------------------------------------------------------
 class FakeGenerator(ScriptedGenerator):
     """A Generator that writes "Which ... WORD?" about the passage's longest word, or refuses on "Archives".
@@ -239,8 +261,13 @@ class FakeGenerator(ScriptedGenerator):
         super().__init__(name=name)
         self.fail_after, self.calls = fail_after, 0
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float = 0.0,
-               stop: threading.Event | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
         if self.fail_after is not None and self.calls >= self.fail_after:
             raise KeyboardInterrupt("killed")
         self.calls += 1
@@ -260,16 +287,22 @@ def _with_a_copied_test_answer(sources: Path, tmp_path: Path) -> Path:
     root = tmp_path / "_sources"
     shutil.copytree(sources, root)
     n = _test_split()[0]
-    answer = (f"Answer {n}: use the marker word answer{n}x together with shutil and os functions to do "
-              f"thing number {n}.")
+    answer = (
+        f"Answer {n}: use the marker word answer{n}x together with shutil and os functions to do "
+        f"thing number {n}."
+    )
     (root / "library" / "copied.rst.txt").write_text(
         f"Copied answers\n==============\n\nAn introduction to the copied page, long enough to be a passage "
-        f"of the pool on its own.\n\nThe copy\n--------\n\n{answer}\n", "utf-8")
+        f"of the pool on its own.\n\nThe copy\n--------\n\n{answer}\n",
+        "utf-8",
+    )
     return root
 
 
 @pytest.mark.unit
-def test_synthetic_sources_are_doc_passages_and_never_a_faq_test_answer(sources: Path, tmp_path: Path) -> None:
+def test_synthetic_sources_are_doc_passages_and_never_a_faq_test_answer(
+    sources: Path, tmp_path: Path
+) -> None:
     from tuning.synthetic import source_positions
 
     collected = rd.collect(_with_a_copied_test_answer(sources, tmp_path), min_chars=60)
@@ -284,8 +317,9 @@ def test_synthetic_sources_are_doc_passages_and_never_a_faq_test_answer(sources:
     assert not any(m in t or QUESTIONS[n] in t for t in texts for n, m in zip(_test_split(), test_markers))
     assert source_positions(collected, 3, min_chars=60) == chosen[:3]  # a larger N only adds passages
     reordered = rd.Collected(collected.pool[::-1], (), 0, collected.faq_test_answers)
-    assert [reordered.pool[i].id for i in source_positions(reordered, 3, min_chars=60)] == \
-        [collected.pool[i].id for i in chosen[:3]]  # the pool's order does not matter
+    assert [reordered.pool[i].id for i in source_positions(reordered, 3, min_chars=60)] == [
+        collected.pool[i].id for i in chosen[:3]
+    ]  # the pool's order does not matter
 
 
 @pytest.mark.unit
@@ -307,8 +341,9 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
     shown = io.StringIO()
     resumed = FakeGenerator()
     with ReplyCache(path, resumed) as cache:
-        first = synthetic_queries(collected, 100, cache, progress=progress_printer(cache, 99, out=shown),
-                                  min_chars=60)
+        first = synthetic_queries(
+            collected, 100, cache, progress=progress_printer(cache, 99, out=shown), min_chars=60
+        )
     total = first.counts["passages"]
     assert resumed.calls == total - 2 and first.counts["cached"] == 2 and first.counts["written"] == total - 2
     assert "questions/min" in shown.getvalue() and "ETA" in shown.getvalue()
@@ -317,9 +352,14 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
     assert len(rows) == total and {r["generator"] for r in rows} == {"fake:gen"}
 
     # cleaned: markup and lead stripped, the text after the "?" gone, the refusal dropped and counted
-    assert all(q.text.startswith("Which part of the text mentions ") and q.text.endswith("?") for q in first.queries)
-    refused = sum("Archives" in collected.pool[i].text for i in range(len(collected.pool))
-                  if collected.pool[i].section.startswith("library/"))
+    assert all(
+        q.text.startswith("Which part of the text mentions ") and q.text.endswith("?") for q in first.queries
+    )
+    refused = sum(
+        "Archives" in collected.pool[i].text
+        for i in range(len(collected.pool))
+        if collected.pool[i].section.startswith("library/")
+    )
     assert first.counts["rejected"].get("not a question") == refused > 0
     assert first.counts["questions"] + sum(first.counts["rejected"].values()) == total
     for q in first.queries:
@@ -339,15 +379,18 @@ def test_synthetic_questions_are_cleaned_cached_and_resumed(sources: Path, tmp_p
 
 
 @pytest.mark.unit
-def test_synthetic_queries_get_mined_negatives_and_never_a_held_out_passage(sources: Path, tmp_path: Path) -> None:
+def test_synthetic_queries_get_mined_negatives_and_never_a_held_out_passage(
+    sources: Path, tmp_path: Path
+) -> None:
     from tuning.synthetic import ReplyCache, synthetic_queries
     from tuning.train_reranker import split_held_out
 
     collected, groups = _groups(sources)
     with ReplyCache(tmp_path / "q.jsonl", FakeGenerator()) as cache:
         synthetic = synthetic_queries(collected, 100, cache, progress=lambda done, total: None, min_chars=60)
-    mined = rd.mine(collected, synthetic.queries, rd.bm25_hits(collected.pool), _backwards(collected),
-                    negatives=2, skip=0)
+    mined = rd.mine(
+        collected, synthetic.queries, rd.bm25_hits(collected.pool), _backwards(collected), negatives=2, skip=0
+    )
     assert mined and {g.source for g in mined} == {"synthetic"}
     for g in mined:
         section = g.positive_id.rsplit("/", 1)[0]
@@ -360,41 +403,80 @@ def test_synthetic_queries_get_mined_negatives_and_never_a_held_out_passage(sour
     held_positives = {g.positive_id for g in held}
     assert not any(g.source == "synthetic" and g.positive_id in held_positives for g in train)
     assert len(train) == len(everything) - len(held) - sum(
-        g.source == "synthetic" and g.positive_id in held_positives for g in everything)
+        g.source == "synthetic" and g.positive_id in held_positives for g in everything
+    )
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_run_with_synthetic_questions_records_them_in_training_json_and_the_card(
-        sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     pytest.importorskip("llama_cpp", reason="the packaged SmolLM2 runs through llama.cpp here")
     from tests.conftest import MODEL_CACHE, SMOLLM
     from tuning.train_reranker import main
 
-    for name, value in {"GENERATOR_MODEL": SMOLLM, "MODEL_CACHE": str(MODEL_CACHE),
-                        "DATA_DIR": str(tmp_path / "data"), "LLAMACPP_THREADS": "1"}.items():
+    for name, value in {
+        "GENERATOR_MODEL": SMOLLM,
+        "MODEL_CACHE": str(MODEL_CACHE),
+        "DATA_DIR": str(tmp_path / "data"),
+        "LLAMACPP_THREADS": "1",
+    }.items():
         monkeypatch.setenv(f"ASKDOCS_{name}", value)
     import shutil
 
     tree = shutil.copytree(sources, tmp_path / "_sources")  # plus passages long enough to be sources
     (tree / "library" / "json.rst.txt").write_text(JSON_PAGE, "utf-8")
     out, cache = tmp_path / "ce", tmp_path / "cache"
-    assert main(["--out", str(out), "--sources", str(tree), "--cache", str(cache), "--synthetic", "5",
-                 "--generator-backend", "llamacpp", "--max-steps", "1", "--max-length", "32",
-                 "--groups-per-step", "2", "--negatives", "2", "--held-out", "1"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(out),
+                "--sources",
+                str(tree),
+                "--cache",
+                str(cache),
+                "--synthetic",
+                "5",
+                "--generator-backend",
+                "llamacpp",
+                "--max-steps",
+                "1",
+                "--max-length",
+                "32",
+                "--groups-per-step",
+                "2",
+                "--negatives",
+                "2",
+                "--held-out",
+                "1",
+            ]
+        )
+        == 0
+    )
     synthetic = json.loads((out / "training.json").read_text("utf-8"))["data"]["synthetic"]
     assert synthetic["requested"] == 5 and synthetic["passages"] == 3  # the three long json passages
-    assert synthetic["generator"] == {"name": f"llamacpp:{SMOLLM}", "backend": "llamacpp", "model": SMOLLM,
-                                      "model_sha256": synthetic["generator"]["model_sha256"]}
+    assert synthetic["generator"] == {
+        "name": f"llamacpp:{SMOLLM}",
+        "backend": "llamacpp",
+        "model": SMOLLM,
+        "model_sha256": synthetic["generator"]["model_sha256"],
+    }
     assert len(synthetic["generator"]["model_sha256"]) == 64
     assert synthetic["questions"] + sum(synthetic["rejected"].values()) == synthetic["passages"]
-    assert synthetic["written"] == synthetic["passages"] == len(
-        (cache / "synthetic-questions.jsonl").read_text("utf-8").splitlines())
+    assert (
+        synthetic["written"]
+        == synthetic["passages"]
+        == len((cache / "synthetic-questions.jsonl").read_text("utf-8").splitlines())
+    )
     card = (out / "README.md").read_text("utf-8")
     assert f"{SMOLLM} through llamacpp" in card and "never a FAQ passage" in card
     smoke = json.loads((out / "training.json").read_text("utf-8"))["smoke_ndcg_at_10"]
     assert set(smoke) == {"retrieval", "fused", "replacing"} and all(0 <= v <= 1 for v in smoke.values())
     assert smoke["retrieval"] > 0.8  # the app's hybrid on its own sample documents (0.938 in the docs)
-    assert f"retrieval alone {smoke['retrieval']:.4f}; fused with this model (rrf) {smoke['fused']:.4f}" in card
+    assert (
+        f"retrieval alone {smoke['retrieval']:.4f}; fused with this model (rrf) {smoke['fused']:.4f}" in card
+    )

@@ -28,11 +28,15 @@ router = APIRouter()
 
 
 @router.post(
-    "/ask", tags=["ask"], response_class=StreamingResponse,
+    "/ask",
+    tags=["ask"],
+    response_class=StreamingResponse,
     responses={
-        200: {"description": "Server-sent events: `token` (TokenEvent) pieces as they come, then one `answer` "
-                             "(AnswerEvent), or an `error` (ErrorEvent) after the text already sent.",
-              "content": {"text/event-stream": {"schema": SSE_EVENT}}},
+        200: {
+            "description": "Server-sent events: `token` (TokenEvent) pieces as they come, then one `answer` "
+            "(AnswerEvent), or an `error` (ErrorEvent) after the text already sent.",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
         **ERRORS,
         429: {"model": Problem, "description": "Too many questions from this caller in the last minute."},
         503: {"model": Problem, "description": "The generator or the document index is not available."},
@@ -57,9 +61,11 @@ async def ask(body: AskRequest, who: User, request: Request, api: State) -> Stre
     if isinstance(first, BaseException):
         worker.stop.set()
         _refuse(api, first, body, collection)
-    return StreamingResponse(sse_events(first, worker, collection, api.counts, api.recorder, body.question),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        sse_events(first, worker, collection, api.counts, api.recorder, body.question),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 def _check_rate(api: ApiState, who: Principal, request: Request) -> None:
@@ -67,7 +73,9 @@ def _check_rate(api: ApiState, who: Principal, request: Request) -> None:
     decision = api.limiter.check(limit_key(who, address, "api"))
     if not decision.allowed:
         api.counts.errors.inc(kind="rate_limited")
-        raise problem(429, decision.message, **{"Retry-After": str(max(1, math.ceil(decision.retry_after_s)))})
+        raise problem(
+            429, decision.message, **{"Retry-After": str(max(1, math.ceil(decision.retry_after_s)))}
+        )
 
 
 async def _pipeline(api: ApiState, body: AskRequest, collection: str) -> AnswerPipeline:

@@ -16,6 +16,12 @@ def collections(who: User, api: State) -> list[CollectionOut]:
     for name in store.collections():
         policy = store.policy(name)
         if policy.allows(who):
-            found.append(CollectionOut(name=name, documents=len(store.documents(name)),
-                                       chunks=store.count(name), restricted=policy.restricted))
+            found.append(
+                CollectionOut(
+                    name=name,
+                    documents=len(store.documents(name)),
+                    chunks=store.count(name),
+                    restricted=policy.restricted,
+                )
+            )
     return found

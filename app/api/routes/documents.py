@@ -19,20 +19,32 @@ from ingest.loaders import supported_kinds
 router = APIRouter()
 
 
-@router.get("/collections/{collection}/documents", tags=["documents"], response_model=list[DocumentOut],
-            responses=ERRORS)
+@router.get(
+    "/collections/{collection}/documents",
+    tags=["documents"],
+    response_model=list[DocumentOut],
+    responses=ERRORS,
+)
 def documents(collection: CollectionName, who: User, api: State) -> list[DocumentOut]:
     readable(api, collection, who)
     return [DocumentOut.of(d) for d in api.parts.runtime.store.documents(collection)]
 
 
 @router.post(
-    "/collections/{collection}/documents", tags=["documents"], response_model=IngestOut, status_code=201,
+    "/collections/{collection}/documents",
+    tags=["documents"],
+    response_model=IngestOut,
+    status_code=201,
     description=f"Index one file ({supported_kinds()}) into the collection, creating it if needed (admins).",
-    responses={**ERRORS, 200: {"model": IngestOut, "description": "Unchanged: the same bytes are indexed."},
-               413: {"model": Problem}},
+    responses={
+        **ERRORS,
+        200: {"model": IngestOut, "description": "Unchanged: the same bytes are indexed."},
+        413: {"model": Problem},
+    },
 )
-async def upload(collection: CollectionName, file: Annotated[UploadFile, File()], _: Admin, api: State) -> Any:
+async def upload(
+    collection: CollectionName, file: Annotated[UploadFile, File()], _: Admin, api: State
+) -> Any:
     # Described in the decorator, not a docstring: the description names the loader registry's kinds.
     s, jobs = api.parts.settings, api.parts.jobs
     data = await file.read(s.max_upload_bytes + 1)
@@ -49,8 +61,12 @@ async def upload(collection: CollectionName, file: Annotated[UploadFile, File()]
     return JSONResponse(body.model_dump(), status_code=200 if outcome.status == "unchanged" else 201)
 
 
-@router.delete("/collections/{collection}/documents/{document:path}", tags=["documents"],
-               response_model=IngestOut, responses=ERRORS)
+@router.delete(
+    "/collections/{collection}/documents/{document:path}",
+    tags=["documents"],
+    response_model=IngestOut,
+    responses=ERRORS,
+)
 def delete(collection: CollectionName, document: str, _: Admin, api: State) -> IngestOut:
     """Remove a document (by source name or id) and its chunks (admins)."""
     if collection not in api.parts.runtime.store.collections():

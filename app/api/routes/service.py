@@ -11,16 +11,24 @@ from app.api.schemas import HealthOut
 router = APIRouter()
 
 
-@router.get("/health", tags=["service"], response_model=HealthOut,
-            responses={503: {"model": HealthOut, "description": "A part is not working."}})
+@router.get(
+    "/health",
+    tags=["service"],
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "A part is not working."}},
+)
 def health(api: State) -> JSONResponse:
     """Whether the store, the keyword index and the embedder answer, and which generator is set."""
     report = health_report(api.parts)
     return JSONResponse(report.model_dump(), status_code=200 if report.status == "ok" else 503)
 
 
-@router.get("/metrics", tags=["service"], response_class=PlainTextResponse,
-            responses={200: {"content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    tags=["service"],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+)
 def prometheus(api: State) -> PlainTextResponse:
     """Counters and latency histograms in Prometheus' text format.
 
