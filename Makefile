@@ -11,7 +11,7 @@ DEV := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
 QUESTION ?= Which module provides the itemgetter() and attrgetter() functions used for sorting?
 
-.PHONY: run ask api test setup setup-dev bench clean apt-lists
+.PHONY: run ask api test lint setup setup-dev bench clean apt-lists
 
 # The product: the web app on the embedded defaults, sample documents indexed, at http://localhost:8501.
 run: $(RUNTIME)
@@ -29,8 +29,13 @@ api: $(RUNTIME)
 	$(PY) -m ingest sample_docs/documents
 	$(PY) -m app.api
 
-test: $(DEV) $(CHROMIUM) apt-lists
+test: $(DEV) $(CHROMIUM) apt-lists lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest
+
+# Lint and format checks (pyproject.toml); the layering rule is a test (tests/test_layers.py).
+lint: $(DEV)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 bench: $(DEV)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m bench.foundation

@@ -29,7 +29,7 @@ class BaseEmbedder(Batched[Item]):
         ...     dimension, max_tokens = 2, 100
         ...     def _embed_batch(self, texts): return np.array([[len(t), 1.0] for t in texts])
         ...     def _count_tokens(self, text): return len(text.split())
-        >>> Lengths("lengths", batch_size=1).embed(["", "abc"]).round(3).tolist()
+        >>> [[round(float(x), 3) for x in v] for v in Lengths("lengths", batch_size=1).embed(["", "abc"])]
         [[0.0, 1.0], [0.949, 0.316]]
     """
 

@@ -30,7 +30,9 @@ def test_quick_embedding_benchmark(tmp_path: Path) -> None:
         assert math.isfinite(row["chunks_per_s"]) and row["chunks_per_s"] > 0, name
         assert len(row["ratios"]) == report["profile"]["rounds"]
     assert variants["onnx-fp32"]["cosine_min"] > 0.9999  # the same vectors as torch
-    assert variants["onnx-int8"]["cosine_mean"] > 0.98  # close, not equal (see retrieval/embedders/onnx.py)
+    # close, not equal: the mean over realistic chunks, which holds on AVX2 as with VNNI
+    # (INT8_MEAN_FLOOR in tests/retrieval/test_embedder.py says why)
+    assert variants["onnx-int8"]["cosine_mean"] > 0.98
     quality = report["quality"]["test"]
     for config in ("dense", "default"):
         assert 0 < quality["torch"][config] <= 1

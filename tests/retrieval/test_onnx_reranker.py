@@ -51,12 +51,21 @@ def test_fp32_scores_match_torch(folder: Path, torch_scores: list[float]) -> Non
     assert len(set(np.round(scores, 6))) == len(PASSAGES)  # distinct scores: the comparison is not vacuous
 
 
+# int8 bounds that hold on AVX2 as on AVX-512 VNNI, whose int8 kernels differ (see test_embedder.py).
+# Measured with VNNI (a Xeon with avx512_vnni): int8 scores within 0.0013 of torch's, Spearman 0.762
+# over the 8 passages (squared rank shifts sum to 20), the untrained head's scores spread over 0.018.
+# AVX2's int8 error is ~1.4x VNNI's (the embedder's "x": 0.0215 from a cosine of 1 against 0.015).
+# So: 5e-3 (3.8x the VNNI difference); Spearman > 0.5, room for squared shifts summing to 42.
+INT8_MAX_SCORE_DIFF = 5e-3
+INT8_LEAST_SPEARMAN = 0.5
+
+
 @pytest.mark.slow
 def test_int8_ranks_close_to_torch(folder: Path, torch_scores: list[float]) -> None:
     scores = onnx(folder, "int8").score(QUERY, PASSAGES)
-    assert np.max(np.abs(np.subtract(scores, torch_scores))) < 5e-3
+    assert np.max(np.abs(np.subtract(scores, torch_scores))) < INT8_MAX_SCORE_DIFF
     ranks = [np.argsort(np.argsort(s)) for s in (scores, torch_scores)]
-    assert np.corrcoef(*ranks)[0, 1] > 0.7  # an untrained head's scores sit close together: coarse
+    assert np.corrcoef(*ranks)[0, 1] > INT8_LEAST_SPEARMAN  # an untrained head's scores sit close together
 
 
 @pytest.mark.slow
@@ -98,7 +107,7 @@ def test_settings_choose_the_reranker_backend_and_length(folder: Path, torch_sco
     assert isinstance(configured(reranker=str(folder)), CrossEncoderReranker)  # torch: the default backend
     int8 = configured(reranker=str(folder), reranker_backend="onnx-int8", reranker_max_length=128)
     assert isinstance(int8, OnnxCrossEncoderReranker) and (int8.variant, int8.max_length) == ("int8", 128)
-    assert np.max(np.abs(np.subtract(int8.score(QUERY, PASSAGES), torch_scores))) < 5e-3  # the same model
+    assert np.max(np.abs(np.subtract(int8.score(QUERY, PASSAGES), torch_scores))) < INT8_MAX_SCORE_DIFF
 
 
 @pytest.mark.slow
