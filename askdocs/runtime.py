@@ -75,7 +75,7 @@ class Runtime:
         check_backends(settings)
         self.settings = settings
         self._stack = open_retrieval(settings, embedder, reranker)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one part may be built from another (the queue from the ingestor)
         self._built: dict[str, Any] = {}
         if generator is not None:
             self._built["generator"] = generator
