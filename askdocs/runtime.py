@@ -36,6 +36,7 @@ from generation.cache import SemanticCache, cache_from_settings
 from generation.generators import (
     Generator,
     api_generator_from_settings,
+    check_backend,
     fast_generator_from_settings,
     generator_from_settings,
     local_generator_from_settings,
@@ -45,11 +46,11 @@ from ingest.jobs import IngestionQueue
 from ingest.pipeline import Ingestor
 from retrieval.bm25 import BM25Directory
 from retrieval.consistency import ConsistencyReport, repair_at_startup
-from retrieval.embedders import Embedder
+from retrieval.embedders import EMBEDDERS, Embedder
 from retrieval.factory import open_retrieval
 from retrieval.hybrid import HybridRetriever
-from retrieval.rerankers import Reranker
-from retrieval.stores import StoreLocked, StoreUnavailable, VectorStore
+from retrieval.rerankers import RERANKERS, Reranker
+from retrieval.stores import STORES, StoreLocked, StoreUnavailable, VectorStore
 
 T = TypeVar("T")
 _UNSET: Any = object()
@@ -57,7 +58,11 @@ _UNSET: Any = object()
 
 def check_backends(settings: Settings) -> None:
     """Raise ``UnknownBackend`` for a backend setting its role's registry does not hold."""
-    # Filled in by each role's registry as the roles move into their packages (issue 17).
+    STORES.check(settings.store_backend, "ASKDOCS_STORE_BACKEND")
+    EMBEDDERS.check(settings.embedder_backend, "ASKDOCS_EMBEDDER_BACKEND")
+    RERANKERS.check(settings.reranker_backend, "ASKDOCS_RERANKER_BACKEND")
+    check_backend(settings.generator_backend, "ASKDOCS_GENERATOR_BACKEND")
+    check_backend(settings.fast_generator_backend, "ASKDOCS_FAST_GENERATOR_BACKEND")
 
 
 class Runtime:
