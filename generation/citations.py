@@ -1,6 +1,6 @@
 """Checking the model's citations against the sources it was actually given.
 
-Small local models answer well but cite unreliably (DESIGN.md §3), so the
+Small local models answer well but cite unreliably (docs/decisions.md), so the
 model does not decide what is cited: every ``[n]`` is validated against the
 numbered sources, invalid numbers are removed, and a sentence with no valid
 citation is attributed to the source whose words it shares most, or listed

@@ -2,7 +2,7 @@
 
 Design choices:
 - bm25s over rank-bm25: ~10x faster queries and ~4x less memory at 100k
-  documents, measured here (see DESIGN.md). rank-bm25 stays in the tests as
+  documents, measured here (see docs/decisions.md). rank-bm25 stays in the tests as
   the reference our ranking is checked against, on the same tokens.
 - Tokens are lowercased Unicode words, English stop words dropped, Snowball
   stemmed; ``tokenize`` is the one place that decides this, for indexing,

@@ -5,7 +5,7 @@ RRF (Cormack, Clarke & Buettcher, SIGIR 2009) scores a document by
 ranks. It needs no score calibration between BM25 and cosine similarity,
 which live on unrelated scales. ``k`` (60 in the paper) damps the advantage of
 the very top ranks. The weights exist because equal-weight fusion often loses
-to dense search alone on question-to-answer data (DESIGN.md); they are
+to dense search alone on question-to-answer data (docs/decisions.md); they are
 settings, chosen by the evaluation suite.
 """
 
