@@ -53,6 +53,9 @@ LAYERS: dict[str, tuple[frozenset[str], str]] = {
 COMPOSITION_ROOT = "askdocs/runtime.py"
 COMPOSITION_ROOT_MODULE = "askdocs.runtime"
 COMPOSITION_ROOT_MAY_IMPORT = frozenset({"askdocs", "ingest", "retrieval", "generation", "eval", "tuning"})
+# A package's command line (``python -m ingest``, ``python -m generation``) is an entry point, like the app:
+# it may build its parts with the composition root, which is the only product import it gains by that.
+ENTRY_POINT = "__main__.py"
 
 PACKAGES = tuple(LAYERS)
 LAZY_ENTRY = re.compile(r"^(?:%s)(?:\.\w+)*:\w+$" % "|".join(PACKAGES))  # a Registry's "pkg.module:attr"
@@ -99,7 +102,7 @@ def layer_violations(source: str, path: str, root_imports: frozenset[str] = froz
     allowed = COMPOSITION_ROOT_MAY_IMPORT if is_root else LAYERS[package][0]
     out, seen = [], set()
     for line, module in sorted(set(imported_modules(source, path))):
-        if module == COMPOSITION_ROOT_MODULE and not is_root:
+        if module == COMPOSITION_ROOT_MODULE and not is_root and Path(path).name != ENTRY_POINT:
             for target in sorted(root_imports - allowed - {package}):
                 out.append(
                     f"{path}:{line}: import {module} brings in {target}, "
@@ -188,6 +191,13 @@ def test_the_composition_root_is_the_one_exception() -> None:
     assert layer_violations(wiring, "askdocs/settings.py")
     assert layer_violations("from app.services import services\n", COMPOSITION_ROOT)
     assert layer_violations("import bench.foundation\n", COMPOSITION_ROOT)
+
+
+def test_a_command_line_may_build_its_parts_with_the_composition_root_but_nothing_more() -> None:
+    uses_root, root = "from askdocs.runtime import Runtime\n", frozenset({"ingest", "generation"})
+    assert not layer_violations(uses_root, "ingest/__main__.py", root)
+    assert layer_violations(uses_root, "ingest/pipeline.py", root)  # a library module may not
+    assert layer_violations("from generation.pipeline import AnswerPipeline\n", "ingest/__main__.py")
 
 
 def test_allowed_imports_and_tests_pass() -> None:
