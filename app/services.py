@@ -28,12 +28,9 @@ from app.ratelimit import RateLimiter
 from askdocs.quiet import quiet_libraries
 from askdocs.runtime import Runtime
 from askdocs.settings import Settings, load_settings
-from generation.cache import SemanticCache
 from generation.generators import Generator
 from generation.pipeline import AnswerPipeline
 from generation.redaction import stored_text_scrubber
-from ingest.jobs import IngestionQueue
-from ingest.pipeline import Ingestor
 from retrieval.consistency import ConsistencyReport
 from retrieval.stores import StoreLocked
 
@@ -45,18 +42,6 @@ class Services:
     feedback: FeedbackStore
     index_check: ConsistencyReport | None = None  # the start-up check; None when none ran
     recorder: Recorder | None = None  # None: nothing is recorded (tests that do not look)
-
-    @property
-    def ingestor(self) -> Ingestor:
-        return self.runtime.ingestor
-
-    @property
-    def jobs(self) -> IngestionQueue:
-        return self.runtime.jobs
-
-    @property
-    def cache(self) -> SemanticCache | None:  # None: ASKDOCS_CACHE_SIMILARITY=0
-        return self.runtime.cache
 
 
 @st.cache_resource(show_spinner="Loading the search index and the embedding model (first start only)…")

@@ -65,7 +65,7 @@ if st.button("Ingest", type="primary", disabled=not uploads):
     for upload in uploads or []:
         data = upload.getvalue()
         files.append((upload.name, data))
-    st.session_state.setdefault("my_jobs", []).append(svc.jobs.submit(files, collection))
+    st.session_state.setdefault("my_jobs", []).append(svc.runtime.jobs.submit(files, collection))
     st.session_state.upload_round = round_ + 1
     st.rerun()
 
@@ -73,7 +73,7 @@ if st.button("Ingest", type="primary", disabled=not uploads):
 def my_jobs() -> list[JobStatus]:
     """This session's jobs, newest first (the queue forgets old jobs; those simply drop out)."""
     mine = set(st.session_state.get("my_jobs", []))
-    return [job for job in svc.jobs.jobs() if job.id in mine]
+    return [job for job in svc.runtime.jobs.jobs() if job.id in mine]
 
 
 OUTCOME_ICONS = {
@@ -129,14 +129,14 @@ if documents:
     )
     doomed = st.selectbox("Document to delete", [d.source for d in documents], index=None)
     if st.button("Delete", disabled=doomed is None):
-        outcome = svc.ingestor.delete(collection, doomed)
+        outcome = svc.runtime.ingestor.delete(collection, doomed)
         st.session_state.documents_flash = f"{outcome.status}: {outcome.source} ({outcome.detail})"
         st.rerun()
 else:
     st.info("No documents in this collection yet.")
 
 if st.button("Re-index (rebuild the keyword index)"):
-    st.session_state.setdefault("my_jobs", []).append(svc.jobs.submit_reindex(collection))
+    st.session_state.setdefault("my_jobs", []).append(svc.runtime.jobs.submit_reindex(collection))
     st.rerun()
 
 st.subheader("Reranker adapted to this collection")

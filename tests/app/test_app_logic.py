@@ -323,8 +323,8 @@ def admin_documents_page(new_app) -> AppTest:
 
 def wait_for_jobs(svc: Services, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    for job in svc.jobs.jobs():
-        svc.jobs.wait(job.id, timeout=max(0.1, deadline - time.monotonic()))
+    for job in svc.runtime.jobs.jobs():
+        svc.runtime.jobs.wait(job.id, timeout=max(0.1, deadline - time.monotonic()))
 
 
 def test_an_admin_uploads_sees_the_outcome_and_deletes(new_app, parts):
@@ -696,8 +696,8 @@ def server_mode(parts, chroma_process: ChromaProcess, tmp_path: Path) -> Iterato
         }
     )
     svc = server_mode_services(settings)
-    assert svc.ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
-    svc.ingestor.rebuild_bm25("default")
+    assert svc.runtime.ingestor.ingest_bytes("sorting.md", SORTING_MD, "default").status == "ingested"
+    svc.runtime.ingestor.rebuild_bm25("default")
     yield svc
     svc.runtime.close()
 

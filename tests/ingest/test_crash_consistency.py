@@ -307,7 +307,7 @@ def test_the_app_repairs_at_start_up_and_a_second_writer_gets_a_clear_error(
         captions = [c.value for c in status.caption]
         assert "index checked: repaired 2 problems" in captions, captions  # the new chunks, stale BM25
         svc = app.services.services()  # the app's own, cached: this process is now the store's writer
-        before = documents_by_source(svc.stack.store, COL)
+        before = documents_by_source(svc.runtime.store, COL)
         # Killed before its record was written: the changed document is at its old version.
         assert before == {CHANGED: versions[0][CHANGED], UNCHANGED: versions[0][UNCHANGED]}
 
@@ -332,11 +332,11 @@ def test_the_app_repairs_at_start_up_and_a_second_writer_gets_a_clear_error(
         assert "started" not in [m.value for m in second.markdown]
 
         # The first writer lost nothing and still works.
-        assert documents_by_source(svc.stack.store, COL) == before
-        assert index_problems(svc.stack.store, svc.stack.bm25, COL) == []
-        [outcome] = svc.ingestor.ingest_paths([folders["new docs"] / ADDED], COL)
-        assert outcome.status == "ingested" and index_problems(svc.stack.store, svc.stack.bm25, COL) == []
+        assert documents_by_source(svc.runtime.store, COL) == before
+        assert index_problems(svc.runtime.store, svc.runtime.bm25, COL) == []
+        [outcome] = svc.runtime.ingestor.ingest_paths([folders["new docs"] / ADDED], COL)
+        assert outcome.status == "ingested" and index_problems(svc.runtime.store, svc.runtime.bm25, COL) == []
     finally:
         app.services.services.clear()
         if "svc" in locals():
-            svc.stack.close()
+            svc.runtime.close()
