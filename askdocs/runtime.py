@@ -80,7 +80,10 @@ class Runtime:
         check_backends(settings)
         self.settings = settings
         self._stack = open_retrieval(settings, embedder, reranker)
-        self._lock = threading.RLock()  # one part may be built from another (the queue from the ingestor)
+        # One lock per part, so loading a model (a minute, the first time) holds up only those who need
+        # that model; re-entrant, since one part may be built from another (the queue from the ingestor).
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_lock = threading.Lock()
         self._built: dict[str, Any] = {}
         if generator is not None:
             self._built["generator"] = generator
@@ -88,8 +91,10 @@ class Runtime:
             self._built["fast_generator"] = fast_generator
 
     def _once(self, name: str, build: Callable[[], T]) -> T:
-        """``build()`` the first time ``name`` is asked for, under the lock; the same object afterwards."""
-        with self._lock:
+        """``build()`` the first time ``name`` is asked for, under its lock; the same object afterwards."""
+        with self._locks_lock:
+            lock = self._locks.setdefault(name, threading.RLock())
+        with lock:
             if name not in self._built:
                 self._built[name] = build()
             return self._built[name]

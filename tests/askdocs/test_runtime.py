@@ -46,3 +46,23 @@ def test_parts_are_built_once_and_shared_and_an_answer_comes_through_them(tmp_pa
         assert pipeline.cache is runtime.cache is not None and runtime.generator is generator
         answer = pipeline.ask("Are sorts stable?", collection="default")
         assert answer.text.startswith("Sorting is stable") and answer.citations[0].source == "sorting.md"
+
+
+def test_a_part_still_loading_holds_up_only_those_who_need_it(tmp_path):
+    with Runtime(make_settings(tmp_path / "data"), embedder=HashingEmbedder()) as runtime:
+        loading, release = threading.Event(), threading.Event()
+
+        def slow_model() -> ScriptedGenerator:
+            loading.set()
+            release.wait(10)
+            return ScriptedGenerator("loaded")
+
+        first = threading.Thread(target=lambda: runtime._once("generator", slow_model))
+        first.start()
+        assert loading.wait(5)
+        queue_ready = threading.Event()
+        threading.Thread(target=lambda: (runtime.jobs, queue_ready.set())).start()
+        assert queue_ready.wait(5), "the upload queue waited for a model it does not need"
+        release.set()
+        first.join(5)
+        assert runtime.generator.reply == "loaded"
