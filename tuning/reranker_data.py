@@ -142,7 +142,8 @@ def collect(sources: Path, max_chars: int = 1200, min_chars: int = 100) -> Colle
         split_passages,
         unique_slug,
     )
-    from eval.datasets.rest import parse_sections, rest_to_text, section_labels
+    from eval.datasets.rest import rest_to_text
+    from eval.datasets.rest_sections import parse_sections, section_labels
 
     pages = {
         p.relative_to(sources).as_posix().removesuffix(".rst.txt"): parse_sections(p.read_text("utf-8"))

@@ -60,7 +60,9 @@ from eval.datasets.faq import (
     unique_slug,
     write_benchmark,
 )
-from eval.datasets.rest import Section, inline_text, parse_sections, rest_to_text, section_labels
+from eval.datasets.rest import rest_to_text
+from eval.datasets.rest_inline import inline_text
+from eval.datasets.rest_sections import Section, parse_sections, section_labels
 
 # The reST, .deb and shared FAQ parts live in their own modules; names kept here for existing callers.
 __all__ = [

@@ -1,8 +1,8 @@
 """reStructuredText to plain text, as Sphinx renders the CPython 3.11 docs.
 
-:func:`parse_sections` cuts a page at its headings; :func:`rest_to_text` turns
-the lines under a heading into the text a reader of the HTML sees;
-:func:`inline_text` does the same for one line's inline markup. This is not a
+:func:`rest_to_text` turns the lines under a heading into the text a reader of
+the HTML sees; ``eval.datasets.rest_sections`` cuts a page at its headings and
+``eval.datasets.rest_inline`` renders one line's inline markup. This is not a
 reST parser: it handles what the Python docs use, and nothing here needs
 docutils or Sphinx.
 
@@ -34,76 +34,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-# -- headings --------------------------------------------------------------------------------------
-_ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1{2,}\s*")
-_LABEL = re.compile(r"\.\.\s+_`?([^:`]+)`?:\s*")
-
-
-@dataclass(frozen=True)
-class Section:
-    """A heading and the reST lines under it, up to the next heading of any level."""
-
-    title: str  # inline markup stripped
-    level: int  # 0 is the page title; levels follow the order in which adornment styles appear
-    line: int  # 1-based line of the title text
-    body: tuple[str, ...]
-    labels: tuple[str, ...] = ()  # ``.. _label:`` targets just above the heading, lower-cased
-
-
-def parse_sections(source: str, refs: Mapping[str, str] | None = None) -> list[Section]:
-    """Split a reST page at its headings (text before the first heading is dropped)."""
-    lines = source.expandtabs(8).splitlines()
-    found: list[tuple[int, int, tuple[str, bool], str]] = []  # (first line, body start, style, raw title)
-    i = 0
-    while i < len(lines):
-        after_blank = i == 0 or not lines[i - 1].strip()
-        if (
-            after_blank
-            and i + 2 < len(lines)
-            and _ADORNMENT.fullmatch(lines[i])
-            and lines[i + 1].strip()
-            and _ADORNMENT.fullmatch(lines[i + 2])
-            and lines[i + 2][0] == lines[i][0]
-        ):
-            found.append((i, i + 3, (lines[i][0], True), lines[i + 1].strip()))
-            i += 3
-        elif (
-            after_blank
-            and i + 1 < len(lines)
-            and lines[i].strip()
-            and not lines[i][0].isspace()
-            and not _ADORNMENT.fullmatch(lines[i])
-            and _ADORNMENT.fullmatch(lines[i + 1])
-            and len(lines[i + 1].rstrip()) >= min(len(lines[i].rstrip()), 4)
-        ):
-            found.append((i, i + 2, (lines[i + 1][0], False), lines[i].strip()))
-            i += 2
-        else:
-            i += 1
-    styles: list[tuple[str, bool]] = []
-    sections = []
-    for k, (start, body_start, style, raw) in enumerate(found):
-        if style not in styles:
-            styles.append(style)
-        end = found[k + 1][0] if k + 1 < len(found) else len(lines)
-        labels, j = [], start - 1
-        while j >= 0 and (not lines[j].strip() or _LABEL.fullmatch(lines[j])):
-            if lines[j].strip():
-                labels.append(_LABEL.fullmatch(lines[j]).group(1).lower())  # type: ignore[union-attr]
-            j -= 1
-        title = " ".join(inline_text(raw, refs).split())
-        title_line = start + 2 if style[1] else start + 1
-        body = tuple(lines[body_start:end])
-        sections.append(Section(title, styles.index(style), title_line, body, tuple(reversed(labels))))
-    return sections
-
-
-def section_labels(sections: Sequence[Section]) -> dict[str, str]:
-    """``label -> section title`` for resolving ``:ref:`label``` without an explicit title."""
-    return {label: s.title for s in sections for label in s.labels}
-
+from eval.datasets.rest_inline import inline_text
 
 # -- text ------------------------------------------------------------------------------------------
 _EXPLICIT = re.compile(r"\.\.(?:\s|$)")
@@ -113,19 +45,6 @@ _FOOTNOTE = re.compile(r"\.\.\s+\[[^\]]+\]\s*(.*)")
 _OPTION = re.compile(r"\s*:\w[\w .-]*:(?:\s.*)?")
 # Table borders and transitions: nothing a reader would search for.
 _RULE = re.compile(r"\s*(?:\+[-=+:]+\+|[-=]{2,}(?:\s+[-=]{2,})+|([-=~*^#_+\"'.])\1{3,})\s*")
-_INLINE = re.compile(
-    r"``(?P<lit>\S(?:.*?\S)??)``"
-    r"|:(?P<role>[A-Za-z][\w.+-]*(?::[A-Za-z][\w.+-]*)*):`(?P<role_text>(?:[^`\\]|\\.)+)`"
-    r"|`(?P<tick>(?:[^`\\]|\\.)+)`(?:__?)?"
-    r"|\*\*(?P<strong>\S(?:.*?\S)??)\*\*"
-    r"|(?<![\w*\\])\*(?P<emph>[^\s*](?:[^*]*?[^\s*\\])?)\*(?![\w*])"
-    r"|(?P<fnref> ?\[(?:#\w*|\d+|\*)\]_)"
-    r"|\\(?P<esc>.)"
-    r"|\|(?P<subst>release|version|today)\|"
-    r"|(?P<emdash>---)|(?<= )(?P<endash>--)(?= )",
-    re.DOTALL,
-)
-_EXPLICIT_TITLE = re.compile(r"(.*?)\s*<([^<>]*)>", re.DOTALL)
 # Directives whose output a reader never sees (or that point at files we do not have).
 _DROP = frozenset(
     "index toctree highlight sectionauthor moduleauthor codeauthor testsetup testcleanup tabularcolumns "
@@ -164,58 +83,6 @@ _LABELLED = {
     "seealso": "See also:",
     "impl-detail": "CPython implementation detail:",
 }
-
-
-def inline_text(text: str, refs: Mapping[str, str] | None = None) -> str:
-    """Inline reST markup to the text a reader sees: ``:func:`len``` -> ``len()``, ````x```` -> ``x``."""
-    refs = refs or {}
-
-    def replace(m: re.Match[str]) -> str:
-        if m.group("lit") is not None:
-            return m.group("lit")
-        if m.group("role") is not None:
-            name = m.group("role").rsplit(":", 1)[-1]  # py:func -> func
-            return _role(name, re.sub(r"\\(.)", r"\1", m.group("role_text")), refs)
-        if m.group("tick") is not None:  # `text <url>`_, `ref`_ or the default role
-            titled = _EXPLICIT_TITLE.fullmatch(m.group("tick"))
-            return (titled.group(1) or titled.group(2)) if titled else m.group("tick")
-        for name in ("strong", "emph"):
-            if m.group(name) is not None:
-                return m.group(name)
-        if m.group("fnref") is not None:
-            return ""
-        if m.group("esc") is not None:
-            return "" if m.group("esc").isspace() else m.group("esc")
-        if m.group("subst") is not None:
-            return "3.11" if m.group("subst") != "today" else ""
-        return "\u2014" if m.group("emdash") else "\u2013"  # Sphinx's smartquotes turn --- and -- into dashes
-
-    return _INLINE.sub(replace, text)
-
-
-def _role(name: str, text: str, refs: Mapping[str, str]) -> str:
-    titled = _EXPLICIT_TITLE.fullmatch(text)
-    if titled and titled.group(1):
-        return titled.group(1)
-    target = titled.group(2) if titled else text
-    shown = target.lstrip("!")
-    if shown.startswith("~"):  # :meth:`~a.b.c` shows only "c"
-        shown = shown[1:].rsplit(".", 1)[-1]
-    if name in ("ref", "numref"):
-        return refs.get(shown.lower(), shown)
-    if name == "doc":
-        return refs.get("doc:" + shown.lower(), shown.rsplit("/", 1)[-1])
-    if name in ("pep", "rfc"):
-        return f"{name.upper()} {shown.split('#')[0]}"
-    if name in ("issue", "gh"):
-        return f"{'bpo' if name == 'issue' else 'gh'}-{shown}"
-    if name in ("func", "meth") and not shown.endswith(")"):
-        return shown + "()"  # Sphinx's add_function_parentheses, on by default
-    if name in ("samp", "file"):
-        return re.sub(r"(?<!\\)[{}]", "", shown)  # {placeholders} render in italics, without braces
-    if name == "menuselection":
-        return shown.replace("-->", "\u2023")
-    return shown
 
 
 def rest_to_text(lines: Sequence[str], refs: Mapping[str, str] | None = None) -> str:
