@@ -62,6 +62,7 @@ from eval.datasets.faq import (
     unique_slug,
     write_benchmark,
 )
+from eval.datasets.info_manual import manual_sections, tidy
 
 BUILDER_VERSION = 1
 PACKAGE = "zsh-common"
@@ -130,7 +131,7 @@ def faq_blocks(text: str) -> list[Block]:
     ]
     ends = [a for a, _ in headings[1:]] + [len(lines)]
     return [
-        Block(" ".join(line.strip() for line in lines[a:b]), _tidy(lines[b:end]), a + 1)
+        Block(" ".join(line.strip() for line in lines[a:b]), tidy(lines[b:end]), a + 1)
         for (a, b), end in zip(headings, ends)
     ]
 
@@ -145,45 +146,6 @@ def faq_entries(blocks: Sequence[Block]) -> list[Entry]:
         elif question := _QUESTION.fullmatch(block.heading):
             entries.append(Entry(question[1], question[2], chapter, block.text, block.line))
     return entries
-
-
-def _tidy(lines: Sequence[str]) -> str:
-    """Lines as one text without trailing spaces, leading or trailing blank lines, or runs of blank lines."""
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines)).strip("\n")
-
-
-# -- the manual ------------------------------------------------------------------------------------
-_LEVELS = {"*": 1, "=": 2, "-": 3, ".": 4}  # makeinfo's underlines: chapter, section, subsection, …
-_NOTE = re.compile(r"\*note\s+([^:]+?)::", re.IGNORECASE)
-
-
-def manual_sections(info_files: Iterable[str]) -> Iterator[tuple[tuple[str, ...], str]]:
-    """(heading path from the chapter down, text) of each section of the Info manual, in order."""
-    path: list[tuple[int, str]] = []
-    for info in info_files:
-        for node in info.split("\x1f\n")[1:]:  # [0] is the file's preamble
-            header, _, body = node.partition("\n")
-            name = re.search(r"Node: ([^,]+)", header)
-            if not header.startswith("File:") or not name or name[1] == "Top" or name[1].endswith(" Index"):
-                continue  # the tag table, the top menu and the indices are lists of links
-            body = _NOTE.sub(lambda m: " ".join(m[1].split()), body.split("\n* Menu:")[0])
-            lines = body.split("\n")
-            heads = [k for k in range(len(lines) - 1) if _underlines(lines[k + 1], lines[k])]
-            for k, head in enumerate(heads):
-                level = _LEVELS[lines[head + 1][0]]
-                while path and path[-1][0] >= level:
-                    path.pop()
-                path.append((level, lines[head]))
-                end = heads[k + 1] if k + 1 < len(heads) else len(lines)
-                before = lines[:head] if k == 0 else []  # a node may open with a sentence above its heading
-                if text := _tidy(
-                    [*before, "", *lines[head + 2 : end]]
-                ):  # a chapter's node may be only a menu
-                    yield tuple(title for _, title in path), text
-
-
-def _underlines(mark: str, line: str) -> bool:
-    return bool(line) and not line[0].isspace() and mark[:1] in _LEVELS and mark == mark[0] * len(line)
 
 
 # -- the benchmark ---------------------------------------------------------------------------------

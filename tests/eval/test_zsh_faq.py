@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from eval.datasets.debian import DEFAULT_CACHE, DebPackage
+from eval.datasets.info_manual import manual_sections
 from eval.datasets.zsh_faq import (
     ZshDocs,
     build_benchmark,
@@ -23,7 +24,6 @@ from eval.datasets.zsh_faq import (
     faq_entries,
     licence_of,
     main,
-    manual_sections,
     split_of,
 )
 
