@@ -104,7 +104,7 @@ class TermCounts:
         if not (folder / "counts.terms.json").exists():
             return None
         arrays = [np.load(folder / f"counts.{name}.npy", allow_pickle=False) for name in _FILES]
-        return cls(*arrays, tuple(json.loads((folder / "counts.terms.json").read_text())))
+        return cls(*arrays, terms=tuple(json.loads((folder / "counts.terms.json").read_text())))
 
 
 def bm25_model(counts: TermCounts, method: str = "lucene") -> bm25s.BM25 | None:
