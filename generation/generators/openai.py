@@ -105,7 +105,7 @@ class OpenAICompatibleGenerator:
         import openai
 
         if isinstance(error, openai.APITimeoutError):
-            text = f"no answer within {cast('httpx.Timeout', self._client.timeout).read:g} s"  # set in __init__
+            text = f"no answer within {cast('httpx.Timeout', self._client.timeout).read:g} s"
         elif isinstance(error, openai.APIConnectionError):
             text = "could not connect"
         elif isinstance(error, openai.APIStatusError):
