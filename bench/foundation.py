@@ -75,7 +75,7 @@ class Report:
         self.rows: list[dict[str, Any]] = []
         self.max_wait_s, self.pids = max_wait_s, set[int]()  # pids: our live servers, not "other processes"
 
-    def add(self, section: str, metric: str, value: float, unit: str) -> None:
+    def add(self, section: str, metric: str, value: float | np.floating[Any], unit: str) -> None:
         self.rows.append(dict(section=section, metric=metric, value=round(float(value), 4), unit=unit))
         print(f"[{section}] {metric}: {_fmt(value)} {unit}", file=sys.stderr, flush=True)
 
@@ -122,7 +122,7 @@ def _cpu(pids: set[int]) -> tuple[float, float, float]:
     return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system + live / hz
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | np.floating[Any]) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
 
 

@@ -186,7 +186,7 @@ def strip_hidden_markdown_html(text: str) -> str:
             continue
         name = match.group(1).lower()
         closing = cast("re.Match[str] | None | Literal[False]", closings.get(name, False))
-        if closing is False or (closing is not None and closing.start() < match.end()):  # type: ignore[union-attr]
+        if closing is False or (closing is not None and closing.start() < match.end()):
             closing = closings[name] = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(text, match.end())
         kept.append(text[position : match.start()])
         position = closing.end() if closing else match.end()  # unclosed: only the tag itself goes
