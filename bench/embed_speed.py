@@ -160,7 +160,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report) -> di
     report.add("embed load", "torch load", time.perf_counter() - started, "s")
     for name, variant in (("onnx-fp32", "fp32"), ("onnx-int8", "int8")):
         started = time.perf_counter()
-        variants[name] = OnnxEmbedder(SPEC, cast(Literal["fp32", "int8"], variant), 32, cache)  # the first call exports into the cache
+        # the first call exports into the cache
+        variants[name] = OnnxEmbedder(SPEC, cast(Literal["fp32", "int8"], variant), 32, cache)
         report.add(
             "embed load", f"{name} load (export included when not cached)", time.perf_counter() - started, "s"
         )
