@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class Report:
 
     def add(self, section: str, metric: str, value: float | np.floating[Any], unit: str) -> None:
         self.rows.append(dict(section=section, metric=metric, value=round(float(value), 4), unit=unit))
-        print(f"[{section}] {metric}: {_fmt(value)} {unit}", file=sys.stderr, flush=True)
+        print(f"[{section}] {metric}: {_fmt(cast(float, value))} {unit}", file=sys.stderr, flush=True)
 
     def table(self) -> str:
         order: dict[str, int] = {}
@@ -122,7 +122,7 @@ def _cpu(pids: set[int]) -> tuple[float, float, float]:
     return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system + live / hz
 
 
-def _fmt(value: float | np.floating[Any]) -> str:
+def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
 
 
