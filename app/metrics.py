@@ -19,6 +19,7 @@ import bisect
 import math
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds; from a cached answer (tens of ms) to a slow CPU generation (minutes).
@@ -55,6 +56,10 @@ class _Metric:
 
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+
+    if TYPE_CHECKING:  # every kind renders its own lines
+
+        def render(self) -> list[str]: ...
 
 
 class Counter(_Metric):

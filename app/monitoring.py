@@ -310,7 +310,7 @@ class Recorder:
         finally:
             connection.close()
         priced = _COLUMNS.index("priced")
-        return [RequestRecord(*row[:priced], bool(row[priced]), *row[priced + 1 :]) for row in rows]
+        return [RequestRecord(*(*row[:priced], bool(row[priced]), *row[priced + 1 :])) for row in rows]
 
     def store_metrics(self) -> str:
         """Gauges over every record kept (all processes, all routes), in Prometheus' text format."""

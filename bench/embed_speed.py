@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def speed(report: Report, variants: dict[str, Any], texts: list[str], rounds: in
     for name in names:
         ratios = [base / own for base, own in zip(seconds["torch"], seconds[name])]
         cosine = np.sum(vectors[name] * vectors["torch"], axis=1)
-        row = {
+        row: dict[str, Any] = {
             "chunks_per_s": len(texts) / float(np.median(seconds[name])),
             "ratio_to_torch": float(np.median(ratios)),
             "ratios": ratios,
@@ -160,7 +160,8 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report) -> di
     report.add("embed load", "torch load", time.perf_counter() - started, "s")
     for name, variant in (("onnx-fp32", "fp32"), ("onnx-int8", "int8")):
         started = time.perf_counter()
-        variants[name] = OnnxEmbedder(SPEC, variant, 32, cache)  # the first call exports into the cache
+        # the first call exports into the cache
+        variants[name] = OnnxEmbedder(SPEC, cast(Literal["fp32", "int8"], variant), 32, cache)
         report.add(
             "embed load", f"{name} load (export included when not cached)", time.perf_counter() - started, "s"
         )

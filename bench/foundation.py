@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -75,9 +75,9 @@ class Report:
         self.rows: list[dict[str, Any]] = []
         self.max_wait_s, self.pids = max_wait_s, set[int]()  # pids: our live servers, not "other processes"
 
-    def add(self, section: str, metric: str, value: float, unit: str) -> None:
+    def add(self, section: str, metric: str, value: float | np.floating[Any], unit: str) -> None:
         self.rows.append(dict(section=section, metric=metric, value=round(float(value), 4), unit=unit))
-        print(f"[{section}] {metric}: {_fmt(value)} {unit}", file=sys.stderr, flush=True)
+        print(f"[{section}] {metric}: {_fmt(cast(float, value))} {unit}", file=sys.stderr, flush=True)
 
     def table(self) -> str:
         order: dict[str, int] = {}

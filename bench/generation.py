@@ -230,7 +230,7 @@ def tune(
 
     from generation.generators.llamacpp import LlamaCppGenerator
 
-    variants = {
+    variants: dict[str, dict[str, Any]] = {
         "1 thread": dict(threads=1),
         "no flash attention": dict(flash_attn=False),
         "batch 128": dict(batch=128),

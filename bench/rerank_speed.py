@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def candidates(count_tokens: Any, profile: dict[str, Any]) -> list[tuple[str, li
 def rank_agreement(base: Sequence[float], other: Sequence[float]) -> tuple[float, float]:
     """Spearman correlation (no ties expected in float scores) and top-5 overlap of two score lists."""
     ranks = [np.argsort(np.argsort(s)).astype(float) for s in (base, other)]
-    spearman = float(np.corrcoef(*ranks)[0, 1])
+    spearman = float(np.corrcoef(*ranks)[0, 1])  # type: ignore[call-overload]  # numpy's overloads miss *args
     top = [set(np.argsort(s)[::-1][:5]) for s in (base, other)]
     return spearman, len(top[0] & top[1]) / 5
 
@@ -100,7 +100,7 @@ def speed(
         ratios = [sum(base) / sum(own) for base, own in zip(ms[BASELINE], ms[name])]
         latency = percentiles(t for times in ms[name] for t in times)
         agreement = [rank_agreement(b, o) for b, o in zip(scores[BASELINE], scores[name])]
-        row = {
+        row: dict[str, Any] = {
             "p50_ms": latency["p50"],
             "p95_ms": latency["p95"],
             "ratio_to_baseline": float(np.median(ratios)),
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, profile: dict[str, Any], report: Report, work:
         else:  # the first load of each variant exports into the cache
             variants[f"{kind}-{length}"] = OnnxCrossEncoderReranker(
                 folder,
-                kind.removeprefix("onnx-"),
+                cast(Literal["fp32", "int8"], kind.removeprefix("onnx-")),
                 max_length=length,
                 cache_dir=work if not args.model else args.model_cache,
             )

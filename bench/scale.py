@@ -168,7 +168,8 @@ def serve(folder: Path, queries: Sequence[str], breakdown: bool) -> dict[str, An
         retriever.config = replace(retriever.config, top_k=10)
         retriever.retrieve(queries[0], COLLECTION)  # warm-up: first-call costs are not latency
         opened = rss_mb()
-        latencies, stages = [], {}
+        latencies: list[float] = []
+        stages: dict[str, list[float]] = {}
         for query in queries:
             started = time.perf_counter()
             result = retriever.retrieve(query, COLLECTION)

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
         if args.command == "retrieval":
             configs = [c.strip() for c in args.configs.split(",") if c.strip()] if args.configs else None
-            source = args.beir or runner.prepared_dataset(args.dataset, settings)
-            _print_metrics(runner.run_retrieval(source, settings, args.split, configs, args.out, _progress))
+            dataset = args.beir or runner.prepared_dataset(args.dataset, settings)
+            _print_metrics(runner.run_retrieval(dataset, settings, args.split, configs, args.out, _progress))
         elif args.command == "answers":
             from eval.judge import OpenAICompatibleJudge
 

@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol, cast
 
 MAX_LINE_BYTES = 16 * 1024**2  # one JSONL record; real BEIR passages are a few KB
 MAX_BYTES = 2 * 1024**3  # uncompressed bytes read from one zip
@@ -49,7 +49,7 @@ class BeirFormatError(ValueError):
         self.file, self.problem, self.line = file, problem, line
         super().__init__(f"{file}, line {line}: {problem}" if line else f"{file}: {problem}")
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return type(self), (self.file, self.problem, self.line)
 
 
@@ -82,7 +82,7 @@ def read_lines(tree: Tree, path: str) -> Iterator[tuple[int, str]]:
     after ``MAX_LINE_BYTES`` rather than held in memory whole before the byte budget sees it.
     """
     with tree.open(path) as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if path.endswith(".gz") else raw
         try:
             number = 0
             while data := stream.readline(MAX_LINE_BYTES + 1):

@@ -45,6 +45,7 @@ def naive_prompt(
     budget_tokens: int,
 ) -> Prompt:
     """The prompt of a RAG app with no defences: passages pasted in as they are, no fence, no warning."""
+    used: list[RetrievedChunk]
     blocks, used, spent = [], [], count_tokens(NAIVE_SYSTEM_PROMPT) + count_tokens(question) + 32
     for hit in hits:
         block = f"[{len(used) + 1}] {hit.chunk.text}"
@@ -115,9 +116,9 @@ def run(  # noqa: ANN001 - generator: a Generator, or None for the one the setti
             ):
                 if not data:
                     continue
-                outcome = ingestor.ingest_bytes(upload, data, collection)
-                if outcome.status not in ("ingested", "updated", "unchanged"):
-                    raise RuntimeError(f"{upload} was not ingested: {outcome.detail}")
+                ingested = ingestor.ingest_bytes(upload, data, collection)
+                if ingested.status not in ("ingested", "updated", "unchanged"):
+                    raise RuntimeError(f"{upload} was not ingested: {ingested.detail}")
         plain = {"cache": None, "fast_generator": None}  # every attack reaches the configured model
         pipelines = {
             "off": (

@@ -55,7 +55,7 @@ def ranking(results: Results) -> list[str]:
     if all(isinstance(item, str) for item in results):
         ordered: Iterable[str] = results  # type: ignore[assignment]
     elif all(isinstance(item, (tuple, list)) and len(item) == 2 for item in results):
-        pairs = [(str(doc_id), float(score)) for doc_id, score in results]  # type: ignore[misc]
+        pairs = [(str(doc_id), float(score)) for doc_id, score in results]  # type: ignore[str-unpack]
         if any(math.isnan(score) for _, score in pairs):
             raise ValueError("a result has a NaN score")
         ordered = (doc_id for doc_id, _ in sorted(pairs, key=lambda p: (p[1], p[0]), reverse=True))

@@ -23,9 +23,10 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from eval.metrics import latency_summary, mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.bm25 import BM25Directory
 from retrieval.embedders import Embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
-from retrieval.rerankers import Reranker
+from retrieval.rerankers import Reranker, RerankFusion
 from retrieval.stores import store_from_settings
 
 COLLECTION = "eval"
@@ -84,8 +85,8 @@ def parse_config(name: str, settings: Settings) -> RetrievalConfig:
         )
         what = f"the settings' hybrid (BM25 weight {base.bm25_weight:g}{code}, dense {base.dense_weight:g})"
     else:
-        code = float(code_weight) if code_weight else None
-        hybrid = replace(base, bm25_weight=float(weight), dense_weight=1.0, bm25_weight_code=code)
+        weight_code = float(code_weight) if code_weight else None
+        hybrid = replace(base, bm25_weight=float(weight), dense_weight=1.0, bm25_weight_code=weight_code)
         what = (
             f"RRF, BM25 weight {weight}"
             + (f" ({code_weight} for queries naming code)" if code_weight else "")
@@ -93,7 +94,7 @@ def parse_config(name: str, settings: Settings) -> RetrievalConfig:
         )
     if candidates:
         hybrid = replace(hybrid, bm25_candidates=candidates, dense_candidates=candidates)
-    hybrid = replace(hybrid, top_k=DEPTH, rerank_fusion=fusion or hybrid.rerank_fusion)
+    hybrid = replace(hybrid, top_k=DEPTH, rerank_fusion=cast(RerankFusion, fusion or hybrid.rerank_fusion))
     depth_note = f"{hybrid.bm25_candidates}/{hybrid.dense_candidates} candidates"
     fused = hybrid.rerank_fusion == "rrf"
     how = "RRF-fused with retrieval's order" if fused else "its order replaces retrieval's"
@@ -218,7 +219,7 @@ def evaluate_config(
         if progress:
             progress(config.name, done, len(query_ids))
 
-    def mean(metric: Callable[[Sequence[str], dict, int], float], k: int) -> float:
+    def mean(metric: Callable[[Sequence[str], Mapping[str, int], int], float], k: int) -> float:
         return float(np.mean([metric(ranked_lists[q], dataset.qrels.get(q, {}), k) for q in query_ids]))
 
     timing = latency_summary(latencies)

@@ -29,6 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from askdocs.settings import Settings
 from askdocs.types import Answer, Principal
 from retrieval.embedders import Embedder
 from retrieval.factory import RetrievalStack
+
+if TYPE_CHECKING:
+    from askdocs.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ def served_from_cache(answer: Answer, question: str, seconds: float) -> Answer:
     )
 
 
-def cache_from_settings(stack: RetrievalStack, settings: Settings) -> SemanticCache | None:
+def cache_from_settings(stack: RetrievalStack | Runtime, settings: Settings) -> SemanticCache | None:
     """A process's cache over ``stack``'s index versions and policies; None when it is off."""
     if settings.cache_similarity <= 0:
         return None

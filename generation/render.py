@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import cast
 
 from askdocs.types import Answer, Citation, RetrievedChunk
 from generation.routing import tier_label
@@ -78,7 +79,7 @@ def _safe_line(line: str) -> str:
         if char != "`":
             position += 1
             continue
-        run = _BACKTICKS.match(line, position).group(0)
+        run = cast("re.Match[str]", _BACKTICKS.match(line, position)).group(0)  # a backtick is there
         close = _closing_run(line, position + len(run), len(run))
         if close < 0:  # an unmatched run is literal backticks
             position += len(run)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Literal, cast
 
 MIN_HTML_FONT_PX = 1.0
 MIN_PDF_TEXT_PT = 1.5
@@ -185,8 +185,8 @@ def strip_hidden_markdown_html(text: str) -> str:
         if match.start() < position or not html_element_hidden(_Tag(match.group(1), match.group(2))):
             continue
         name = match.group(1).lower()
-        closing = closings.get(name, False)
-        if closing is False or (closing is not None and closing.start() < match.end()):  # type: ignore[union-attr]
+        closing = cast("re.Match[str] | None | Literal[False]", closings.get(name, False))
+        if closing is False or (closing is not None and closing.start() < match.end()):
             closing = closings[name] = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(text, match.end())
         kept.append(text[position : match.start()])
         position = closing.end() if closing else match.end()  # unclosed: only the tag itself goes

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import bm25s
 import numpy as np
@@ -104,7 +105,10 @@ class TermCounts:
         if not (folder / "counts.terms.json").exists():
             return None
         arrays = [np.load(folder / f"counts.{name}.npy", allow_pickle=False) for name in _FILES]
-        return cls(*arrays, tuple(json.loads((folder / "counts.terms.json").read_text())))
+        return cls(
+            *cast("tuple[np.ndarray, np.ndarray, np.ndarray]", arrays),
+            tuple(json.loads((folder / "counts.terms.json").read_text())),
+        )
 
 
 def bm25_model(counts: TermCounts, method: str = "lucene") -> bm25s.BM25 | None:

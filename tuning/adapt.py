@@ -114,6 +114,7 @@ def write_questions(
 
 def hard_negatives(source: Chunk, candidates: Sequence[Chunk], count: int) -> list[Chunk]:
     """The first ``count`` candidates whose text differs from the source's and from each other's."""
+    out: list[Chunk]
     seen, out = {_norm(source.text)}, []
     for chunk in candidates:
         if _norm(chunk.text) not in seen and len(out) < count:

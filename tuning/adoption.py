@@ -16,7 +16,7 @@ Design choices:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +90,7 @@ def sign_test(wins: int, losses: int) -> float:
 
 
 def adopt_if_better(
-    after: Sequence[Scores], before: dict[str, Sequence[Scores] | None], min_held_out: int
+    after: Sequence[Scores], before: Mapping[str, Sequence[Scores] | None], min_held_out: int
 ) -> tuple[bool, str]:
     """Adopt only on enough held-out questions, when nDCG@10 beats the best baseline reliably.
 

@@ -5,7 +5,7 @@ a wrong key is 401 and never echoed back. The key's :class:`Principal` is checke
 collection's policy here for listings, and by the retriever for answers: the same check the UI uses.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,7 +24,7 @@ def principal(
     header = request.headers.get("authorization")
     if header is None:
         return Principal.anonymous()
-    scheme, _, key = header.partition(" ")
+    scheme, _space, key = header.partition(" ")
     found = api_state(request).parts.keys.principal(key) if scheme.lower() == "bearer" else None
     if found is None:  # never echo the key back
         raise problem(401, "invalid API key", **{"WWW-Authenticate": "Bearer"})
@@ -51,4 +51,4 @@ State = Annotated[ApiState, Depends(api_state)]
 User = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(admin)]
 CollectionName = Annotated[str, Path(pattern=COLLECTION)]
-ERRORS = {code: {"model": Problem} for code in (401, 403, 404, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (401, 403, 404, 422)}

@@ -6,7 +6,7 @@ to reuse); ``Guard`` is the one middleware; ``health`` probes each part without 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException
@@ -53,7 +53,7 @@ class Guard:
             return
         status, received = 500, 0
 
-        async def sending(message: dict) -> None:
+        async def sending(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

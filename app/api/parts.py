@@ -43,6 +43,7 @@ class ApiParts:
 
 def once(factory: Callable[[], Generator]) -> Callable[[], Generator]:
     """``factory`` run on first use only, under a lock, so two first questions load one model."""
+    made: list[Generator]
     lock, made = threading.Lock(), []
 
     def get() -> Generator:

@@ -9,6 +9,7 @@ the reranker (``tuning.adapt``) runs on the app's evaluation thread
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import streamlit as st
 
@@ -129,7 +130,8 @@ if documents:
     )
     doomed = st.selectbox("Document to delete", [d.source for d in documents], index=None)
     if st.button("Delete", disabled=doomed is None):
-        outcome = svc.runtime.ingestor.delete(collection, doomed)
+        # the button is disabled while no document is chosen
+        outcome = svc.runtime.ingestor.delete(collection, cast(str, doomed))
         st.session_state.documents_flash = f"{outcome.status}: {outcome.source} ({outcome.detail})"
         st.rerun()
 else:

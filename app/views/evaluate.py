@@ -7,7 +7,9 @@ embedder and local model to the run, so an evaluation does not load a second cop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import streamlit as st
 
@@ -36,7 +38,7 @@ with run_tab:
     kind = st.radio("Evaluate", ["Retrieval (BEIR dataset)", "Answers (sample documents)"], horizontal=True)
     if kind.startswith("Retrieval"):
         choices = {**runner.BUILT_DATASETS, "upload": "a BEIR zip I upload"}
-        dataset = st.selectbox("Dataset", list(choices), format_func=choices.get)
+        dataset = st.selectbox("Dataset", list(choices), format_func=cast(Callable[[str], str], choices.get))
         upload = (
             st.file_uploader("BEIR zip (corpus.jsonl, queries.jsonl, qrels/*.tsv)", type="zip")
             if dataset == "upload"
@@ -121,7 +123,7 @@ with report_tab:
     if not runs:
         st.info("No runs yet. Start one on the Run tab, or with `python -m eval`.")
     else:
-        chosen = st.selectbox("Run", run_ids, format_func=describe.get)
+        chosen = st.selectbox("Run", run_ids, format_func=cast(Callable[[str], str], describe.get))
         try:
             run = load_run(runs_dir / chosen)
         except RunError as error:
@@ -169,8 +171,12 @@ with compare_tab:
         st.info("Two runs are needed for a comparison.")
     else:
         left, right = st.columns(2)
-        a = left.selectbox("Run A (before)", run_ids, index=1, format_func=describe.get)
-        b = right.selectbox("Run B (after)", run_ids, index=0, format_func=describe.get)
+        a = left.selectbox(
+            "Run A (before)", run_ids, index=1, format_func=cast(Callable[[str], str], describe.get)
+        )
+        b = right.selectbox(
+            "Run B (after)", run_ids, index=0, format_func=cast(Callable[[str], str], describe.get)
+        )
         try:
             run_a, run_b = load_run(runs_dir / a), load_run(runs_dir / b)
         except RunError as error:

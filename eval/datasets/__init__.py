@@ -91,8 +91,8 @@ def write_beir(
                 f.write("query-id\tcorpus-id\tscore\n")
                 for query_id, corpus_id, score in rows:
                     f.write(f"{query_id}\t{corpus_id}\t{score}\n")
-        for name, rows in (extra_jsonl or {}).items():
-            write_jsonl(staging / name, rows)
+        for name, extra_rows in (extra_jsonl or {}).items():
+            write_jsonl(staging / name, extra_rows)
         (staging / "provenance.json").write_text(
             json.dumps(provenance, ensure_ascii=False, indent=2) + "\n", encoding="utf-8", newline="\n"
         )

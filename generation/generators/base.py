@@ -16,6 +16,7 @@ must end the backend's own work: a thread, a completion).
 
 from __future__ import annotations
 
+import collections.abc
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -57,7 +58,7 @@ class LocalGenerator(ABC):
     @abstractmethod
     def _decode(  # noqa: ANN401 - prompt: the backend's own
         self, prompt: Any, max_tokens: int, temperature: float, should_stop: Callable[[], bool]
-    ) -> Iterator[str]: ...
+    ) -> collections.abc.Generator[str, None, None]: ...
 
     def count_tokens(self, text: str) -> int:
         with self._lock:

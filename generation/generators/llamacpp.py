@@ -8,12 +8,16 @@ the longest shared prefix, so the fixed system prompt is computed once, not on e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, cast
 
 from askdocs.models import packaged_gguf
 from askdocs.settings import Settings
 from generation.generators import GeneratorUnavailable, Messages
 from generation.generators.base import LocalGenerator
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 
 class LlamaCppGenerator(LocalGenerator):
@@ -89,7 +93,7 @@ class LlamaCppGenerator(LocalGenerator):
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _encode_chat(self, messages: Messages) -> tuple[list[int], list[str]]:
-        formatted = self._format(messages=list(messages))
+        formatted = self._format(messages=cast("list[ChatCompletionRequestMessage]", list(messages)))
         tokens = self._llm.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
@@ -107,7 +111,7 @@ class LlamaCppGenerator(LocalGenerator):
         max_tokens: int,
         temperature: float,
         should_stop: Callable[[], bool],
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         from llama_cpp import StoppingCriteriaList
 
         tokens, stop_texts = prompt
@@ -122,6 +126,6 @@ class LlamaCppGenerator(LocalGenerator):
         )
         try:
             for event in completion:
-                yield event["choices"][0]["text"]
+                yield event["choices"][0]["text"]  # type: ignore[index]  # stream=True: chunks, not str keys
         finally:
             completion.close()  # type: ignore[union-attr]

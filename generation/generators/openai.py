@@ -12,10 +12,14 @@ import base64
 import re
 import threading
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from askdocs.settings import Settings
 from generation.generators import GeneratorUnavailable, Messages
+
+if TYPE_CHECKING:
+    import httpx
+    from openai.types.chat import ChatCompletionMessageParam
 
 DEFAULT_API_CONTEXT = 4096  # used when the API's model does not say, and ASKDOCS_CONTEXT_WINDOW is unset
 
@@ -101,7 +105,7 @@ class OpenAICompatibleGenerator:
         import openai
 
         if isinstance(error, openai.APITimeoutError):
-            text = f"no answer within {self._client.timeout.read:g} s"
+            text = f"no answer within {cast('httpx.Timeout', self._client.timeout).read:g} s"
         elif isinstance(error, openai.APIConnectionError):
             text = "could not connect"
         elif isinstance(error, openai.APIStatusError):
@@ -124,7 +128,7 @@ class OpenAICompatibleGenerator:
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
-                messages=list(messages),
+                messages=cast("list[ChatCompletionMessageParam]", list(messages)),  # role/content dicts
                 max_tokens=max_tokens,
                 temperature=temperature,
                 stream=True,

@@ -8,7 +8,7 @@ thread reads; a stopping criterion polls the base class's events between tokens.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
 from askdocs.models import resolve_generator
@@ -32,7 +32,11 @@ class TransformersGenerator(LocalGenerator):
         path = resolve_generator(spec, cache_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         dtype = torch.float16 if self.device == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self.model = (
+            AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            .to(self.device)  # type: ignore[arg-type]  # transformers' stub: .to() takes a device
+            .eval()
+        )
         model_context = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         super().__init__(f"local:{spec}", model_context, context_window)
 
@@ -55,7 +59,7 @@ class TransformersGenerator(LocalGenerator):
 
     def _decode(  # noqa: ANN401 - prompt: the backend's own
         self, prompt: Any, max_tokens: int, temperature: float, should_stop: Callable[[], bool]
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         class _StopOnEvent(StoppingCriteria):

