@@ -32,10 +32,11 @@ api: $(RUNTIME)
 test: $(DEV) $(CHROMIUM) apt-lists lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest
 
-# Lint and format checks (pyproject.toml); the layering rule is a test (tests/test_layers.py).
+# Lint, format and type checks (pyproject.toml); the layering rule is a test (tests/test_layers.py).
 lint: $(DEV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 bench: $(DEV)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m bench.foundation
