@@ -29,17 +29,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from askdocs.settings import Settings
 from askdocs.types import Answer, Principal
+from retrieval.bm25 import BM25Directory
 from retrieval.embedders import Embedder
-from retrieval.factory import RetrievalStack
+from retrieval.stores import CollectionPolicies
 
-if TYPE_CHECKING:
-    from askdocs.runtime import Runtime
+
+class IndexParts(Protocol):
+    """What the cache reads of an index: its embedder, BM25 versions and policies (a runtime, a stack)."""
+
+    @property
+    def embedder(self) -> Embedder: ...
+    @property
+    def bm25(self) -> BM25Directory: ...
+    @property
+    def store(self) -> CollectionPolicies: ...
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def served_from_cache(answer: Answer, question: str, seconds: float) -> Answer:
     )
 
 
-def cache_from_settings(stack: RetrievalStack | Runtime, settings: Settings) -> SemanticCache | None:
+def cache_from_settings(stack: IndexParts, settings: Settings) -> SemanticCache | None:
     """A process's cache over ``stack``'s index versions and policies; None when it is off."""
     if settings.cache_similarity <= 0:
         return None
