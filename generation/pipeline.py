@@ -19,12 +19,14 @@ import logging
 import re
 import threading
 import time
+from collections import abc
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from askdocs.settings import Settings
 from askdocs.types import Answer, Citation, Principal, RetrievedChunk
-from generation.cache import SemanticCache, served_from_cache
+from generation.cache import CacheScope, SemanticCache, served_from_cache
 from generation.citations import check_citations
 from generation.generators import Generator, GeneratorUnavailable
 from generation.prompt import NOT_FOUND, SYSTEM_PROMPT, Prompt, build_prompt
@@ -32,7 +34,10 @@ from generation.redaction import TextFilter, answer_filters, apply_filters, filt
 from generation.routing import classify
 from generation.safety import check_output, guard_stream
 from retrieval.bm25 import tokenize
-from retrieval.hybrid import Retriever
+from retrieval.hybrid import Retrieval, Retriever
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _FOLLOW_UP = re.compile(
     r"\b(it|its|that|this|those|these|they|them|their|he|she|one|ones|above|previous)\b", re.I
@@ -76,6 +81,32 @@ def quote(passage: str, answer: str) -> str:
     if len(text) > SNIPPET_CHARS:
         text = text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return text
+
+
+@dataclass
+class _Run:
+    """One question on its way through :meth:`AnswerPipeline.stream`: what each stage hands the next."""
+
+    question: str
+    query: str  # what is searched: the question, or it with the previous one (``standalone_query``)
+    collection: str
+    doc_ids: Sequence[str] | None
+    stop: threading.Event | None
+    principal: Principal | None
+    started: float
+    looked_up: float = 0.0  # seconds from ``started`` to the end of the cache lookup
+    cache_slot: tuple[np.ndarray, CacheScope] | None = None  # (vector, scope) to store the answer under
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Tier:
+    """The generator answering, and why: ``name`` and ``reason`` stay "" without a fast tier."""
+
+    generator: Generator
+    name: str
+    reason: str
+    max_tokens: int
 
 
 class AnswerPipeline:
@@ -127,60 +158,119 @@ class AnswerPipeline:
         """
         if not question.strip():
             raise ValueError("the question is empty")
-        s = self.settings
+        run = self._resolve_query(question, collection, history, doc_ids, stop, principal)
+        cached = self._cached_answer(run)
+        if cached is not None:
+            yield cached.text
+            yield cached
+            return
+        retrieval = self._retrieve(run)
+        if not self._confident(retrieval):
+            yield from self._abstain(run, retrieval)
+            return
+        tier = self._choose_tier(question)
+        prompt = self._build_prompt(run, retrieval, tier)
+        pieces: list[str] = []  # the model's own text, as it came
+        cut_off = yield from self._generate(run, tier, prompt, pieces)
+        answer = self._check_and_assemble(run, tier, prompt, "".join(pieces), cut_off)
+        self._store_in_cache(run, answer)
+        yield answer
+
+    def _resolve_query(
+        self,
+        question: str,
+        collection: str | None,
+        history: Sequence[Turn],
+        doc_ids: Sequence[str] | None,
+        stop: threading.Event | None,
+        principal: Principal | None,
+    ) -> _Run:
+        """Start the clock and settle what to search with, and where."""
         started = time.perf_counter()
         query = standalone_query(question, history)
-        collection = collection or s.default_collection
-        cache_slot = None
-        if self.cache is not None and query == question.strip():  # else the search leaned on the history
-            vector = self.cache.embed(question)
-            scope = self.cache.scope(
-                collection, doc_ids, self.generators_name, self._reranker_name(collection)
-            )
-            found = self.cache.lookup(vector, scope, principal)
-            if found is not None:
-                answer = served_from_cache(found[0], question, time.perf_counter() - started)
-                yield answer.text
-                yield answer
-                return
-            cache_slot = (vector, scope)
-        looked_up = time.perf_counter() - started
-        retrieval = self.retriever.retrieve(query, collection, doc_ids=doc_ids, principal=principal)
-        timings = {f"retrieve_{k}": v for k, v in retrieval.timings.items()}
-        if cache_slot is not None:
-            timings["cache_lookup"] = looked_up
-        timings["retrieve"] = time.perf_counter() - started - looked_up
-        confident = bool(retrieval.hits) and (
+        return _Run(
+            question, query, collection or self.settings.default_collection, doc_ids, stop, principal, started
+        )
+
+    def _cached_answer(self, run: _Run) -> Answer | None:
+        """The cached answer to a question close to this one, if any; else where to store this one."""
+        if self.cache is None or run.query != run.question.strip():  # else the search leaned on the history
+            return None
+        vector = self.cache.embed(run.question)
+        scope = self.cache.scope(
+            run.collection, run.doc_ids, self.generators_name, self._reranker_name(run.collection)
+        )
+        found = self.cache.lookup(vector, scope, run.principal)
+        if found is not None:
+            return served_from_cache(found[0], run.question, time.perf_counter() - run.started)
+        run.cache_slot = (vector, scope)
+        return None
+
+    def _retrieve(self, run: _Run) -> Retrieval:
+        run.looked_up = time.perf_counter() - run.started
+        retrieval = self.retriever.retrieve(
+            run.query, run.collection, doc_ids=run.doc_ids, principal=run.principal
+        )
+        run.timings = {f"retrieve_{k}": v for k, v in retrieval.timings.items()}
+        if run.cache_slot is not None:
+            run.timings["cache_lookup"] = run.looked_up
+        run.timings["retrieve"] = time.perf_counter() - run.started - run.looked_up
+        return retrieval
+
+    def _confident(self, retrieval: Retrieval) -> bool:
+        """Whether anything found is close enough to answer from, by meaning or by keywords."""
+        s = self.settings
+        return bool(retrieval.hits) and (
             retrieval.best_dense_similarity is None
             or retrieval.best_dense_similarity >= s.abstain_below
             or (retrieval.keyword_coverage or 0.0) >= s.answer_keyword_coverage
         )
-        if not confident:
-            yield NOT_FOUND
-            timings["total"] = time.perf_counter() - started
-            yield Answer(question, query, NOT_FOUND, (), retrieval.hits, True, (), timings, 0, 0, "none")
-            return
 
-        gen, tier, tier_reason, max_tokens = self.generator, "", "", s.max_answer_tokens
-        if self.fast_generator is not None:
-            decision = classify(question, s.route_long_words)
-            tier, tier_reason = decision.tier, decision.reason
-            if decision.tier == "fast":
-                gen, max_tokens = self.fast_generator, min(max_tokens, s.fast_max_answer_tokens)
-        budget = min(gen.context_window - max_tokens, s.max_prompt_tokens)
-        prompt = self.prompt_builder(question, retrieval.hits, gen.count_tokens, budget)
-        timings["prompt"] = time.perf_counter() - started - looked_up - timings["retrieve"]
-        pieces: list[str] = []
-        generate_started = time.perf_counter()
+    def _abstain(self, run: _Run, retrieval: Retrieval) -> Iterator[str | Answer]:
+        yield NOT_FOUND
+        run.timings["total"] = time.perf_counter() - run.started
+        yield Answer(
+            run.question, run.query, NOT_FOUND, (), retrieval.hits, True, (), run.timings, 0, 0, "none"
+        )
+
+    def _choose_tier(self, question: str) -> _Tier:
+        """The generator to answer with: the only one, or the tier routing picks."""
+        s = self.settings
+        if self.fast_generator is None:
+            return _Tier(self.generator, "", "", s.max_answer_tokens)
+        decision = classify(question, s.route_long_words)
+        if decision.tier == "fast":
+            max_tokens = min(s.max_answer_tokens, s.fast_max_answer_tokens)
+            return _Tier(self.fast_generator, decision.tier, decision.reason, max_tokens)
+        return _Tier(self.generator, decision.tier, decision.reason, s.max_answer_tokens)
+
+    def _build_prompt(self, run: _Run, retrieval: Retrieval, tier: _Tier) -> Prompt:
+        gen = tier.generator
+        budget = min(gen.context_window - tier.max_tokens, self.settings.max_prompt_tokens)
+        prompt = self.prompt_builder(run.question, retrieval.hits, gen.count_tokens, budget)
+        run.timings["prompt"] = time.perf_counter() - run.started - run.looked_up - run.timings["retrieve"]
+        return prompt
+
+    def _generate(
+        self, run: _Run, tier: _Tier, prompt: Prompt, pieces: list[str]
+    ) -> abc.Generator[str, None, str]:
+        """Stream the shown (checked, filtered) pieces; the model's own text goes to ``pieces``.
+
+        Returns why the answer was cut off ("" when it was not).
+        """
+        started = time.perf_counter()
         cut_off = ""
         shown = 0
         try:
-            streamed = _recorded(gen.stream(prompt.messages, max_tokens, s.temperature, stop), pieces)
+            streamed = _recorded(
+                tier.generator.stream(prompt.messages, tier.max_tokens, self.settings.temperature, run.stop),
+                pieces,
+            )
             shown_pieces = guard_stream(streamed) if self.output_checks else streamed
             if self.text_filters:
                 shown_pieces = filtered_stream(shown_pieces, self.text_filters)
             for piece in shown_pieces:
-                timings.setdefault("first_token", time.perf_counter() - started)
+                run.timings.setdefault("first_token", time.perf_counter() - run.started)
                 shown += 1
                 yield piece
         except GeneratorUnavailable as error:
@@ -189,8 +279,12 @@ class AnswerPipeline:
             # The user has read part of an answer: keep it, checked like any other, and say it is cut.
             log.warning("generation broke off after %d pieces: %s", len(pieces), error)
             cut_off = CUT_OFF
-        timings["generate"] = time.perf_counter() - generate_started
-        raw = "".join(pieces)
+        run.timings["generate"] = time.perf_counter() - started
+        return cut_off
+
+    def _check_and_assemble(self, run: _Run, tier: _Tier, prompt: Prompt, raw: str, cut_off: str) -> Answer:
+        """Check the model's text and its citations against the passages, and build the :class:`Answer`."""
+        gen = tier.generator
         passages = [h.chunk.text for h in prompt.sources]
         if self.output_checks:  # before the citation check, so what it removes is not cited either
             raw = check_output(raw, passages, SYSTEM_PROMPT, keep=NOT_FOUND).text
@@ -199,27 +293,30 @@ class AnswerPipeline:
         citations = tuple(
             _citation(n, prompt.sources[n - 1], checked.text, self.text_filters) for n in checked.cited
         )
-        timings["total"] = time.perf_counter() - started
-        answer = Answer(
-            question=question,
-            query=query,
+        run.timings["total"] = time.perf_counter() - run.started
+        return Answer(
+            question=run.question,
+            query=run.query,
             text=checked.text,
             citations=citations,
             sources=prompt.sources,
             abstained=checked.abstained or not raw.strip(),
             unsupported_sentences=checked.unsupported,
-            timings=timings,
+            timings=run.timings,
             prompt_tokens=gen.prompt_tokens(prompt.messages),
             completion_tokens=gen.count_tokens(raw) if raw else 0,
             backend=gen.name,
             incomplete=bool(cut_off),
             incomplete_reason=cut_off,
-            tier=tier,
-            tier_reason=tier_reason,
+            tier=tier.name,
+            tier_reason=tier.reason,
         )
-        if cache_slot is not None and not answer.incomplete and not (stop is not None and stop.is_set()):
-            self.cache.store(*cache_slot, answer)  # type: ignore[union-attr]
-        yield answer
+
+    def _store_in_cache(self, run: _Run, answer: Answer) -> None:
+        """Keep a complete answer the user did not stop, for questions close to this one."""
+        stopped = run.stop is not None and run.stop.is_set()
+        if run.cache_slot is not None and not answer.incomplete and not stopped:
+            self.cache.store(*run.cache_slot, answer)  # type: ignore[union-attr]
 
     def _reranker_name(self, collection: str) -> str:
         """The reranker ordering ``collection``'s passages now, for the cache's scope ("" for none)."""

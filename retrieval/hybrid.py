@@ -136,49 +136,68 @@ class HybridRetriever:
         Raises:
             AccessDenied: the collection is restricted and ``principal`` is not among its readers.
         """
-        if not self.store.policy(collection).allows(principal):
-            raise AccessDenied(f"you do not have access to the collection {collection!r}")
+        self._check_access(collection, principal)
         cfg = self.config
         k = k or cfg.top_k
         reranker = self.reranker_for(collection)
-        timings: dict[str, float] = {}
-        rankings: dict[str, list[str]] = {}
-        stage_scores: dict[str, dict[str, StageScore]] = {}
-        chunks: dict[str, Chunk] = {}
-        best_similarity: float | None = None
-
+        found = _Candidates()
         bm25_weight = cfg.bm25_weight_for(query)
         if bm25_weight > 0:
-            started = time.perf_counter()
-            hits = self.bm25.get(collection).search(query, cfg.bm25_candidates, doc_ids)
-            rankings["bm25"] = [h.chunk_id for h in hits]
-            stage_scores["bm25"] = {
-                h.chunk_id: StageScore("bm25", rank, h.score) for rank, h in enumerate(hits, 1)
-            }
-            timings["bm25"] = time.perf_counter() - started
-
+            self._bm25_candidates(query, collection, doc_ids, found)
         if cfg.dense_weight > 0:
-            started = time.perf_counter()
-            vector = self.embedder.embed([query])[0]
-            timings["embed_query"] = time.perf_counter() - started
-            started = time.perf_counter()
-            dense = self.store.query(collection, vector, cfg.dense_candidates, doc_ids)
-            rankings["dense"] = [c.chunk_id for c, _ in dense]
-            stage_scores["dense"] = {
-                c.chunk_id: StageScore("dense", rank, sim) for rank, (c, sim) in enumerate(dense, 1)
-            }
-            chunks.update({c.chunk_id: c for c, _ in dense})
-            best_similarity = max((sim for _, sim in dense), default=None)
-            timings["dense"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        fused = weighted_rrf(rankings, {"bm25": bm25_weight, "dense": cfg.dense_weight}, cfg.rrf_k)
+            self._dense_candidates(query, collection, doc_ids, found)
         depth = cfg.rerank_candidates if reranker else k
-        fused = fused[: max(depth, k)]
+        candidates = self._fuse(collection, bm25_weight, max(depth, k), found)
+        if reranker and candidates:
+            candidates = self._rerank(query, reranker, candidates, found.timings)
+        coverage = self._keyword_coverage(query, collection, found)
+        return Retrieval(query, tuple(candidates[:k]), found.best_similarity, found.timings, coverage)
+
+    def _check_access(self, collection: str, principal: Principal | None) -> None:
+        if not self.store.policy(collection).allows(principal):
+            raise AccessDenied(f"you do not have access to the collection {collection!r}")
+
+    def _bm25_candidates(
+        self, query: str, collection: str, doc_ids: Sequence[str] | None, found: _Candidates
+    ) -> None:
+        started = time.perf_counter()
+        hits = self.bm25.get(collection).search(query, self.config.bm25_candidates, doc_ids)
+        found.rankings["bm25"] = [h.chunk_id for h in hits]
+        found.stage_scores["bm25"] = {
+            h.chunk_id: StageScore("bm25", rank, h.score) for rank, h in enumerate(hits, 1)
+        }
+        found.timings["bm25"] = time.perf_counter() - started
+
+    def _dense_candidates(
+        self, query: str, collection: str, doc_ids: Sequence[str] | None, found: _Candidates
+    ) -> None:
+        started = time.perf_counter()
+        vector = self.embedder.embed([query])[0]
+        found.timings["embed_query"] = time.perf_counter() - started
+        started = time.perf_counter()
+        dense = self.store.query(collection, vector, self.config.dense_candidates, doc_ids)
+        found.rankings["dense"] = [c.chunk_id for c, _ in dense]
+        found.stage_scores["dense"] = {
+            c.chunk_id: StageScore("dense", rank, sim) for rank, (c, sim) in enumerate(dense, 1)
+        }
+        found.chunks.update({c.chunk_id: c for c, _ in dense})
+        found.best_similarity = max((sim for _, sim in dense), default=None)
+        found.timings["dense"] = time.perf_counter() - started
+
+    def _fuse(
+        self, collection: str, bm25_weight: float, depth: int, found: _Candidates
+    ) -> list[RetrievedChunk]:
+        """The top ``depth`` of the fused ranking, each chunk carrying its score at every stage so far."""
+        cfg = self.config
+        started = time.perf_counter()
+        fused = weighted_rrf(found.rankings, {"bm25": bm25_weight, "dense": cfg.dense_weight}, cfg.rrf_k)
+        fused = fused[:depth]
+        chunks = found.chunks
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update({c.chunk_id: c for c in self.store.get_chunks(collection, missing)})
         # A chunk deleted between the BM25 rebuild and now is simply dropped.
         fused = [(cid, score) for cid, score in fused if cid in chunks]
+        stage_scores = found.stage_scores
         candidates = [
             RetrievedChunk(
                 chunk=chunks[cid],
@@ -190,31 +209,51 @@ class HybridRetriever:
             )
             for rank, (cid, score) in enumerate(fused, 1)
         ]
-        timings["fuse"] = time.perf_counter() - started
+        found.timings["fuse"] = time.perf_counter() - started
+        return candidates
 
-        if reranker and candidates:
-            # Only the top ``rerank_candidates`` are rescored (the cross-encoder is the slow stage);
-            # deeper candidates keep their fused order behind them, so recall at depth is unchanged.
-            started = time.perf_counter()
-            head, tail = candidates[: cfg.rerank_candidates], candidates[cfg.rerank_candidates :]
-            scores = reranker.score(query, [c.chunk.text for c in head])
-            reranker_rank = {i: rank for rank, (i, _) in enumerate(rerank_order(scores), 1)}
-            candidates = [
-                RetrievedChunk(
-                    chunk=head[i].chunk,
-                    score=score,
-                    stages=head[i].stages + (StageScore("rerank", reranker_rank[i], scores[i]),),
-                )
-                for i, score in rerank_order(scores, cfg.rerank_fusion, cfg.rrf_k)
-            ] + tail
-            timings["rerank"] = time.perf_counter() - started
-
-        coverage = None
-        if rankings.get("bm25"):
-            best = chunks.get(rankings["bm25"][0]) or next(
-                iter(self.store.get_chunks(collection, rankings["bm25"][:1])), None
+    def _rerank(
+        self, query: str, reranker: Reranker, candidates: list[RetrievedChunk], timings: dict[str, float]
+    ) -> list[RetrievedChunk]:
+        # Only the top ``rerank_candidates`` are rescored (the cross-encoder is the slow stage);
+        # deeper candidates keep their fused order behind them, so recall at depth is unchanged.
+        cfg = self.config
+        started = time.perf_counter()
+        head, tail = candidates[: cfg.rerank_candidates], candidates[cfg.rerank_candidates :]
+        scores = reranker.score(query, [c.chunk.text for c in head])
+        reranker_rank = {i: rank for rank, (i, _) in enumerate(rerank_order(scores), 1)}
+        reranked = [
+            RetrievedChunk(
+                chunk=head[i].chunk,
+                score=score,
+                stages=head[i].stages + (StageScore("rerank", reranker_rank[i], scores[i]),),
             )
-            terms = set(tokenize(query))
-            if best is not None and terms:
-                coverage = len(terms & set(tokenize(best.text))) / len(terms)
-        return Retrieval(query, tuple(candidates[:k]), best_similarity, timings, coverage)
+            for i, score in rerank_order(scores, cfg.rerank_fusion, cfg.rrf_k)
+        ] + tail
+        timings["rerank"] = time.perf_counter() - started
+        return reranked
+
+    def _keyword_coverage(self, query: str, collection: str, found: _Candidates) -> float | None:
+        """The share of the query's terms in the best BM25 chunk (None without BM25 hits or terms)."""
+        if not found.rankings.get("bm25"):
+            return None
+        best = found.chunks.get(found.rankings["bm25"][0]) or next(
+            iter(self.store.get_chunks(collection, found.rankings["bm25"][:1])), None
+        )
+        terms = set(tokenize(query))
+        if best is not None and terms:
+            return len(terms & set(tokenize(best.text))) / len(terms)
+        return None
+
+
+@dataclass
+class _Candidates:
+    """What one search's rankers found so far, handed from stage to stage."""
+
+    rankings: dict[str, list[str]] = field(default_factory=dict)  # ranker -> chunk ids, best first
+    stage_scores: dict[str, dict[str, StageScore]] = field(
+        default_factory=dict
+    )  # ranker -> chunk id -> score
+    chunks: dict[str, Chunk] = field(default_factory=dict)  # every chunk fetched so far, by id
+    best_similarity: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
