@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from app.monitoring import RequestRecord
+from app.monitor_records import RequestRecord
 
 ANSWERED = ("answered", "abstained", "incomplete")
 

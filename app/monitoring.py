@@ -25,11 +25,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple
 from pathlib import Path
 from typing import Literal
 
 from app import metrics
+from app.monitor_records import COLUMNS, SCHEMA, RequestRecord, add_missing_columns, cost
 from askdocs.settings import Settings
 from askdocs.types import Answer
 
@@ -37,60 +38,6 @@ log = logging.getLogger(__name__)
 Route = Literal["ui", "api"]
 PRUNE_EVERY = 100
 STAGES = ("retrieve", "rerank", "first_token", "total")
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    at: float  # Unix time the answer ended
-    route: str  # "ui" or "api"
-    collection: str
-    outcome: str  # answered, abstained, incomplete, stopped, error
-    cache: str  # hit, miss (looked up, not found) or skip (cache off, or a follow-up)
-    backend: str
-    total_s: float
-    retrieve_s: float | None
-    rerank_s: float | None
-    first_token_s: float | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    priced: bool  # False: an API model with no price in model_prices
-    error: str = ""  # the kind of failure (generator, index, internal); empty when none
-    question: str | None = None  # only with monitor_store_questions
-    tier: str = ""  # routing's choice: fast or strong; "cache" for a cached answer; "" without routing
-
-    @property
-    def cached(self) -> bool:
-        return self.cache == "hit"
-
-
-_COLUMNS = [f.name for f in fields(RequestRecord)]
-_SCHEMA = f"""CREATE TABLE IF NOT EXISTS requests
-    (id INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(_COLUMNS)});
-CREATE INDEX IF NOT EXISTS requests_at ON requests (at);"""
-_ADDED_COLUMNS = {"tier": "''"}  # columns newer than the first schema, with their SQL default
-
-
-def cost(
-    backend: str, prompt_tokens: int, completion_tokens: int, prices: Mapping[str, tuple[float, float]]
-) -> tuple[float, bool]:
-    """Estimated USD for a backend name (``api:MODEL@URL``, ``local:…``) and whether it had a price."""
-    if not backend.startswith("api:"):
-        return 0.0, True  # local models, abstentions ("none"), test fakes: nothing billed
-    model = backend.removeprefix("api:").rsplit("@", 1)[0]
-    if model not in prices:
-        return 0.0, prompt_tokens + completion_tokens == 0
-    per_input, per_output = prices[model]
-    return (prompt_tokens * per_input + completion_tokens * per_output) / 1_000_000, True
-
-
-def _add_missing_columns(connection: sqlite3.Connection) -> None:
-    """Bring a file written by an older version up to today's columns (columns are only ever added)."""
-    present = {row[1] for row in connection.execute("PRAGMA table_info(requests)")}
-    with connection:
-        for name, sql_default in _ADDED_COLUMNS.items():
-            if name not in present:
-                connection.execute(f"ALTER TABLE requests ADD COLUMN {name} DEFAULT {sql_default}")
 
 
 class Recorder:
@@ -145,7 +92,7 @@ class Recorder:
         )
         connection = self._connect()
         try:
-            _add_missing_columns(connection)
+            add_missing_columns(connection)
         finally:
             connection.close()
 
@@ -166,7 +113,7 @@ class Recorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=10)
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(_SCHEMA)
+        connection.executescript(SCHEMA)
         return connection
 
     def _stored(self, question: str | None) -> str | None:
@@ -255,8 +202,8 @@ class Recorder:
             try:
                 with connection:
                     connection.execute(
-                        f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(_COLUMNS))})",
+                        f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(COLUMNS))})",
                         astuple(record),
                     )
                     if prune:
@@ -305,11 +252,11 @@ class Recorder:
         connection = self._connect()
         try:
             rows = connection.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM requests WHERE at >= ? ORDER BY id", (since,)
+                f"SELECT {', '.join(COLUMNS)} FROM requests WHERE at >= ? ORDER BY id", (since,)
             ).fetchall()
         finally:
             connection.close()
-        priced = _COLUMNS.index("priced")
+        priced = COLUMNS.index("priced")
         return [RequestRecord(*(*row[:priced], bool(row[priced]), *row[priced + 1 :])) for row in rows]
 
     def store_metrics(self) -> str:

@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 
 from app import monitor_stats
-from app.monitoring import Recorder, RequestRecord, cost
+from app.monitor_records import RequestRecord, cost
+from app.monitoring import Recorder
 from askdocs.types import Answer
 
 pytestmark = pytest.mark.unit
